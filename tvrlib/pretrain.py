@@ -1,0 +1,152 @@
+"""Pretrain the tiny CLIP (``tvr-tiny``) on the synthetic benchmark's still frames.
+
+This is CLIP's image-text pretraining in miniature: (single frame, static
+description) pairs, open_clip's own contrastive loss (:class:`open_clip.loss.ClipLoss`),
+AdamW with a cosine schedule. The descriptions name colours, shapes, sizes,
+positions and the background but never motion or order, so, as with real CLIP,
+everything temporal must later be learned by the video modules.
+
+The checkpoint is written atomically to ``data/models/`` under a name that encodes
+the benchmark config digest, the training settings and the seed, and is reused
+on later runs; a JSON file beside it keeps the training history.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .paths import models_dir
+from .synthetic.benchmark import SyntheticConfig, load_config, load_stills, render_stills
+from .synthetic.world import COLORS, SHAPES
+from .video import resize_center_crop
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup_fraction: float = 0.05
+    max_logit_scale: float = float(np.log(100.0))
+
+
+def render_still_frames(specs, frame_size: int, image_size: int, chunk: int = 1000) -> np.ndarray:
+    """Stills rendered at the videos' frame size then resized like sampled video frames: ``uint8 [N, S, S, 3]``."""
+    return np.concatenate([resize_center_crop(render_stills(specs[i:i + chunk], frame_size), image_size)
+                           for i in range(0, len(specs), chunk)])
+
+
+def checkpoint_path(cfg: SyntheticConfig, seed: int, pcfg: PretrainConfig) -> Path:
+    h = hashlib.sha256(json.dumps(asdict(pcfg), sort_keys=True).encode()).hexdigest()[:8]
+    return models_dir() / f"tvr-tiny_{cfg.name}-{cfg.digest()}_pt{h}_seed{seed}.pt"
+
+
+def ensure_tiny_clip(benchmark: str | SyntheticConfig = "quick", seed: int = 0,
+                     pcfg: PretrainConfig = PretrainConfig(), progress: bool = True) -> Path:
+    """Path of the pretrained tiny-CLIP checkpoint for ``benchmark``; trains it first if it is missing."""
+    cfg = load_config(benchmark) if isinstance(benchmark, str) else benchmark
+    path = checkpoint_path(cfg, seed, pcfg)
+    if not path.exists():
+        pretrain_tiny_clip(cfg, path, seed=seed, pcfg=pcfg, progress=progress)
+    return path
+
+
+def pretrain_history(path: Path) -> dict:
+    """The training record (per-epoch loss, settings, time) stored beside a checkpoint."""
+    return json.loads(Path(path).with_suffix(".json").read_text())
+
+
+def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: PretrainConfig = PretrainConfig(),
+                       progress: bool = True) -> Path:
+    import open_clip
+    from open_clip.loss import ClipLoss
+    from tqdm.auto import tqdm
+
+    from .encoders import TINY_MODEL, ClipEncoder, register_configs
+
+    register_configs()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = open_clip.create_model(TINY_MODEL, pretrained=None)
+    enc = ClipEncoder(model, open_clip.get_tokenizer(TINY_MODEL), TINY_MODEL, "training", torch.device("cpu"))
+    specs, texts, _ = load_stills(cfg, "train")
+    frames = torch.from_numpy(render_still_frames(specs, cfg.frame_size, enc.image_size))
+    tokens = enc.tokenize(texts)
+    n = len(frames)
+    steps_per_epoch = n // pcfg.batch_size
+    total = steps_per_epoch * pcfg.epochs
+    decay = [p for nme, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in nme]
+    no_decay = [p for nme, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in nme)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": pcfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=pcfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    warm = max(1, int(pcfg.warmup_fraction * total))
+    sched = torch.optim.lr_scheduler.SequentialLR(opt, [
+        torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01, total_iters=warm),
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total - warm))], milestones=[warm])
+    loss_fn = ClipLoss()
+    model.train()
+    history, t0 = [], time.time()
+    bar = tqdm(total=total, desc="pretraining tvr-tiny", disable=not progress)
+    for epoch in range(pcfg.epochs):
+        order = rng.permutation(n)
+        losses = []
+        for s in range(steps_per_epoch):
+            idx = torch.from_numpy(order[s * pcfg.batch_size:(s + 1) * pcfg.batch_size])
+            img = enc.image_forward(enc.preprocess(frames[idx]), with_patches=False).cls
+            txt = enc.text_forward(tokens[idx], with_words=False).sentence
+            img, txt = torch.nn.functional.normalize(img, dim=-1), torch.nn.functional.normalize(txt, dim=-1)
+            loss = loss_fn(img, txt, model.logit_scale.exp())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, pcfg.max_logit_scale)
+            losses.append(loss.item())
+            bar.update(1)
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
+                        "logit_scale": float(model.logit_scale.exp())})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
+    bar.close()
+    model.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, path)
+    record = {"benchmark": cfg.name, "benchmark_digest": cfg.digest(), "seed": seed, "settings": asdict(pcfg),
+              "num_pairs": n, "seconds": round(time.time() - t0, 1), "history": history,
+              "torch": torch.__version__, "open_clip": open_clip.__version__}
+    path.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    return path
+
+
+def class_names() -> list[str]:
+    return [f"{c} {s}" for c in COLORS for s in SHAPES]
+
+
+@torch.no_grad()
+def zero_shot_accuracy(encoder, frames: np.ndarray, labels: list[str], template: str = "a {}") -> dict:
+    """Name the main object's colour and shape among all colour x shape classes.
+
+    ``frames``: ``uint8 [N, S, S, 3]``; ``labels``: ``"<colour> <shape>"`` per frame.
+    Returns overall, colour-only and shape-only accuracy (fractions) and the predictions.
+    """
+    names = class_names()
+    text = torch.nn.functional.normalize(encoder.encode_text([template.format(c) for c in names],
+                                                             with_words=False).sentence, dim=-1)
+    img = torch.nn.functional.normalize(encoder.encode_frames(frames, with_patches=False).cls, dim=-1)
+    pred = [names[i] for i in (img @ text.T).argmax(dim=1).tolist()]
+    both = np.mean([p == y for p, y in zip(pred, labels)])
+    color = np.mean([p.split()[0] == y.split()[0] for p, y in zip(pred, labels)])
+    shape = np.mean([p.split()[1] == y.split()[1] for p, y in zip(pred, labels)])
+    return {"accuracy": float(both), "color_accuracy": float(color), "shape_accuracy": float(shape),
+            "num_classes": len(names), "n": len(labels), "predictions": pred}
