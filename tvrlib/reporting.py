@@ -94,3 +94,46 @@ def versions() -> pd.DataFrame:
         except md.PackageNotFoundError:
             rows.append((p, "not installed"))
     return pd.DataFrame(rows, columns=["package", "version"]).set_index("package")
+
+
+def show_source(obj) -> None:
+    """Display the source of a tvrlib function or class in a notebook (one place for the code, d2l style)."""
+    import inspect
+
+    from IPython.display import Markdown, display
+
+    mod = inspect.getmodule(obj)
+    display(Markdown(f"`{mod.__name__}.{obj.__qualname__}`\n```python\n{inspect.getsource(obj)}```"))
+
+
+def frame_grid(rows, row_labels=None, col_labels=None, name: str | None = None, profile: str = "quick",
+               cell: float = 0.9, weights=None):
+    """Draw videos as rows of frames: ``rows`` is a list of ``uint8 [F, H, W, 3]`` arrays.
+
+    ``weights`` (optional, ``[len(rows), F]``) are written under each frame (attention weights).
+    Returns the figure (saved under ``results/<profile>/figures/<name>.png`` when ``name`` is given).
+    """
+    import matplotlib.pyplot as plt
+
+    n, f = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n, f, figsize=(cell * f, cell * n + 0.25 * n), squeeze=False)
+    for i, r in enumerate(rows):
+        for j in range(f):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_visible(False)
+            if j < len(r):
+                ax.imshow(r[j])
+            if weights is not None:
+                ax.set_xlabel(f"{float(weights[i][j]):.2f}", fontsize=7)
+            if i == 0 and col_labels is not None:
+                ax.set_title(str(col_labels[j]), fontsize=7)
+        if row_labels is not None:
+            import textwrap
+
+            axes[i, 0].set_ylabel(textwrap.fill(str(row_labels[i]), 48), fontsize=7, rotation=0, ha="right", va="center")
+    fig._tvr_name = (name, profile)
+    save_figure(fig)
+    return fig

@@ -35,7 +35,7 @@ from . import captions as cap
 from .world import (BACKGROUNDS, COLORS, CORNERS, DIRECTIONS, OPPOSITE, SHAPES, Distractor, Event, Initial,
                     Obj, StillSpec, VideoSpec, _far, _near_corner, check_valid, render_still, render_video)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 FACTORS = ("order", "direction", "detail")
 SPLIT_CODES = {"train": 1, "val": 2, "test": 3, "stills": 4, "stills_heldout": 5}
 

@@ -51,8 +51,15 @@ def _event_key(e: Event) -> str:
     return f"move-{e.direction}" if e.kind == "move" else e.kind
 
 
+def noun_phrase(article: str, words: str) -> str:
+    """``"a red circle"``, ``"an orange square"``, ``"the white diamond"``."""
+    if article == "a" and words[:1] in "aeiou":
+        article = "an"
+    return f"{article} {words}"
+
+
 def event_clause(e: Event, article: str, rng: np.random.Generator, with_place: bool = False) -> str:
-    clause = str(rng.choice(EVENT_TEMPLATES[_event_key(e)])).format(o=f"{article} {e.obj.name}")
+    clause = str(rng.choice(EVENT_TEMPLATES[_event_key(e)])).format(o=noun_phrase(article, e.obj.name))
     if with_place and e.kind == "appear" and rng.random() < 0.5:
         clause += " " + position_phrase(e.cell, rng)
     return clause
@@ -113,7 +120,7 @@ def still_description(spec: StillSpec, rng: np.random.Generator) -> str:
     phrases = []
     for o in spec.objects:
         size = "" if rng.random() < 0.35 else str(rng.choice(SIZE_WORDS[o.size])) + " "
-        phrase = f"a {size}{o.obj.name}"
+        phrase = noun_phrase("a", f"{size}{o.obj.name}")
         if rng.random() < 0.75:
             phrase += " " + position_phrase(o.cell, rng)
         phrases.append(phrase)
