@@ -23,14 +23,14 @@ import numpy as np
 import torch
 
 from .paths import models_dir
-from .synthetic.benchmark import SyntheticConfig, load_config, load_stills, render_stills
+from .synthetic.benchmark import STILL_GROUP, SyntheticConfig, load_config, load_stills, render_stills
 from .synthetic.world import COLORS, SHAPES
 from .video import resize_center_crop
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    epochs: int = 8
+    epochs: int = 3
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.1
@@ -81,6 +81,7 @@ def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: Pr
     frames = torch.from_numpy(render_still_frames(specs, cfg.frame_size, enc.image_size))
     tokens = enc.tokenize(texts)
     n = len(frames)
+    group = STILL_GROUP
     steps_per_epoch = n // pcfg.batch_size
     total = steps_per_epoch * pcfg.epochs
     decay = [p for nme, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in nme]
@@ -96,7 +97,8 @@ def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: Pr
     history, t0 = [], time.time()
     bar = tqdm(total=total, desc="pretraining tvr-tiny", disable=not progress)
     for epoch in range(pcfg.epochs):
-        order = rng.permutation(n)
+        # whole groups (frames that differ only in the main object's shape or colour) go into the same batch
+        order = (rng.permutation(n // group)[:, None] * group + np.arange(group)[None, :]).reshape(-1)
         losses = []
         for s in range(steps_per_epoch):
             idx = torch.from_numpy(order[s * pcfg.batch_size:(s + 1) * pcfg.batch_size])
@@ -114,7 +116,7 @@ def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: Pr
             losses.append(loss.item())
             bar.update(1)
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
-                        "logit_scale": float(model.logit_scale.exp())})
+                        "logit_scale": float(model.logit_scale.detach().exp())})
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
     bar.close()
     model.eval()

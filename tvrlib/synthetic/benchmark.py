@@ -35,7 +35,7 @@ from . import captions as cap
 from .world import (BACKGROUNDS, COLORS, CORNERS, DIRECTIONS, OPPOSITE, SHAPES, Distractor, Event, Initial,
                     Obj, StillSpec, VideoSpec, _far, _near_corner, check_valid, render_still, render_video)
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 FACTORS = ("order", "direction", "detail")
 SPLIT_CODES = {"train": 1, "val": 2, "test": 3, "stills": 4, "stills_heldout": 5}
 
@@ -309,28 +309,47 @@ def _plan(cfg: SyntheticConfig) -> tuple[list[dict], list[dict]]:
     return videos, twins
 
 
+STILL_GROUP = 4  # training stills come in groups that differ only in the main object's shape or colour
+
+
 def _stills(cfg: SyntheticConfig, split: str, num: int) -> list[dict]:
+    """Still frames with static descriptions.
+
+    Training stills come in groups of ``STILL_GROUP`` that are identical except for the main object's shape (or,
+    for half of the groups, its colour). Batches are built from whole groups, so a contrastive batch always holds
+    frames that only the shape (or colour) word tells apart; without them, colour, position and background
+    already identify a frame in a random batch and the model never needs to look at shapes.
+    Held-out stills are independent single-object frames.
+    """
     out = []
     cells = [(r, c) for r in range(3) for c in range(3)]
-    for i in range(num):
-        rng = np.random.default_rng([cfg.seed, SPLIT_CODES[split], i])
+    grouped = split != "stills_heldout"
+    for g in range(num // STILL_GROUP if grouped else num):
+        rng = np.random.default_rng([cfg.seed, SPLIT_CODES[split], g])
         corner = str(rng.choice(CORNERS)) if rng.random() < 0.4 else None
-        n_obj = 1 if split == "stills_heldout" else int(rng.choice([1, 2], p=[0.6, 0.4]))
-        objs: list[Initial] = []
-        colors = list(rng.permutation(list(COLORS)))
+        n_obj = 1 if not grouped else int(rng.choice([1, 2], p=[0.6, 0.4]))
+        colors = [str(c) for c in rng.permutation(list(COLORS))]
+        placed: list[tuple[tuple[int, int], str, str]] = []  # (cell, size, shape)
         for j in range(n_obj):
-            free = [c for c in cells if all(_far(c, o.cell) for o in objs)
+            free = [c for c in cells if all(_far(c, o[0]) for o in placed)
                     and not (corner and _near_corner(c, corner))]
             if not free:
                 break
-            size = "large" if j == 0 and n_obj > 1 else str(rng.choice(["medium", "large"]))
-            if j > 0:
-                size = "medium"
-            objs.append(Initial(Obj(str(colors[j]), str(rng.choice(SHAPES))), free[int(rng.integers(len(free)))], size))
-        distractor = (Obj(str(colors[len(objs)]), str(rng.choice(SHAPES))), corner) if corner else None
-        spec = StillSpec(str(rng.choice(list(BACKGROUNDS))), tuple(objs), distractor)
-        out.append({"spec": _still_to_json(spec), "text": cap.still_description(spec, rng),
-                    "label": objs[0].obj.name})
+            size = ("large" if n_obj > 1 else str(rng.choice(["medium", "large"]))) if j == 0 else "medium"
+            placed.append((free[int(rng.integers(len(free)))], size, str(rng.choice(SHAPES))))
+        n_used = len(placed)
+        distractor = (Obj(colors[n_used + STILL_GROUP], str(rng.choice(SHAPES))), corner) if corner else None
+        background = str(rng.choice(list(BACKGROUNDS)))
+        vary = "shape" if rng.random() < 0.5 else "color"
+        variants = (range(STILL_GROUP) if grouped else [0])
+        for v in variants:
+            main_color = colors[0] if vary == "shape" or not grouped else [colors[0], *colors[n_used:n_used + 3]][v]
+            main_shape = SHAPES[(SHAPES.index(placed[0][2]) + v) % len(SHAPES)] if vary == "shape" else placed[0][2]
+            objs = [Initial(Obj(main_color, main_shape), placed[0][0], placed[0][1])]
+            objs += [Initial(Obj(colors[j], shape), cell, size) for j, (cell, size, shape) in enumerate(placed[1:], 1)]
+            spec = StillSpec(background, tuple(objs), distractor)
+            out.append({"spec": _still_to_json(spec), "text": cap.still_description(spec, rng),
+                        "label": objs[0].obj.name, "group": g})
     return out
 
 

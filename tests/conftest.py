@@ -1,0 +1,21 @@
+import pytest
+
+from tvrlib.synthetic.benchmark import generate, load_config
+
+
+@pytest.fixture(scope="session")
+def tiny_benchmark(tmp_path_factory):
+    """The 'tiny' synthetic config generated into a temporary folder (a second, independent copy of the files)."""
+    import os
+
+    out = tmp_path_factory.mktemp("generated")
+    old = os.environ.get("TVR_GENERATED_DIR")
+    os.environ["TVR_GENERATED_DIR"] = str(out)
+    try:
+        root = generate(load_config("tiny"), workers=1, progress=False)
+    finally:
+        if old is None:
+            os.environ.pop("TVR_GENERATED_DIR")
+        else:
+            os.environ["TVR_GENERATED_DIR"] = old
+    return root
