@@ -1,0 +1,221 @@
+"""Text-conditioned pooling heads (issue 4): X-Pool, cross-modal aggregation, top-K frames, and
+their memory-bounded evaluation. Properties a reader cares about, on small random tensors."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tvrlib.heads import HEADS, TextInput, VideoInput
+from tvrlib.heads.cross_modal_aggregation import CrossModalAggregation
+from tvrlib.heads.efficient import (block_shape, masked_softmax, pooled_cosine_gram, pooled_cosine_materialised,
+                                    score_bounded)
+from tvrlib.heads.mean_pooling import MeanPooling
+from tvrlib.heads.self_attention_aggregation import SelfAttentionAggregation
+from tvrlib.heads.topk_frames import TopKFrames
+from tvrlib.heads.xpool import XPool
+
+D, F_, T, V = 32, 12, 9, 7
+
+
+def perturb(head: torch.nn.Module, scale: float = 0.3, seed: int = 1) -> torch.nn.Module:
+    """Move every parameter away from its (identity / zero) initialisation, deterministically."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in head.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g))
+    return head.eval()
+
+
+@pytest.fixture
+def inputs():
+    g = torch.Generator().manual_seed(0)
+    text = TextInput(torch.randn(T, D, generator=g))
+    frames = torch.randn(V, F_, D, generator=g)
+    mask = torch.ones(V, F_, dtype=torch.bool)
+    mask[1, 7:] = False  # a short video
+    mask[4, :2] = False  # padding at the start
+    mask[5, 1:] = False  # a single valid frame
+    return text, VideoInput(frames, mask)
+
+
+def all_interaction_heads():
+    return [perturb(CrossModalAggregation(D)), perturb(TopKFrames(D, k=3)), perturb(TopKFrames(D, k=1)),
+            perturb(TopKFrames(D, k=5, temporal=False)), perturb(XPool(D)), perturb(XPool(D, num_heads=4))]
+
+
+def test_registry_builds_every_head():
+    for name in ("xpool", "cross_modal_aggregation", "topk_frames", "self_attention_aggregation", "meanP"):
+        head = HEADS.build(name, dim=D)
+        text, video = TextInput(torch.randn(3, D)), VideoInput(torch.randn(4, F_, D), torch.ones(4, F_, dtype=bool))
+        with torch.no_grad():
+            assert head.eval().score(text, video).shape == (3, 4)
+
+
+@pytest.mark.parametrize("head", all_interaction_heads(), ids=lambda h: type(h).__name__ + h.extra_repr())
+def test_chunked_equals_unchunked(head, inputs):
+    text, video = inputs
+    with torch.no_grad():
+        full = head.score(text, video)
+    for max_bytes in (1, 3_000, 50_000):  # one pair per block, a few pairs, several texts
+        assert torch.allclose(score_bounded(head, text, video, max_bytes=max_bytes), full, atol=1e-6)
+
+
+@pytest.mark.parametrize("head", [perturb(CrossModalAggregation(D)), perturb(TopKFrames(D, k=4)),
+                                  perturb(TopKFrames(D, k=12, temporal=True))], ids=["cma", "topk4", "topk12"])
+def test_gram_path_equals_materialising_path(head, inputs):
+    text, video = inputs
+    gram = score_bounded(head, text, video, path="gram")
+    mat = score_bounded(head, text, video, path="materialise")
+    assert torch.allclose(gram, mat, atol=1e-5)
+    # and the materialising path is literally "pool, then cosine"
+    with torch.no_grad():
+        pooled = head.pool(text, video)
+    literal = torch.einsum("tvd,td->tv", F.normalize(pooled, dim=-1), F.normalize(text.sentence, dim=-1))
+    assert torch.allclose(mat, literal, atol=1e-6)
+
+
+def test_gram_path_has_the_same_gradients(inputs):
+    text, video = inputs
+    grads = {}
+    for path in ("gram", "materialise"):
+        head = perturb(TopKFrames(D, k=4))
+        head.score_encoded(head.encode_text(text), head.encode_video(video), path).sum().backward()
+        grads[path] = [p.grad.clone() for p in head.parameters()]
+    for a, b in zip(grads["gram"], grads["materialise"]):
+        assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_gram_identity_on_its_own():
+    g = torch.Generator().manual_seed(3)
+    target, values = torch.randn(6, D, generator=g), 5 * torch.randn(4, F_, D, generator=g)
+    weights = torch.softmax(torch.randn(6, 4, F_, generator=g), -1)
+    assert torch.allclose(pooled_cosine_gram(target, weights, values),
+                          pooled_cosine_materialised(target, weights, values), atol=1e-6)
+
+
+def test_folded_logits_are_eq_4_8(inputs):
+    """(W_K^T W_Q t) . u_f, the form both paths use, equals Q_t K_f^T / sqrt(d_a) computed literally."""
+    text, video = inputs
+    head = perturb(CrossModalAggregation(D))
+    with torch.no_grad():
+        te, ve = head.encode_text(text), head.encode_video(video)
+        folded = torch.einsum("td,vfd->tvf", te["query"], ve["values"])
+        literal = head.textbook_logits(text, video)
+    assert torch.allclose(folded[:, video.mask.all(1)], literal[:, video.mask.all(1)], atol=1e-4)
+
+
+def test_uniform_attention_is_mean_pooling(inputs):
+    text, video = inputs
+    head = perturb(CrossModalAggregation(D))
+    with torch.no_grad():
+        head.query.weight.zero_()  # every logit 0 -> uniform weights over the valid frames
+        w = head.frame_weights(text, video)
+        expected = video.mask.float() / video.mask.sum(1, keepdim=True)
+        assert torch.allclose(w, expected.expand_as(w), atol=1e-7)
+        mean = MeanPooling(D).score(text, video)
+        assert torch.allclose(head.score(text, video), mean, atol=1e-6)
+        assert torch.allclose(score_bounded(head, text, video, path="materialise"), mean, atol=1e-6)
+        # the Self-Att baseline starts as mean pooling too (its learned query starts at 0)
+        assert torch.allclose(SelfAttentionAggregation(D).score(text, video), mean, atol=1e-6)
+
+
+def test_k_equal_to_frames_is_attention_over_all_frames(inputs):
+    text, video = inputs
+    full = perturb(CrossModalAggregation(D))
+    for k in (F_, F_ + 5):
+        topk = TopKFrames(D, k=k, temporal=False)
+        topk.load_state_dict(full.state_dict())
+        with torch.no_grad():
+            assert torch.allclose(topk.frame_weights(text, video), full.frame_weights(text, video))
+            assert torch.allclose(topk.score(text, video), full.score(text, video))
+
+
+def test_top_k_keeps_the_k_largest_logits(inputs):
+    text, video = inputs
+    head = perturb(TopKFrames(D, k=3))
+    with torch.no_grad():
+        te, ve = head.encode_text(text), head.encode_video(video)
+        logits = torch.einsum("td,vfd->tvf", te["query"], ve["values"])
+        w = head.weights_encoded(te, ve)
+    valid = video.mask.sum(1)
+    nonzero = (w > 0).sum(-1)  # [T, V]
+    assert torch.equal(nonzero, valid.clamp(max=3).expand_as(nonzero))
+    assert torch.allclose(w.sum(-1), torch.ones(T, V))
+    # every kept frame's logit is >= every dropped valid frame's logit
+    kept_min = logits.masked_fill(w == 0, math.inf).amin(-1)
+    dropped_max = logits.masked_fill((w > 0) | ~video.mask, -math.inf).amax(-1)
+    assert torch.all(kept_min >= dropped_max)
+
+
+@pytest.mark.parametrize("head", all_interaction_heads() + [perturb(SelfAttentionAggregation(D))],
+                         ids=lambda h: type(h).__name__ + h.extra_repr())
+def test_padded_frames_get_zero_weight_and_change_nothing(head, inputs):
+    text, video = inputs
+    with torch.no_grad():
+        w = head.frame_weights(video) if head.is_dual_encoder else head.frame_weights(text, video)
+        assert torch.all(w[..., ~video.mask] == 0)
+        before = head.score(text, video)
+        junk = video.frames.clone()
+        junk[~video.mask] = float("nan")  # whatever sits in a padding slot must not leak
+        after = head.score(text, VideoInput(junk, video.mask))
+        assert torch.allclose(before, after, atol=1e-6)
+        if not head.is_dual_encoder:
+            assert torch.allclose(score_bounded(head, text, VideoInput(junk, video.mask), max_bytes=3_000), before,
+                                  atol=1e-6)
+
+
+def test_video_without_valid_frames_scores_zero(inputs):
+    text, video = inputs
+    mask = video.mask.clone()
+    mask[2] = False
+    for head in (perturb(CrossModalAggregation(D)), perturb(TopKFrames(D, k=2))):
+        for path in ("gram", "materialise"):
+            s = score_bounded(head, text, VideoInput(video.frames, mask), path=path)
+            assert not torch.isnan(s).any() and torch.all(s[:, 2] == 0)
+
+
+def test_frame_order_matters_only_with_temporal_encoding(inputs):
+    text, video = inputs
+    perm = torch.randperm(F_, generator=torch.Generator().manual_seed(5))
+    full = VideoInput(video.frames[:1], video.mask[:1])
+    shuffled = VideoInput(video.frames[:1, perm], video.mask[:1, perm])
+    with torch.no_grad():
+        blind = perturb(TopKFrames(D, k=4, temporal=False))
+        assert torch.allclose(blind.score(text, full), blind.score(text, shuffled), atol=1e-6)
+        timed = perturb(TopKFrames(D, k=4, temporal=True))
+        assert not torch.allclose(timed.score(text, full), timed.score(text, shuffled), atol=1e-4)
+
+
+def test_xpool_matches_the_reference_order_of_operations(inputs):
+    """Our X-Pool applies W_o per frame before the weighted sum; the reference applies it after. Same result."""
+    text, video = inputs
+    head = perturb(XPool(D, num_heads=2))
+    with torch.no_grad():
+        t, x = head.ln1(text.sentence), head.ln1(video.frames)
+        h, e = head.num_heads, head.head_dim
+        q = head.q_proj(t).view(T, h, e)
+        k = head.k_proj(x).view(V, F_, h, e)
+        v = head.v_proj(x).view(V, F_, h, e)
+        w = masked_softmax(torch.einsum("the,vfhe->tvhf", q, k) / math.sqrt(e), video.mask[:, None, :])
+        a = head.out_proj(torch.einsum("tvhf,vfhe->tvhe", w, v).reshape(T, V, D))
+        a = head.ln2(a)
+        ref = head.ln3(a + head.linear(a))
+        expected = torch.einsum("tvd,td->tv", F.normalize(ref, dim=-1), F.normalize(text.sentence, dim=-1))
+        assert torch.allclose(head.score(text, video), expected, atol=1e-5)
+
+
+def test_xpool_starts_from_identity_projections():
+    head = XPool(D)
+    for lin in (head.q_proj, head.k_proj, head.v_proj, head.out_proj, head.linear):
+        assert torch.equal(lin.weight, torch.eye(D)) and torch.all(lin.bias == 0)
+    assert head.dropout.p == pytest.approx(0.3)
+
+
+def test_block_shape_respects_the_budget():
+    for t, v, per_pair, budget in [(1000, 1000, 384, 128 * 2**20), (5000, 1000, 6000, 2**20), (10, 10, 10**9, 1)]:
+        tc, vc = block_shape(t, v, per_pair, budget)
+        assert 1 <= tc <= t and 1 <= vc <= v
+        assert tc * vc == 1 or tc * vc * per_pair <= budget

@@ -1,0 +1,103 @@
+"""X-Pool: text-conditioned attention pooling of frames (Gorti et al., CVPR 2022), scored by cosine.
+
+Facts from method card 2 (the public ``layer6ai-labs/xpool`` code), in the order the
+block runs (``D`` = embedding size, ``H`` heads of size ``D/H``; the default is one head):
+
+1. one **shared** LayerNorm ``LN1`` on the caption embedding and on every frame embedding;
+2. ``q = W_q LN1(t)``, ``k_f = W_k LN1(e_f)``, ``v_f = W_v LN1(e_f)``;
+3. weights ``softmax_f(q . k_f / sqrt(D/H))`` (per head), ``a = W_o concat_h(sum_f w_f v_f) + b_o``;
+4. ``a = LN2(a)``, ``o = a + Dropout(W_l a + b_l)`` (a single D x D linear, not an MLP), ``LN3(o)``;
+5. the score is ``cos(t, LN3(o))`` with the caption's raw embedding ``t``.
+
+Every linear weight (``W_q, W_k, W_v, W_o, W_l``) starts as the identity with zero bias.
+Dropout defaults to 0.3 (the card: 0.3 on MSR-VTT 9k and LSMDC, 0.4 on 7k and MSVD).
+Differences from the reference code: padded frames get weight 0 (the reference assumes
+exactly 12 real frames), and ``W_o`` is applied to each frame's value before the weighted
+sum (``W_o sum_f w_f v_f = sum_f w_f W_o v_f``, exact), so that it runs once per video
+instead of once per (caption, video) pair.
+
+Because of ``LN2``, ``W_l`` and ``LN3`` after the pooling, the pooled vector is not a
+linear function of the frames and the Gram-matrix path does not apply: X-Pool is scored
+pair by pair, materialising ``[t, v, D]`` for one block at a time
+(:func:`tvrlib.heads.efficient.score_bounded`), never the full ``[V, T, D]`` tensor
+of the reference evaluation (2 GB for 1k x 1k x 512).
+
+Shapes: ``text.sentence [T, D]``, ``video.frames [V, F, D]``, ``video.mask bool [V, F]``
+-> scores ``[T, V]``; :meth:`pool` -> ``[T, V, D]``; :meth:`frame_weights` -> ``[T, V, F]``
+(averaged over heads).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..registry import HEADS
+from .base import TextInput, VideoInput
+from .efficient import Encoded, EncodedInteractionHead, masked_softmax
+from .mean_pooling import masked_frames
+
+__all__ = ["XPool"]
+
+
+@HEADS.register("xpool")
+class XPool(EncodedInteractionHead):
+    """X-Pool's text-conditioned pooling block (card 2); ``score -> [T, V]`` cosines."""
+
+    def __init__(self, dim: int = 512, num_heads: int = 1, dropout: float = 0.3):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"xpool: dim={dim} is not divisible by num_heads={num_heads}")
+        self.dim, self.num_heads, self.head_dim = dim, num_heads, dim // num_heads
+        self.ln1, self.ln2, self.ln3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(dim, dim) for _ in range(4))
+        self.linear = nn.Linear(dim, dim)  # the residual "feed-forward": one D x D linear
+        self.dropout = nn.Dropout(dropout)
+        for lin in (self.q_proj, self.k_proj, self.v_proj, self.out_proj, self.linear):
+            nn.init.eye_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    # -- per side ----------------------------------------------------------------
+    def encode_text(self, text: TextInput) -> Encoded:
+        q = self.q_proj(self.ln1(text.sentence)).view(len(text), self.num_heads, self.head_dim)
+        return Encoded({"query": q, "target": text.sentence})
+
+    def encode_video(self, video: VideoInput) -> Encoded:
+        v_, f_, _ = video.frames.shape
+        x = self.ln1(masked_frames(video.frames, video.mask))  # padding slots may hold anything
+        k = self.k_proj(x).view(v_, f_, self.num_heads, self.head_dim)
+        v = self.v_proj(x).view(v_, f_, self.num_heads, self.head_dim)
+        w_o = self.out_proj.weight.view(self.dim, self.num_heads, self.head_dim)  # W_o split by head
+        z = torch.einsum("vfhe,dhe->vhfd", v, w_o)  # each head's value, already through W_o
+        return Encoded({"key": k, "value": z, "mask": video.mask})
+
+    # -- per pair ----------------------------------------------------------------
+    def weights_encoded(self, te: Encoded, ve: Encoded) -> torch.Tensor:
+        """Attention weights ``[t, v, H, F]`` of a block."""
+        logits = torch.einsum("the,vfhe->tvhf", te["query"], ve["key"]) / math.sqrt(self.head_dim)
+        return masked_softmax(logits, ve["mask"][:, None, :])
+
+    def pool_encoded(self, te: Encoded, ve: Encoded) -> torch.Tensor:
+        """The pooled video of every pair of a block, ``[t, v, D]`` (steps 3-4)."""
+        a = torch.einsum("tvhf,vhfd->tvd", self.weights_encoded(te, ve), ve["value"]) + self.out_proj.bias
+        a = self.ln2(a)
+        return self.ln3(a + self.dropout(self.linear(a)))
+
+    def score_encoded(self, te: Encoded, ve: Encoded, path: str | None = None) -> torch.Tensor:
+        if path not in (None, "materialise"):
+            raise ValueError(f"xpool has only the materialising path (LayerNorms follow the pooling), got {path!r}")
+        pooled = F.normalize(self.pool_encoded(te, ve), dim=-1)
+        return torch.einsum("tvd,td->tv", pooled, F.normalize(te["target"], dim=-1))
+
+    def pair_bytes(self, num_frames: int, dim: int, path: str | None = None) -> int:
+        return 4 * (8 * dim + 3 * self.num_heads * num_frames)
+
+    # -- for figures and checks ----------------------------------------------------
+    def frame_weights(self, text: TextInput, video: VideoInput) -> torch.Tensor:
+        """``[T, V, F]`` attention weights (mean over heads)."""
+        return self.weights_encoded(self.encode_text(text), self.encode_video(video)).mean(2)
+
+    def pool(self, text: TextInput, video: VideoInput) -> torch.Tensor:
+        return self.pool_encoded(self.encode_text(text), self.encode_video(video))
