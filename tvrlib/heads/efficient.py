@@ -60,6 +60,8 @@ def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     ``logits [..., V, F]``, ``mask bool [V, F]`` (broadcast). A video with no valid frame
     gets all-zero weights (its pooled vector is 0 and its cosine 0), never NaN.
     """
+    if bool(mask.all()):  # no padding and nothing deselected: a plain softmax
+        return torch.softmax(logits, dim=-1)
     logits = logits.masked_fill(~mask, float("-inf"))
     w = torch.softmax(logits, dim=-1)
     return torch.where(mask, w, torch.zeros((), dtype=w.dtype, device=w.device))
