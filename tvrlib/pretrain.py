@@ -65,7 +65,7 @@ def pretrain_history(path: Path) -> dict:
 
 
 def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: PretrainConfig = PretrainConfig(),
-                       progress: bool = True) -> Path:
+                       progress: bool = True, model_name: str | None = None) -> Path:
     import open_clip
     from open_clip.loss import ClipLoss
     from tqdm.auto import tqdm
@@ -75,8 +75,9 @@ def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: Pr
     register_configs()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = open_clip.create_model(TINY_MODEL, pretrained=None)
-    enc = ClipEncoder(model, open_clip.get_tokenizer(TINY_MODEL), TINY_MODEL, "training", torch.device("cpu"))
+    model_name = model_name or TINY_MODEL
+    model = open_clip.create_model(model_name, pretrained=None)
+    enc = ClipEncoder(model, open_clip.get_tokenizer(model_name), model_name, "training", torch.device("cpu"))
     specs, texts, _ = load_stills(cfg, "train")
     frames = torch.from_numpy(render_still_frames(specs, cfg.frame_size, enc.image_size))
     tokens = enc.tokenize(texts)
