@@ -25,7 +25,8 @@ def enc(tmp_path_factory):
 def test_shapes(enc):
     D = enc.embed_dim
     f = enc.encode_frames(np.zeros((3, enc.image_size, enc.image_size, 3), np.uint8))
-    assert f.cls.shape == (3, D) and f.patches.shape == (3, (enc.image_size // 8) ** 2, D)
+    assert f.cls.shape == (3, D) and f.patches.shape == (3, (enc.image_size // 32) ** 2, D)  # resnet: stride 32
+    assert torch.allclose(f.cls, f.patches.mean(1), atol=1e-5)  # pooled = mean of the projected cells
     t = enc.encode_text(["a red circle", "an orange square moves to the left"])
     assert t.sentence.shape == (2, D) and t.words.shape == (2, enc.context_length, D)
     assert t.mask.dtype == torch.bool and t.mask.sum(1).tolist() == [5, 9]  # SOT + words + EOT

@@ -17,6 +17,9 @@ Shapes (``D`` = joint embedding size, ``P`` = patches per frame, ``L`` = context
 
 Patch and word tokens are mapped into the joint space the same way the pooled
 embeddings are (``ln_post``/``ln_final`` then the projection), as TS2-Net and DRL do.
+For a CNN image tower (open_clip's timm adapter, used by ``tvr-tiny``) the "patches"
+are the cells of the final feature map passed through the same projection as the
+pooled feature, so the CLS embedding is exactly their mean.
 No output is L2-normalised here; heads normalise where their paper does.
 """
 from __future__ import annotations
@@ -124,6 +127,11 @@ class ClipEncoder:
     def image_forward(self, pixels: torch.Tensor, with_patches: bool = True) -> FrameFeatures:
         """Forward normalised pixels ``[N, 3, S, S]`` (keeps gradients; used by fine-tuning)."""
         visual = self.model.visual
+        if hasattr(visual, "trunk"):  # open_clip's TimmModel (a CNN tower): tokens = projected feature-map cells
+            fmap = visual.trunk.forward_features(pixels)  # [N, C, h, w]
+            pooled = visual.head(visual.trunk.forward_head(fmap))  # global average pool, then the projection
+            patches = visual.head(fmap.flatten(2).transpose(1, 2)) if with_patches else None
+            return FrameFeatures(pooled, patches)
         old = visual.output_tokens
         visual.output_tokens = True
         try:
@@ -193,6 +201,21 @@ class ClipEncoder:
                             tokens != 0, tokens)
 
 
+def _create_model(name: str, pretrained: str | None = None):
+    """``open_clip.create_model`` without its root-logger warning about random weights (we warn ourselves)."""
+    import logging
+
+    import open_clip
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        return open_clip.create_model(name, pretrained=pretrained)
+    finally:
+        root.setLevel(level)
+
+
 def _weights_help(model_name: str, pretrained: str) -> str:
     local = models_dir() / f"{model_name}-{pretrained}.pt"
     return (f"Pretrained weights {pretrained!r} for {model_name!r} are not available on this machine, and "
@@ -233,7 +256,7 @@ def load_encoder(clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | N
         warnings.warn(f"{clip_model} with random weights (pretrained=None): fine for timing, meaningless for "
                       "retrieval", stacklevel=2)
         torch.manual_seed(seed)
-        model = open_clip.create_model(clip_model, pretrained=None)
+        model = _create_model(clip_model)
         return ClipEncoder(model, tokenizer, clip_model, f"random-init-seed{seed}", dev)
     p = Path(pretrained)
     if not p.exists():
@@ -241,7 +264,7 @@ def load_encoder(clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | N
         if cand.exists():
             p = cand
     if p.exists():
-        model = open_clip.create_model(clip_model, pretrained=None)
+        model = _create_model(clip_model)
         state = torch.load(p, map_location="cpu", weights_only=False)
         if isinstance(state, torch.jit.ScriptModule):
             state = state.state_dict()
@@ -264,7 +287,7 @@ def load_encoder(clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | N
     if not os.environ.get("TVR_ALLOW_DOWNLOAD"):
         hf_constants.HF_HUB_OFFLINE = True  # fail fast instead of retrying a network that is not there
     try:
-        model = open_clip.create_model(clip_model, pretrained=str(pretrained))
+        model = _create_model(clip_model, str(pretrained))
     except Exception as err:
         raise WeightsNotFoundError(_weights_help(clip_model, str(pretrained)) + f" (open_clip said: {err})") from err
     finally:

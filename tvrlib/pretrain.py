@@ -36,6 +36,7 @@ class PretrainConfig:
     weight_decay: float = 0.1
     warmup_fraction: float = 0.05
     max_logit_scale: float = float(np.log(100.0))
+    init_logit_scale: float = float(np.log(1 / 0.07))  # CLIP's initial temperature
 
 
 def render_still_frames(specs, frame_size: int, image_size: int, chunk: int = 1000) -> np.ndarray:
@@ -70,13 +71,15 @@ def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: Pr
     from open_clip.loss import ClipLoss
     from tqdm.auto import tqdm
 
-    from .encoders import TINY_MODEL, ClipEncoder, register_configs
+    from .encoders import TINY_MODEL, ClipEncoder, _create_model, register_configs
 
     register_configs()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model_name = model_name or TINY_MODEL
-    model = open_clip.create_model(model_name, pretrained=None)
+    model = _create_model(model_name)
+    with torch.no_grad():
+        model.logit_scale.fill_(pcfg.init_logit_scale)
     enc = ClipEncoder(model, open_clip.get_tokenizer(model_name), model_name, "training", torch.device("cpu"))
     specs, texts, _ = load_stills(cfg, "train")
     frames = torch.from_numpy(render_still_frames(specs, cfg.frame_size, enc.image_size))

@@ -27,7 +27,8 @@ read by the very loader that reads the real MSR-VTT.
 """),
 params("""
 profile = "quick"   # quick | full: which synthetic config (data/synthetic/<name>.json)
-dataset = None      # None = take it from the profile
+# None = take the value from the profile
+dataset = None
 seed = 0
 """),
 code("""

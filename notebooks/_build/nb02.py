@@ -34,7 +34,7 @@ import torch
 import tvrlib.session
 from tvrlib import metrics as M
 from tvrlib.heads import HEADS
-from tvrlib.reporting import figure, metrics_frame, show_source
+from tvrlib.reporting import figure, save_figure, metrics_frame, show_source
 
 S = tvrlib.session.setup(profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device, seed=seed)
 """),
@@ -142,7 +142,8 @@ for n in (100, 250, 500, 1000):
 widths = pd.DataFrame(rows)
 fig, ax = figure("02_ci_width", profile, width=5, height=3)
 ax.plot(widths["queries"], widths["CI width"], marker="o")
-ax.set_xlabel("number of queries"); ax.set_ylabel("width of the 95% CI of R@1 (points)");
+ax.set_xlabel("number of queries"); ax.set_ylabel("width of the 95% CI of R@1 (points)")
+save_figure(fig)
 widths.round(1)
 """),
 md("""
