@@ -50,6 +50,7 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 
 from .errors import CacheError
+from .paths import PROJECT_ROOT
 
 __all__ = [
     "CacheMissError",
@@ -194,7 +195,7 @@ def default_cache_dir() -> Path:
     env = os.environ.get("TVR_CACHE_DIR")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parent.parent / "data" / "cache"
+    return PROJECT_ROOT / "data" / "cache"
 
 
 # --------------------------------------------------------------------------- helpers

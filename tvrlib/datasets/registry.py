@@ -25,7 +25,8 @@ __all__ = ["ENV_VAR", "PROJECT_ROOT", "DatasetInfo", "DATASETS", "HOW_TO_GET", "
            "help_text"]
 
 ENV_VAR = "TVR_DATA_ROOT"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+from ..paths import PROJECT_ROOT  # noqa: E402  (re-exported)
+
 _PROJECT_DATA = PROJECT_ROOT / "data" / "datasets"
 
 RootSpec = Union[str, os.PathLike, Callable[[], Union[str, os.PathLike]], None]
