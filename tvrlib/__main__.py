@@ -19,11 +19,14 @@ def prepare(profile: str) -> None:
     from .synthetic.benchmark import generate, load_config
 
     cfg = load_config(p["benchmark"])
+    progress = sys.stderr.isatty()  # no progress bars in CI logs
     t = time.time()
-    out = generate(cfg)
+    out = generate(cfg, progress=progress)
     print(f"benchmark: {out} ({time.time() - t:.1f} s)")
     t = time.time()
-    ckpt = ensure_tiny_clip(cfg)
+    if not progress:
+        print("pretraining the tiny CLIP if no checkpoint exists (a few minutes on 2 CPU cores)...", flush=True)
+    ckpt = ensure_tiny_clip(cfg, progress=progress)
     print(f"tiny CLIP: {ckpt} ({time.time() - t:.1f} s)")
 
 
