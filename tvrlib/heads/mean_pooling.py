@@ -64,3 +64,18 @@ class MeanPooling(DualEncoderHead):
 
     def embed_video(self, video: VideoInput) -> torch.Tensor:  # [V, D]
         return masked_mean_pool(video.frames, video.mask)
+
+
+def frame_contributions(sentence: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """How much each frame adds to meanP's score of aligned pairs: ``sentence [N, D]``, ``frames [N, F, D]``,
+    ``mask [N, F]`` -> ``[N, F]`` (0 for masked frames).
+
+    Because ``v = m / ||m||`` with ``m = (1/n) sum_f v_hat_f``, the cosine splits exactly into one term per
+    frame: ``s = sum_f <t_hat, v_hat_f> / (n ||m||)``; the row sums equal meanP's scores.
+    """
+    unit = masked_frames(F.normalize(masked_frames(frames, mask), dim=-1), mask)
+    count = mask.sum(dim=1, keepdim=True).clamp(min=1)
+    mean = unit.double().sum(dim=1) / count
+    norm = mean.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    per_frame = (unit.double() @ F.normalize(sentence, dim=-1).double()[:, :, None]).squeeze(-1)
+    return (per_frame / (count * norm)).to(frames.dtype)

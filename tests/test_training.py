@@ -1,0 +1,215 @@
+"""Losses (masking by video id, the hinge by hand, the temperature clamp) and the fit loop
+(a step lowers the loss, resume equals an uninterrupted run, selection on validation)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tvrlib import training
+from tvrlib.heads import HEADS, TextInput, VideoInput
+from tvrlib.losses import MAX_LOGIT_SCALE, hardest_negative_hinge, same_video_mask, symmetric_infonce
+from tvrlib.training import FeatureSource, FitConfig, RetrievalModel, fit
+
+D, F_ = 8, 4
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread is fastest, and stays fast when other processes share the cores."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+# --------------------------------------------------------------------------- losses
+def test_same_video_mask_marks_only_other_rows_of_the_same_video():
+    m = same_video_mask(torch.tensor([3, 5, 3, 7]), 4)
+    expected = torch.zeros(4, 4, dtype=torch.bool)
+    expected[0, 2] = expected[2, 0] = True
+    assert torch.equal(m, expected)
+
+
+def test_infonce_equals_open_clip_loss_when_videos_are_distinct():
+    from open_clip.loss import ClipLoss
+
+    g = torch.Generator().manual_seed(0)
+    text = torch.nn.functional.normalize(torch.randn(6, D, generator=g), dim=-1)
+    video = torch.nn.functional.normalize(torch.randn(6, D, generator=g), dim=-1)
+    scale = torch.tensor(20.0)
+    ours = symmetric_infonce(scale * text @ video.T, torch.arange(6))
+    theirs = ClipLoss()(video, text, scale)  # open_clip: (image_features, text_features, logit_scale)
+    assert torch.allclose(ours, theirs, atol=1e-6)
+    assert torch.allclose(ours, symmetric_infonce(scale * text @ video.T), atol=1e-6)
+
+
+def test_infonce_never_uses_a_caption_of_the_same_video_as_a_negative():
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(4, 4, generator=g, requires_grad=True)
+    ids = torch.tensor([0, 1, 0, 2])  # rows 0 and 2 are two captions of video 0
+    loss = symmetric_infonce(logits, ids)
+    loss.backward()
+    assert logits.grad[0, 2] == 0 and logits.grad[2, 0] == 0  # no push-away from the duplicate
+    assert logits.grad[0, 1] != 0
+    # by hand: drop the duplicate entries from both softmaxes
+    L = logits.detach()
+    def ce(row, keep, target):
+        return -(row[target] - torch.logsumexp(row[keep], 0))
+    rows = [ce(L[0], [0, 1, 3], 0), ce(L[1], [0, 1, 2, 3], 1), ce(L[2], [1, 2, 3], 2), ce(L[3], [0, 1, 2, 3], 3)]
+    cols = [ce(L[:, 0], [0, 1, 3], 0), ce(L[:, 1], [0, 1, 2, 3], 1), ce(L[:, 2], [1, 2, 3], 2),
+            ce(L[:, 3], [0, 1, 2, 3], 3)]
+    assert torch.allclose(loss.detach(), 0.5 * (torch.stack(rows).mean() + torch.stack(cols).mean()), atol=1e-6)
+
+
+def test_hinge_equals_a_hand_computed_example():
+    s = torch.tensor([[0.9, 0.5, 0.1],
+                      [0.3, 0.4, 0.8],
+                      [0.2, 0.1, 0.7]])
+    # captions (rows): hardest other video 0.5, 0.8, 0.2 -> [0.2-0.9+0.5]+=0, [0.2-0.4+0.8]=0.6, [0.2-0.7+0.2]+=0
+    # videos (cols):   hardest other caption 0.3, 0.5, 0.8 -> 0, [0.2-0.4+0.5]=0.3, [0.2-0.7+0.8]=0.3
+    assert torch.allclose(hardest_negative_hinge(s, margin=0.2), torch.tensor(1.2))
+    assert torch.allclose(hardest_negative_hinge(s, margin=0.2, reduction="mean"), torch.tensor(0.4))
+
+
+def test_hinge_ignores_captions_of_the_same_video():
+    s = torch.tensor([[0.9, 0.1, 0.95],
+                      [0.1, 0.9, 0.1],
+                      [0.95, 0.1, 0.9]])
+    ids = torch.tensor([4, 6, 4])  # rows/columns 0 and 2 are the same video
+    assert torch.allclose(hardest_negative_hinge(s, ids, margin=0.2), torch.tensor(0.0))
+    assert hardest_negative_hinge(s, margin=0.2) > 0  # without ids they would be (false) violations
+
+
+def test_logit_scale_is_clamped_at_init_and_after_every_step():
+    head = HEADS.build("meanP")
+    assert RetrievalModel(head, logit_scale=10.0).logit_scale.item() == pytest.approx(MAX_LOGIT_SCALE)
+    model = RetrievalModel(head, logit_scale=MAX_LOGIT_SCALE)
+    train = tiny_source(0)
+    res = fit(model, train, train, epochs=1, batch_size=8, lr=10.0, warmup=0.0, progress=False)
+    assert res.model.logit_scale.item() <= MAX_LOGIT_SCALE + 1e-7
+    assert (res.steps["logit_scale"] <= 100.0 + 1e-4).all()
+
+
+# --------------------------------------------------------------------------- fit
+def tiny_source(seed: int, n_videos: int = 24, captions: int = 2) -> FeatureSource:
+    g = torch.Generator().manual_seed(seed)
+    frames = torch.randn(n_videos, F_, D, generator=g)
+    mask = torch.ones(n_videos, F_, dtype=torch.bool)
+    mask[::4, 3:] = False
+    t2v = np.repeat(np.arange(n_videos), captions)
+    sentence = frames.mean(1)[t2v] + 0.7 * torch.randn(len(t2v), D, generator=g)
+    return FeatureSource(TextInput(sentence), VideoInput(frames, mask), t2v)
+
+
+def small_head(name: str = "seqTransf"):
+    torch.manual_seed(0)
+    kw = {"dim": D}
+    if name in ("seqTransf", "tightTransf"):
+        kw.update(layers=1, heads=2)
+    return HEADS.build(name, **kw)
+
+
+@pytest.mark.parametrize("name,loss", [("seqTransf", "infonce"), ("seqLSTM", "hinge"), ("tightTransf", "infonce")])
+def test_a_training_step_lowers_the_loss_on_a_fixed_batch(name, loss):
+    src = tiny_source(0)
+    model = RetrievalModel(small_head(name))
+    cfg = FitConfig(loss=loss)
+    idx = np.arange(16)
+    text, video, ids = src.batch(idx, model, np.random.default_rng(0))
+    opt = torch.optim.AdamW(model.param_groups(FitConfig(lr=1e-2)))
+    model.train()
+    torch.manual_seed(0)
+    model.head.eval()  # no dropout: compare the same function before and after
+    before = training._loss(cfg, model, text, video, ids)
+    for _ in range(3):
+        opt.zero_grad()
+        training._loss(cfg, model, text, video, ids).backward()
+        opt.step()
+    after = training._loss(cfg, model, text, video, ids)
+    assert after.item() < before.item()
+
+
+def test_fit_history_and_steps_frames():
+    src = tiny_source(0)
+    res = fit(small_head(), src, src.subset(12), epochs=2, batch_size=8, lr=1e-3, progress=False)
+    assert list(res.history["epoch"]) == [1, 2]
+    assert {"train_loss", "val_R1", "val_MnR", "train_seconds", "logit_scale"} <= set(res.history.columns)
+    assert len(res.steps) == 2 * (len(src) // 8)
+    assert res.best_epoch in (1, 2)
+    lr = res.steps["lr_head"].to_numpy()
+    assert lr.argmax() == round(0.1 * len(lr)) - 1 and lr[-1] < 1e-8  # warm-up, then cosine to 0
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path):
+    src, val = tiny_source(0), tiny_source(0).subset(12)
+    kw = dict(epochs=3, batch_size=8, lr=1e-3, progress=False)
+    full = fit(small_head(), src, val, checkpoint_dir=tmp_path / "a", **kw)
+    part = fit(small_head(), src, val, checkpoint_dir=tmp_path / "b", stop_after_epoch=1, **kw)
+    assert len(part.history) == 1
+    torch.manual_seed(123)  # the global RNG state must not matter
+    resumed = fit(small_head(), src, val, checkpoint_dir=tmp_path / "b", resume=True, **kw)
+    cols = ["epoch", "train_loss", "val_R1", "val_R5", "val_R10", "val_MdR", "val_MnR", "logit_scale"]
+    pd_equal = full.history[cols].equals(resumed.history[cols])
+    assert pd_equal, (full.history[cols], resumed.history[cols])
+    assert full.best_epoch == resumed.best_epoch
+    for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    with pytest.raises(ValueError, match="config differs"):
+        fit(small_head(), src, val, checkpoint_dir=tmp_path / "b", resume=True, **{**kw, "lr": 2e-3})
+
+
+@pytest.mark.parametrize("metric,values,best", [("R1", [10.0, 30.0, 20.0], 2), ("MnR", [5.0, 4.0, 6.0], 2),
+                                                ("R1", [40.0, 30.0, 20.0], 1)])
+def test_fit_keeps_the_epoch_that_is_best_on_validation(monkeypatch, metric, values, best):
+    seen = []
+
+    def scripted_validate(model, source):
+        seen.append({k: v.clone() for k, v in model.state_dict().items()})
+        v = values[len(seen) - 1]
+        return {"R1": v, "R5": v, "R10": v, "MdR": v, "MnR": v, "n": 1}
+
+    monkeypatch.setattr(training, "validate", scripted_validate)
+    src = tiny_source(0)
+    res = fit(small_head(), src, src, epochs=3, batch_size=8, lr=1e-2, select_metric=metric, progress=False)
+    assert res.best_epoch == best and res.best_value == values[best - 1]
+    for k, v in res.model.state_dict().items():
+        assert torch.equal(v, seen[best - 1][k]), k
+    assert not torch.equal(seen[best - 1]["head.transformer.resblocks.0.mlp.c_fc.weight"],
+                           seen[(best % 3)]["head.transformer.resblocks.0.mlp.c_fc.weight"])
+
+
+def test_frozen_meanP_training_changes_only_the_temperature():
+    src = tiny_source(0)
+    head = HEADS.build("meanP")
+    before = training.similarity(head, src.texts, src.videos)
+    res = fit(head, src, src, epochs=1, batch_size=8, lr=1e-2, progress=False)
+    assert [n for n, _ in res.model.named_parameters()] == ["logit_scale"]
+    assert torch.equal(training.similarity(res.head, src.texts, src.videos), before)
+
+
+def test_end_to_end_source_trains_the_encoder(tmp_path):
+    """One end-to-end step on two fixture videos with a randomly initialised tiny CLIP."""
+    import open_clip
+
+    from tvrlib.datasets.base import RetrievalData, Video
+    from tvrlib.encoders import TINY_MODEL, ClipEncoder, register_configs
+
+    register_configs()
+    videos = sorted((__import__("pathlib").Path(__file__).parent / "fixtures" / "real").rglob("*.mp4"))[:2]
+    if len(videos) < 2:
+        pytest.skip("needs two fixture videos")
+    data = RetrievalData("fixture", "train", [Video(f"v{i}", p) for i, p in enumerate(videos)],
+                         ["a red thing", "a blue thing", "a red shape", "a blue shape"], [0, 1, 0, 1], [0, 1, 2, 3])
+    torch.manual_seed(0)
+    enc = ClipEncoder(open_clip.create_model(TINY_MODEL), open_clip.get_tokenizer(TINY_MODEL), TINY_MODEL,
+                      "random", torch.device("cpu"))
+    enc = training.finetunable_copy(enc)
+    model = RetrievalModel(HEADS.build("meanP"), encoder=enc)
+    src = training.FrameSource(data, num_frames=2)
+    w0 = next(enc.model.visual.parameters()).detach().clone()
+    res = fit(model, src, src, epochs=1, batch_size=4, lr_encoder=1e-3, warmup=0.0, progress=False)
+    assert not torch.equal(next(res.model.clip.visual.parameters()), w0)
+    assert {g for g in res.steps.columns if g.startswith("lr_")} == {"lr_encoder", "lr_logit_scale"}
