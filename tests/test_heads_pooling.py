@@ -46,21 +46,16 @@ def all_interaction_heads():
             perturb(TopKFrames(D, k=5, temporal=False)), perturb(XPool(D)), perturb(XPool(D, num_heads=4))]
 
 
-def test_registry_builds_every_head():
-    for name in ("xpool", "cross_modal_aggregation", "topk_frames", "self_attention_aggregation", "meanP"):
-        head = HEADS.build(name, dim=D)
-        text, video = TextInput(torch.randn(3, D)), VideoInput(torch.randn(4, F_, D), torch.ones(4, F_, dtype=bool))
-        with torch.no_grad():
-            assert head.eval().score(text, video).shape == (3, 4)
-
-
+@pytest.mark.parametrize("path", ["gram", "materialise"])
 @pytest.mark.parametrize("head", all_interaction_heads(), ids=lambda h: type(h).__name__ + h.extra_repr())
-def test_chunked_equals_unchunked(head, inputs):
+def test_chunked_equals_unchunked(head, path, inputs):
     text, video = inputs
     with torch.no_grad():
-        full = head.score(text, video)
-    for max_bytes in (1, 3_000, 50_000):  # one pair per block, a few pairs, several texts
-        assert torch.allclose(score_bounded(head, text, video, max_bytes=max_bytes), full, atol=1e-6)
+        full = head.score_encoded(head.encode_text(text), head.encode_video(video), path)
+        if path == "gram":  # the default path of every interaction head here, in eval mode
+            assert torch.equal(head.score(text, video), full)
+    for max_bytes in (1, 20_000):  # one pair per block; a few texts per block
+        assert torch.allclose(score_bounded(head, text, video, max_bytes=max_bytes, path=path), full, atol=1e-6)
 
 
 @pytest.mark.parametrize("head", [perturb(CrossModalAggregation(D)), perturb(TopKFrames(D, k=4)),
@@ -75,6 +70,36 @@ def test_gram_path_equals_materialising_path(head, inputs):
         pooled = head.pool(text, video)
     literal = torch.einsum("tvd,td->tv", F.normalize(pooled, dim=-1), F.normalize(text.sentence, dim=-1))
     assert torch.allclose(mat, literal, atol=1e-6)
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+def test_xpool_moment_path_equals_materialising_path(heads, inputs):
+    """X-Pool's LayerNorms need only means and variances: quadratic forms in the weights (no pooled vector)."""
+    text, video = inputs
+    mask = video.mask.clone()
+    mask[6] = False  # a video with no valid frame pools to W_o's bias alone
+    video = VideoInput(video.frames, mask)
+    head = perturb(XPool(D, num_heads=heads))
+    gram = score_bounded(head, text, video, path="gram", max_bytes=3_000)
+    mat = score_bounded(head, text, video, path="materialise")
+    assert torch.allclose(gram, mat, atol=1e-5)
+    with torch.no_grad():
+        assert torch.equal(head.score(text, video), head.score_encoded(head.encode_text(text),
+                                                                       head.encode_video(video), "gram"))
+
+
+def test_xpool_trains_by_materialising_because_of_dropout(inputs):
+    text, video = inputs
+    head = perturb(XPool(D)).train()
+    te, ve = head.encode_text(text), head.encode_video(video)
+    assert "gram_a" not in ve.tensors  # no moment matrices are built for a training batch
+    with pytest.raises(ValueError, match="dropout"):
+        head.score_encoded(te, ve, "gram")
+    torch.manual_seed(0)
+    a = head.score(text, video)
+    torch.manual_seed(0)
+    b = head.score_encoded(te, ve, "materialise")
+    assert torch.equal(a, b)
 
 
 def test_gram_path_has_the_same_gradients(inputs):

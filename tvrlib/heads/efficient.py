@@ -83,6 +83,15 @@ def gram_matrices(values: torch.Tensor) -> torch.Tensor:
     return values @ values.transpose(1, 2)
 
 
+def quadratic_form(weights: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+    """``w_{t,v}^T G_v w_{t,v}`` for every pair: ``weights [T, V, F]``, ``gram [V, F, F]`` -> ``[T, V]``.
+
+    This is ``|sum_f w_f u_f|^2`` when ``G_v`` is the Gram matrix of the vectors ``u_f``.
+    """
+    wg = torch.bmm(weights.transpose(0, 1), gram).transpose(0, 1)  # [T, V, F]: (G_v w)_f
+    return (wg * weights).sum(-1)
+
+
 def pooled_cosine_gram(target: torch.Tensor, weights: torch.Tensor, values: torch.Tensor,
                        gram: torch.Tensor | None = None, dots: torch.Tensor | None = None) -> torch.Tensor:
     """The same cosine as :func:`pooled_cosine_materialised` without any pooled vector -> ``[T, V]``.
@@ -95,9 +104,7 @@ def pooled_cosine_gram(target: torch.Tensor, weights: torch.Tensor, values: torc
     if dots is None:
         dots = (target @ values.reshape(-1, values.shape[-1]).T).view(len(target), *values.shape[:2])
     numerator = (weights * dots).sum(-1)  # sum_f w_f (t . u_f)
-    wg = torch.bmm(weights.transpose(0, 1), gram).transpose(0, 1)  # [T, V, F]: (G_v w)_f
-    sq_norm = (wg * weights).sum(-1).clamp_min(0.0)  # w^T G_v w = |p_{t,v}|^2
-    pooled_norm = sq_norm.sqrt().clamp_min(_EPS)
+    pooled_norm = quadratic_form(weights, gram).clamp_min(0.0).sqrt().clamp_min(_EPS)  # |p_{t,v}|
     return numerator / (pooled_norm * target.norm(dim=-1, keepdim=True).clamp_min(_EPS))
 
 

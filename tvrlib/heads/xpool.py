@@ -16,11 +16,19 @@ exactly 12 real frames), and ``W_o`` is applied to each frame's value before the
 sum (``W_o sum_f w_f v_f = sum_f w_f W_o v_f``, exact), so that it runs once per video
 instead of once per (caption, video) pair.
 
-Because of ``LN2``, ``W_l`` and ``LN3`` after the pooling, the pooled vector is not a
-linear function of the frames and the Gram-matrix path does not apply: X-Pool is scored
-pair by pair, materialising ``[t, v, D]`` for one block at a time
-(:func:`tvrlib.heads.efficient.score_bounded`), never the full ``[V, T, D]`` tensor
-of the reference evaluation (2 GB for 1k x 1k x 512).
+Evaluation without pooled vectors (the **moment path**, ``path="gram"``, the default in eval
+mode). ``LN2``, ``W_l`` and ``LN3`` make the pooled vector a non-linear function of the frames,
+but a LayerNorm only needs a vector's mean and variance, and both are quadratic forms in the
+attention weights. With ``w' = [w, 1]`` (the 1 carries ``b_o``) and per-video vectors ``y_j``
+(``W_o v_f`` per head and frame, then ``b_o``): ``a = sum_j w'_j y_j``; centring is linear, so
+``LN2(a) = gamma2 * sum_j w'_j c_j / s + beta2`` with ``s^2 = w'^T C w' / D + eps`` (``C`` the Gram
+matrix of the centred ``c_j``); the residual linear is linear; ``LN3`` repeats the trick one level
+up; the final cosine is a dot product and a norm, again a quadratic form. Per video we keep three
+small Gram matrices (``(HF+1)^2``, ``(HF+2)^2``, ``(HF+3)^2``) and ``HF+3`` vectors; per pair, a few
+``HF``-vectors. Dropout makes this inexact, so training (``self.training``) materialises
+``[t, v, D]`` for the batch; ``path="materialise"`` does so in eval too. Both paths give the
+same scores (tests), and :func:`tvrlib.heads.efficient.score_bounded` evaluates either in blocks,
+never building the full ``[V, T, D]`` tensor of the reference evaluation (2 GB for 1k x 1k x 512).
 
 Shapes: ``text.sentence [T, D]``, ``video.frames [V, F, D]``, ``video.mask bool [V, F]``
 -> scores ``[T, V]``; :meth:`pool` -> ``[T, V, D]``; :meth:`frame_weights` -> ``[T, V, F]``
@@ -36,7 +44,7 @@ from torch import nn
 
 from ..registry import HEADS
 from .base import TextInput, VideoInput
-from .efficient import Encoded, EncodedInteractionHead, masked_softmax
+from .efficient import Encoded, EncodedInteractionHead, gram_matrices, masked_softmax, quadratic_form
 from .mean_pooling import masked_frames
 
 __all__ = ["XPool"]
@@ -71,7 +79,24 @@ class XPool(EncodedInteractionHead):
         v = self.v_proj(x).view(v_, f_, self.num_heads, self.head_dim)
         w_o = self.out_proj.weight.view(self.dim, self.num_heads, self.head_dim)  # W_o split by head
         z = torch.einsum("vfhe,dhe->vhfd", v, w_o)  # each head's value, already through W_o
-        return Encoded({"key": k, "value": z, "mask": video.mask})
+        side = {"key": k, "value": z, "mask": video.mask}
+        if not self.training:
+            side.update(self.moment_side(z))
+        return Encoded(side)
+
+    def moment_side(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-video vectors and Gram matrices of the moment path, from ``z [V, H, F, D]`` (eval mode)."""
+        v_, h_, f_, d = z.shape
+        center = lambda x: x - x.mean(-1, keepdim=True)  # noqa: E731  (LayerNorm's centring: linear)
+        residual = lambda x: x + F.linear(x, self.linear.weight)  # noqa: E731  (I + W_l) x, bias apart
+        y = torch.cat([z.reshape(v_, h_ * f_, d), self.out_proj.bias.expand(v_, 1, d)], 1)  # a = sum_j w'_j y_j
+        c = center(y)  # LN2(a) = gamma2 * (sum_j w'_j c_j) / s + beta2
+        p = center(residual(self.ln2.weight * c))  # each c_j after gamma2 and the residual linear, centred
+        r = center(residual(self.ln2.bias) + self.linear.bias)  # the constant part, centred
+        q = torch.cat([p, r.expand(v_, 1, d)], 1)  # LN3's input, centred: sum_j u_j q_j, u = [w'/s, 1]
+        k = torch.cat([self.ln3.weight * q, self.ln3.bias.expand(v_, 1, d)], 1)  # out = sum_j x_j k_j
+        return {"gram_a": gram_matrices(c), "gram_o": gram_matrices(q), "gram_out": gram_matrices(k),
+                "out_vectors": k}
 
     # -- per pair ----------------------------------------------------------------
     def weights_encoded(self, te: Encoded, ve: Encoded) -> torch.Tensor:
@@ -86,12 +111,32 @@ class XPool(EncodedInteractionHead):
         return self.ln3(a + self.dropout(self.linear(a)))
 
     def score_encoded(self, te: Encoded, ve: Encoded, path: str | None = None) -> torch.Tensor:
-        if path not in (None, "materialise"):
-            raise ValueError(f"xpool has only the materialising path (LayerNorms follow the pooling), got {path!r}")
-        pooled = F.normalize(self.pool_encoded(te, ve), dim=-1)
-        return torch.einsum("tvd,td->tv", pooled, F.normalize(te["target"], dim=-1))
+        path = path or ("materialise" if self.training else "gram")
+        if path == "materialise":
+            pooled = F.normalize(self.pool_encoded(te, ve), dim=-1)
+            return torch.einsum("tvd,td->tv", pooled, F.normalize(te["target"], dim=-1))
+        if path != "gram":
+            raise ValueError(f"unknown evaluation path {path!r}; use 'gram' or 'materialise'")
+        if self.training and self.dropout.p > 0:
+            raise ValueError("xpool: the moment path is exact only without dropout; call .eval() or use "
+                             "path='materialise'")
+        m = ve.tensors if "gram_a" in ve.tensors else self.moment_side(ve["value"])
+        w = self.weights_encoded(te, ve)  # [t, v, H, F]
+        t_, v_ = w.shape[:2]
+        one = w.new_ones(t_, v_, 1)
+        w_a = torch.cat([w.reshape(t_, v_, -1), one], -1)  # w' = [w, 1]
+        s2 = (quadratic_form(w_a, m["gram_a"]) / self.dim + self.ln2.eps).sqrt()  # LN2's std
+        w_o = torch.cat([w_a / s2[..., None], one], -1)
+        s3 = (quadratic_form(w_o, m["gram_o"]) / self.dim + self.ln3.eps).sqrt()  # LN3's std
+        w_out = torch.cat([w_o / s3[..., None], one], -1)  # LN3(o) = sum_j w_out_j k_j
+        k = m["out_vectors"]
+        dots = (te["target"] @ k.reshape(-1, self.dim).T).view(t_, v_, -1)
+        norm = quadratic_form(w_out, m["gram_out"]).clamp_min(0.0).sqrt().clamp_min(1e-12)
+        return (w_out * dots).sum(-1) / (norm * te["target"].norm(dim=-1, keepdim=True).clamp_min(1e-12))
 
     def pair_bytes(self, num_frames: int, dim: int, path: str | None = None) -> int:
+        if (path or ("materialise" if self.training else "gram")) == "gram":
+            return 4 * 12 * (self.num_heads * num_frames + 3)
         return 4 * (8 * dim + 3 * self.num_heads * num_frames)
 
     # -- for figures and checks ----------------------------------------------------
