@@ -201,3 +201,47 @@ def test_too_many_frames_for_the_position_table_is_an_error():
     text, video = inputs()
     with pytest.raises(ValueError, match="max_frames"):
         head.score(text, video)
+
+
+# --------------------------------------------------------------------------- frame-order evaluation helpers
+def test_reorder_frames_moves_only_valid_frames():
+    from tvrlib.evaluation import keep_uniform_frames, reorder_frames
+
+    _, video = inputs()
+    rev = reorder_frames(video, "reverse")
+    assert torch.equal(rev.frames[1, :4], video.frames[1, :4].flip(0))  # 4 valid frames, reversed
+    assert torch.equal(rev.frames[1, 4:], video.frames[1, 4:])  # padding stays in place
+    assert torch.equal(rev.frames[3, [0, 2, 4, 5]], video.frames[3, [5, 4, 2, 0]])  # holes stay holes
+    shuf = reorder_frames(video, "shuffle", seed=3)
+    for j in range(V):
+        pos = torch.nonzero(video.mask[j]).flatten()
+        assert torch.equal(torch.sort(shuf.frames[j, pos].sum(-1)).values, torch.sort(video.frames[j, pos].sum(-1)).values)
+    kept = keep_uniform_frames(video, 2)
+    assert kept.mask.sum(1).tolist() == [2, 2, 1, 2, 2, 2, 2]
+    assert bool((kept.mask <= video.mask).all())
+
+
+def test_evaluate_t2v_only_matches_the_full_evaluation():
+    import numpy as np
+
+    from tvrlib.datasets.base import RetrievalData, Video
+    from tvrlib.evaluation import evaluate
+
+    g = torch.Generator().manual_seed(0)
+    nv = 12
+    t2v = np.repeat(np.arange(nv), 2)
+    texts = TextInput(torch.randn(len(t2v), D, generator=g))
+    videos = VideoInput(torch.randn(nv, F_, D, generator=g), torch.ones(nv, F_, dtype=torch.bool))
+    twin = -np.ones(nv, dtype=np.int64)
+    twin[0::2], twin[1::2] = np.arange(1, nv, 2), np.arange(0, nv, 2)
+    data = RetrievalData("toy", "test", [Video(f"v{i}", "x") for i in range(nv)], [f"t{i}" for i in range(len(t2v))],
+                         t2v, np.arange(0, len(t2v), 2),
+                         {"twin_of_query": twin, "factor_of_query": ["order", "direction", "detail"] * 4})
+    head = build("seqTransf")
+    full = evaluate(head, texts, videos, data, method="x", n_boot=50)
+    t2v_only = evaluate(head, texts, videos, data, method="x", n_boot=50, v2t=False)
+    assert full.t2v == t2v_only.t2v and t2v_only.v2t == {}
+    assert full.twins.equals(t2v_only.twins)
+    sub = evaluate(head, texts, videos, data, method="x", n_boot=50, gallery=6)
+    assert sub.num_videos == 6 and full.twins["n"].tolist() == sub.twins["n"].tolist()
+    assert np.allclose(full.twin_scores, sub.twin_scores, atol=1e-5)  # twins always over the whole split

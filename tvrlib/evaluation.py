@@ -85,7 +85,8 @@ def twin_table(pair_scores: np.ndarray, factor_of: list[str], n_boot: int = 1000
 # --------------------------------------------------------------------------- evaluate
 @dataclass
 class Evaluation:
-    """One head on one split. ``sim`` is ``[num_texts, num_videos]`` over the evaluated gallery."""
+    """One head on one split. ``sim`` is ``[num_texts, num_videos]`` over the evaluated gallery
+    (``[num_queries, num_videos]`` when evaluated with ``v2t=False``)."""
 
     method: str
     t2v: dict
@@ -100,7 +101,7 @@ class Evaluation:
 
 def evaluate(head: RetrievalHead, texts: TextInput, videos: VideoInput, data, *, method: str, n_boot: int = 1000,
              seed: int = 0, convention: str = "best_caption", gallery: int | None = None,
-             keep_sim: bool = True) -> Evaluation:
+             keep_sim: bool = True, v2t: bool = True) -> Evaluation:
     """t2v (the split's queries) and v2t (all captions) metrics with CIs, and per-factor twin accuracy.
 
     ``texts``: every caption of the split (``S.texts(split)``); ``videos``: ``S.videos(split)``;
@@ -115,10 +116,15 @@ def evaluate(head: RetrievalHead, texts: TextInput, videos: VideoInput, data, *,
     else:
         keep = np.flatnonzero(np.asarray(data.text_to_video) < gallery)
         tx, vx = texts.index(torch.as_tensor(keep)), videos.index(slice(0, gallery))
-    sim = similarity(head, tx, vx)
     q = np.asarray(sub.query_index)
-    r_t2v = M.with_ci(sim[torch.as_tensor(q)], sub.text_to_video[q], "t2v", n_boot=n_boot, seed=seed)
-    r_v2t = M.with_ci(sim, sub.text_to_video, "v2t", convention=convention, n_boot=n_boot, seed=seed)
+    if v2t:
+        sim = similarity(head, tx, vx)
+        sim_q = sim[torch.as_tensor(q)]
+        r_v2t = M.with_ci(sim, sub.text_to_video, "v2t", convention=convention, n_boot=n_boot, seed=seed)
+    else:
+        sim = sim_q = similarity(head, tx.index(torch.as_tensor(q)), vx)
+        r_v2t = {}
+    r_t2v = M.with_ci(sim_q, sub.text_to_video[q], "t2v", n_boot=n_boot, seed=seed)
     twins = pair = None
     twin_of = data.meta.get("twin_of_query") if hasattr(data, "meta") else None
     if twin_of is not None:
@@ -128,7 +134,7 @@ def evaluate(head: RetrievalHead, texts: TextInput, videos: VideoInput, data, *,
             qidx = np.asarray(data.query_index)[rows]
             gold = np.asarray(data.text_to_video)[qidx]
             if gallery is None:
-                s = sim[torch.as_tensor(qidx)].double().numpy()
+                s = (sim[torch.as_tensor(qidx)] if v2t else sim[torch.as_tensor(rows)]).double().numpy()
                 pair = np.stack([s[np.arange(len(rows)), gold], s[np.arange(len(rows)), twin_of[rows]]], axis=1)
             else:
                 pair = twin_pair_scores(head, texts.index(torch.as_tensor(qidx)), videos, gold, twin_of[rows])
@@ -140,7 +146,8 @@ def evaluate(head: RetrievalHead, texts: TextInput, videos: VideoInput, data, *,
 def evaluation_rows(experiment: str, ev: Evaluation, **extra) -> list[dict]:
     """Tidy rows (experiment, method, direction, metric, value, ci_lo, ci_hi, n, ...) of an :class:`Evaluation`."""
     rows = results_rows(experiment, ev.method, "t2v", ev.t2v, num_videos=ev.num_videos, **extra)
-    rows += results_rows(experiment, ev.method, "v2t", ev.v2t, num_videos=ev.num_videos, **extra)
+    if ev.v2t:
+        rows += results_rows(experiment, ev.method, "v2t", ev.v2t, num_videos=ev.num_videos, **extra)
     if ev.twins is not None:
         for r in ev.twins.itertuples():
             rows.append({"experiment": experiment, "method": ev.method, "direction": "twin",
@@ -157,7 +164,7 @@ def summary_frame(evals: list[Evaluation], digits: int = 1) -> pd.DataFrame:
     rows = {}
     for ev in evals:
         row = {f"t2v {m}": cell(ev.t2v[m], ev.t2v[f"{m}_lo"], ev.t2v[f"{m}_hi"]) for m in ("R1", "R5", "R10", "MnR")}
-        row["v2t R1"] = cell(ev.v2t["R1"], ev.v2t["R1_lo"], ev.v2t["R1_hi"])
+        row["v2t R1"] = cell(ev.v2t["R1"], ev.v2t["R1_lo"], ev.v2t["R1_hi"]) if ev.v2t else "-"
         if ev.twins is not None:
             for r in ev.twins.itertuples():
                 row[f"twin {r.factor}"] = cell(r.accuracy, r.ci_lo, r.ci_hi)
@@ -210,7 +217,7 @@ def frame_order_test(head: RetrievalHead, texts: TextInput, videos: VideoInput, 
     and the twin accuracy per factor.
     """
     evals = {m: evaluate(head, texts, reorder_frames(videos, m, seed), data, method=method, n_boot=n_boot,
-                         seed=seed, gallery=gallery) for m in modes}
+                         seed=seed, gallery=gallery, v2t=False) for m in modes}
     base = evals[modes[0]]
     sub = data if gallery is None else data.subset(gallery)
     q = np.asarray(sub.query_index)
@@ -219,8 +226,7 @@ def frame_order_test(head: RetrievalHead, texts: TextInput, videos: VideoInput, 
     for m, ev in evals.items():
         row = {"method": method, "frames": m, "R1": ev.t2v["R1"], "R1_lo": ev.t2v["R1_lo"], "R1_hi": ev.t2v["R1_hi"]}
         if m != modes[0]:
-            c = M.compare(ev.sim[torch.as_tensor(q)], base.sim[torch.as_tensor(q)], gold, "t2v", metric="R1",
-                          n_boot=n_boot, seed=seed)
+            c = M.compare(ev.sim, base.sim, gold, "t2v", metric="R1", n_boot=n_boot, seed=seed)
             row.update(dR1=c["delta"], dR1_lo=c["ci"][0], dR1_hi=c["ci"][1], p_value=c["p_value"])
         else:
             row.update(dR1=0.0, dR1_lo=0.0, dR1_hi=0.0, p_value=1.0)
