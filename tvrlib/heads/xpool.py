@@ -136,8 +136,8 @@ class XPool(EncodedInteractionHead):
 
     def pair_bytes(self, num_frames: int, dim: int, path: str | None = None) -> int:
         if (path or ("materialise" if self.training else "gram")) == "gram":
-            return 4 * 12 * (self.num_heads * num_frames + 3)
-        return 4 * (8 * dim + 3 * self.num_heads * num_frames)
+            return 4 * 24 * (self.num_heads * num_frames + 3)  # ~24 vectors of HF+3 floats per pair
+        return 4 * (12 * dim + 3 * self.num_heads * num_frames)  # ~12 D-vectors: LayerNorms, linear, residual
 
     # -- for figures and checks ----------------------------------------------------
     def frame_weights(self, text: TextInput, video: VideoInput) -> torch.Tensor:
