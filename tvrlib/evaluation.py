@@ -59,6 +59,15 @@ def twin_pair_scores(head: RetrievalHead, text: TextInput, video: VideoInput, go
 TIE_TOLERANCE = 1e-6  # scores closer than this are a tie: float32 rounding, not a preference
 
 
+def twin_outcomes(pair_scores: np.ndarray, tie_tolerance: float = TIE_TOLERANCE) -> np.ndarray:
+    """Per twin query: 1 if the gold (column 0) beats the twin (column 1), 0.5 on a tie, else 0."""
+    pair_scores = np.array(pair_scores, dtype=np.float64)
+    near = np.abs(pair_scores[:, 0] - pair_scores[:, 1]) <= tie_tolerance
+    pair_scores[near, 1] = pair_scores[near, 0]
+    n = len(pair_scores)
+    return M.twin_accuracy(pair_scores, np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64))[1]
+
+
 def twin_table(pair_scores: np.ndarray, factor_of: list[str], n_boot: int = 1000, seed: int = 0,
                tie_tolerance: float = TIE_TOLERANCE) -> pd.DataFrame:
     """Per-factor twin accuracy (percent) with a bootstrap 95 % CI from ``[n, 2]`` (gold, twin) scores.
@@ -67,11 +76,7 @@ def twin_table(pair_scores: np.ndarray, factor_of: list[str], n_boot: int = 1000
     ``tie_tolerance`` count as a tie (0.5): an order-blind head that sums the same frames in another
     order differs only by float32 rounding (~1e-7) and must not "win" or "lose" by it.
     """
-    pair_scores = np.array(pair_scores, dtype=np.float64)
-    near = np.abs(pair_scores[:, 0] - pair_scores[:, 1]) <= tie_tolerance
-    pair_scores[near, 1] = pair_scores[near, 0]
-    n = len(pair_scores)
-    _, per_query = M.twin_accuracy(pair_scores, np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64))
+    per_query = twin_outcomes(pair_scores, tie_tolerance)
     factor_of = np.asarray(factor_of)
     rows = []
     for f in [*[f for f in FACTORS if f in set(factor_of)], "all"]:
@@ -93,7 +98,8 @@ class Evaluation:
     v2t: dict
     twins: pd.DataFrame | None
     sim: torch.Tensor | None = field(repr=False, default=None)
-    twin_scores: np.ndarray | None = field(repr=False, default=None)
+    twin_scores: np.ndarray | None = field(repr=False, default=None)  # [n_twin_queries, 2]: gold, twin
+    twin_factors: np.ndarray | None = field(repr=False, default=None)  # [n_twin_queries] factor of each
     num_videos: int = 0
     num_queries: int = 0
     seconds: float = 0.0
@@ -125,7 +131,7 @@ def evaluate(head: RetrievalHead, texts: TextInput, videos: VideoInput, data, *,
         sim = sim_q = similarity(head, tx.index(torch.as_tensor(q)), vx)
         r_v2t = {}
     r_t2v = M.with_ci(sim_q, sub.text_to_video[q], "t2v", n_boot=n_boot, seed=seed)
-    twins = pair = None
+    twins = pair = factors = None
     twin_of = data.meta.get("twin_of_query") if hasattr(data, "meta") else None
     if twin_of is not None:
         twin_of = np.asarray(twin_of)
@@ -138,9 +144,25 @@ def evaluate(head: RetrievalHead, texts: TextInput, videos: VideoInput, data, *,
                 pair = np.stack([s[np.arange(len(rows)), gold], s[np.arange(len(rows)), twin_of[rows]]], axis=1)
             else:
                 pair = twin_pair_scores(head, texts.index(torch.as_tensor(qidx)), videos, gold, twin_of[rows])
-            twins = twin_table(pair, [data.meta["factor_of_query"][i] for i in rows], n_boot=n_boot, seed=seed)
-    return Evaluation(method, r_t2v, r_v2t, twins, sim if keep_sim else None, pair, len(vx), len(q),
+            factors = np.asarray([data.meta["factor_of_query"][i] for i in rows])
+            twins = twin_table(pair, factors, n_boot=n_boot, seed=seed)
+    return Evaluation(method, r_t2v, r_v2t, twins, sim if keep_sim else None, pair, factors, len(vx), len(q),
                       time.perf_counter() - t0)
+
+
+def twin_difference(a: Evaluation, b: Evaluation, factor: str = "all", n_boot: int = 1000, seed: int = 0,
+                    level: float = 0.95) -> dict:
+    """Paired bootstrap of twin accuracy (percent) ``a - b`` over the same twin queries of one ``factor``
+    (``"all"``: every twin query). Returns ``{"a", "b", "delta", "ci", "n"}``."""
+    if a.twin_scores is None or b.twin_scores is None:
+        raise ValueError("both evaluations need twin scores (evaluate on a split with twins)")
+    sel = np.ones(len(a.twin_factors), dtype=bool) if factor == "all" else a.twin_factors == factor
+    if not np.array_equal(a.twin_factors, b.twin_factors) or not sel.any():
+        raise ValueError(f"the two evaluations do not share twin queries of factor {factor!r}")
+    oa, ob = twin_outcomes(a.twin_scores)[sel], twin_outcomes(b.twin_scores)[sel]
+    lo, hi = M.bootstrap_mean_ci(oa - ob, n_boot=n_boot, seed=seed, level=level)
+    return {"a": 100 * oa.mean(), "b": 100 * ob.mean(), "delta": 100 * (oa.mean() - ob.mean()),
+            "ci": (100 * lo, 100 * hi), "n": int(sel.sum())}
 
 
 def evaluation_rows(experiment: str, ev: Evaluation, **extra) -> list[dict]:
