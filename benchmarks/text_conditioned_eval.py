@@ -25,10 +25,11 @@ the first evaluation. The number reported is that peak minus the RSS just before
 evaluation, i.e. what the evaluation itself needed (inputs, Python and torch not counted).
 (tracemalloc would not see torch's tensor allocations, so it is not used.)
 Time: median wall time of ``--repeats`` further runs in the same subprocess (warm).
-(a) needs about 4 GB at full size on this shared machine, so it is measured at 1,000 texts x 125 and x 250 videos and extrapolated linearly in the number of
-videos (the table says so); both sizes are reported so the linearity can be checked.
+(a) needs about 4 GB at full size on this shared machine, so it is measured at 1,000 texts
+x 125 and x 250 videos and extrapolated linearly in the number of videos (the table says so);
+both sizes are reported so the linearity can be checked.
 
-Run: ``.venv/bin/python benchmarks/text_conditioned_eval.py`` (about 2 minutes on 2 cores).
+Run: ``.venv/bin/python benchmarks/text_conditioned_eval.py`` (about 4 minutes on 2 cores).
 """
 from __future__ import annotations
 

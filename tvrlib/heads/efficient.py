@@ -231,7 +231,7 @@ class AttentionPoolingHead(EncodedInteractionHead):
 
     # -- subclasses -----------------------------------------------------------
     def select_frames(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Which frames the softmax may use: ``logits [t, v, F]``, ``mask [v, F]`` -> bool ``[t, v, F]`` or ``[v, F]``."""
+        """Which frames the softmax may use: ``logits [t, v, F]``, ``mask [v, F]`` -> bool ``[t, v, F]``/``[v, F]``."""
         return mask
 
     # -- shared ----------------------------------------------------------------
