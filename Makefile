@@ -51,7 +51,9 @@ notebooks: data
 	$(BIN)/python -m tvrlib run-notebooks --profile quick --in-place $(NOTEBOOKS)
 
 bench: data
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/encode_throughput.py
+	$(BIN)/python benchmarks/text_conditioned_eval.py
+	$(BIN)/python benchmarks/training_speed.py
 
 clean-cache:
 	rm -rf data/cache
