@@ -166,7 +166,9 @@ def twin_difference(a: Evaluation, b: Evaluation, factor: str = "all", n_boot: i
 
 
 def evaluation_rows(experiment: str, ev: Evaluation, **extra) -> list[dict]:
-    """Tidy rows (experiment, method, direction, metric, value, ci_lo, ci_hi, n, ...) of an :class:`Evaluation`."""
+    """Tidy rows (experiment, method, direction, metric, value, ci_lo, ci_hi, n, num_videos, ...) of an
+    :class:`Evaluation`. ``num_videos`` is the size of the retrieval gallery the t2v/v2t rows were ranked in; twin rows
+    (``direction="twin"``, value in percent) always cover every twin query of the split, counted in ``n``."""
     rows = results_rows(experiment, ev.method, "t2v", ev.t2v, num_videos=ev.num_videos, **extra)
     if ev.v2t:
         rows += results_rows(experiment, ev.method, "v2t", ev.v2t, num_videos=ev.num_videos, **extra)

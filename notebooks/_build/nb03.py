@@ -25,21 +25,20 @@ embedding by cosine. It has **no parameters**. Whatever it gains from training c
 """),
 params("""
 profile = "quick"     # quick | full | msrvtt
-dataset = None        # None = take it from the profile (also clip_model and pretrained)
+dataset = None        # None: take it from the profile (also clip_model and pretrained)
 clip_model = None
 pretrained = None
 device = "auto"
 seed = 0
-epochs = None         # frozen-feature training epochs (None: the profile value, quick = 5)
+epochs = None         # frozen-feature training epochs (None: the profile value, quick 5)
 batch_size = None     # captions per step (None: 128)
 lr = None             # learning rate of new modules (None: quick 1e-3; CLIP4Clip 1e-4 on msrvtt)
 lr_encoder = None     # learning rate of the CLIP towers end to end (None: quick 5e-5; CLIP4Clip 1e-7 on msrvtt)
 e2e_epochs = None     # end-to-end fine-tuning epochs (None: quick 1)
-e2e_steps = None      # cap on steps per end-to-end epoch (None: quick 30; 0 = a full epoch)
+e2e_steps = None      # cap on steps per end-to-end epoch (None: quick 30, 0 for a full epoch)
 e2e_batch_size = None # pairs per end-to-end step (None: quick 16)
-e2e_val_videos = None # validation videos for end-to-end model selection (None: quick 100; 0 = all)
-margin = 0.2          # hinge margin (VSE++, seed 000)
-"""),
+e2e_val_videos = None # validation videos for end-to-end model selection (None: quick 100, 0 for all)
+margin = 0.2          # hinge margin (VSE++, seed 000)"""),
 code("""
 import time
 

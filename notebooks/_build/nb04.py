@@ -24,21 +24,20 @@ improves retrieval. We test that claim on a benchmark built to expose order.
 """),
 params("""
 profile = "quick"        # quick | full | msrvtt
-dataset = None           # None = take it from the profile (also clip_model and pretrained)
+dataset = None           # None: take it from the profile (also clip_model and pretrained)
 clip_model = None
 pretrained = None
 device = "auto"
 seed = 0
-epochs = None            # epochs of every trained head (None: the profile value, quick = 5)
+epochs = None            # epochs of every trained head (None: the profile value, quick 5)
 batch_size = None        # captions per step (None: 128)
 lr = None                # learning rate of the heads (None: quick 1e-3; CLIP4Clip 1e-4 on msrvtt)
 temporal_layers = None   # transformer layers of seqTransf and tightTransf (None: quick 2; CLIP4Clip 4)
 init_from_clip = True    # seqTransf starts from the CLIP text transformer and positions (CLIP4Clip)
 tight_batch_size = None  # tightTransf trains on B x B pairs per step (None: quick 32)
-tight_steps = None       # total tightTransf training steps (None: quick 60; 0 = as many as the others)
-tight_val_videos = None  # validation videos for the tightTransf model selection (None: quick 50; 0 = all)
-tight_gallery = None     # test videos tightTransf ranks against (None: quick 100; 0 = the whole test split)
-"""),
+tight_steps = None       # total tightTransf training steps (None: quick 60, 0 for as many as the others)
+tight_val_videos = None  # validation videos for the tightTransf model selection (None: quick 50, 0 for all)
+tight_gallery = None     # test videos tightTransf ranks against (None: quick 100, 0 for the whole test split)"""),
 code("""
 import math
 import time
