@@ -19,3 +19,14 @@ def tiny_benchmark(tmp_path_factory):
         else:
             os.environ["TVR_GENERATED_DIR"] = old
     return root
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one thread is fastest, and stays fast when other processes share the cores."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

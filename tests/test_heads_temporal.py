@@ -15,13 +15,7 @@ from tvrlib.heads.temporal_transformer import TemporalTransformer
 D, F_, T, V = 16, 6, 5, 7
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is fastest, and stays fast when other processes share the cores."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 HEAD_SPECS = {
     "meanP": {},

@@ -16,13 +16,7 @@ from tvrlib.training import FeatureSource, FitConfig, RetrievalModel, fit
 D, F_ = 8, 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is fastest, and stays fast when other processes share the cores."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --------------------------------------------------------------------------- losses
