@@ -37,14 +37,20 @@ def run_notebooks(notebooks: list[str], profile: str, out: str | None, in_place:
 
     from .paths import results_dir
 
+    if in_place and profile != "quick":
+        raise SystemExit("--in-place refreshes the committed notebooks, which hold the quick profile; "
+                         f"to run profile {profile!r} use --out DIR")
     rows, failed = [], []
     for nb in notebooks:
         src = Path(nb)
         dst = src if in_place else Path(out) / src.name
         dst.parent.mkdir(parents=True, exist_ok=True)
         t = time.time()
+        # in place: the committed notebooks are the quick profile, run with their own defaults, so no
+        # "injected-parameters" cell is added to the tracked file
+        params = {} if in_place else {"profile": profile}
         try:
-            pm.execute_notebook(str(src), str(dst), parameters={"profile": profile}, cwd=str(src.parent),
+            pm.execute_notebook(str(src), str(dst), parameters=params, cwd=str(src.parent),
                                 progress_bar=False, kernel_name="python3")
             status = "ok"
         except Exception as err:  # keep going, report every failing notebook at the end

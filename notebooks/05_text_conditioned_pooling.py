@@ -1,29 +1,25 @@
-import sys; sys.path.insert(0, "notebooks/_build")
-from nbtools import code, md, params, write
+# %% [markdown]
+# # 05 · Text-conditioned pooling: X-Pool, cross-modal attention aggregation, top-K frames
+#
+# Mean pooling (notebook 03) turns a video into one vector *before* it sees the caption. A caption that describes
+# only one event of a four-event video is then compared with an average in which that event is a quarter of the
+# signal. **Text-conditioned pooling** lets the caption choose: it attends over the frames, with the caption as the
+# query, and pools each video *once per caption*.
+#
+# **What you will learn here**
+#
+# * seed 000's **cross-modal attention aggregation** (section 4.2, eqs. 4.5–4.9), its two baselines from the seed's
+#   Table 2 (**Mean**, **Self-Att**), **X-Pool**'s pooling block (method card 2), and seed 001's **top-K frames**
+#   (our reading of a paper that gives only tables);
+# * why these heads are expensive to evaluate (one pooled video per caption–video pair: a `[T, V, D]` tensor) and
+#   how to evaluate them in **bounded memory**, and for a linear attention pool **without any pooled vector** (the
+#   Gram-matrix path);
+# * where text-conditioned pooling helps on our benchmark (captions about one event: *partial relevance*), where it
+#   does not (whole-video captions, order and direction twins), and what its attention looks at;
+# * seed 000 Table 2 and seed 001 Tables 4–5 beside our numbers, with confidence intervals and a verdict on the
+#   direction of each claim.
 
-cells = [
-md("""
-# 05 · Text-conditioned pooling: X-Pool, cross-modal attention aggregation, top-K frames
-
-Mean pooling (notebook 03) turns a video into one vector *before* it sees the caption. A caption that describes
-only one event of a four-event video is then compared with an average in which that event is a quarter of the
-signal. **Text-conditioned pooling** lets the caption choose: it attends over the frames, with the caption as the
-query, and pools each video *once per caption*.
-
-**What you will learn here**
-
-* seed 000's **cross-modal attention aggregation** (section 4.2, eqs. 4.5–4.9), its two baselines from the seed's
-  Table 2 (**Mean**, **Self-Att**), **X-Pool**'s pooling block (method card 2), and seed 001's **top-K frames**
-  (our reading of a paper that gives only tables);
-* why these heads are expensive to evaluate (one pooled video per caption–video pair: a `[T, V, D]` tensor) and
-  how to evaluate them in **bounded memory**, and for a linear attention pool **without any pooled vector** (the
-  Gram-matrix path);
-* where text-conditioned pooling helps on our benchmark (captions about one event: *partial relevance*), where it
-  does not (whole-video captions, order and direction twins), and what its attention looks at;
-* seed 000 Table 2 and seed 001 Tables 4–5 beside our numbers, with confidence intervals and a verdict on the
-  direction of each claim.
-"""),
-params("""
+# %% tags=["parameters"]
 profile = "quick"     # quick | full | msrvtt
 dataset = None        # None: take it from the profile (also for clip_model, pretrained)
 clip_model = None
@@ -38,8 +34,8 @@ Ks = [1, 2, 4, 6, 8, 10, 12]   # seed 001 Table 4
 main_k = 4            # K of the top-K head in the main comparison and in the Table 5 ablation
 xpool_dropout = 0.3   # method card 2: 0.3 (MSR-VTT 9k, LSMDC), 0.4 (7k, MSVD)
 eval_max_bytes = 64 * 2**20   # working-memory budget of one block of (text, video) pairs
-"""),
-code("""
+
+# %%
 import time
 
 import numpy as np
@@ -87,32 +83,32 @@ print(f"test: {len(test.videos)} videos, {len(texts)} captions, {len(gold)} t2v 
 print(f"training: {T['epochs']} epochs of {T['batch_size']} captions, head lr {T['lr']}; "
       f"K sweep: {sweep_epochs} epoch(s) per K")
 versions().T
-"""),
-md("""
-## 1. Seed 000: cross-modal attention aggregation (eqs. 4.5–4.9)
 
-The caption embedding $E_t$ is the **query**, the frame embeddings $E_{f_1}, \\dots, E_{f_n}$ are the **keys**:
+# %% [markdown]
+# ## 1. Seed 000: cross-modal attention aggregation (eqs. 4.5–4.9)
+#
+# The caption embedding $E_t$ is the **query**, the frame embeddings $E_{f_1}, \dots, E_{f_n}$ are the **keys**:
+#
+# $$Q_t = W_Q E_t \;(4.5), \qquad K_F = W_K\,\mathrm{Set}_F \;(4.6), \qquad
+# S = \mathrm{softmax}\!\Big(\frac{Q_t K_F^\top}{\sqrt{d_a}}\Big) \;(4.8), \qquad
+# E_V = S_{1} E_{f_1} + \dots + S_{n} E_{f_n} \;(4.9)$$
+#
+# and the score is $\cos(E_t, E_V)$. The video embedding now depends on the caption: one pooled video per pair.
+#
+# Where the seed is ambiguous we chose, and the module docstring says why: eq. 4.8 as printed ends with a projected
+# value $V_v$ (eq. 4.7), but eq. 4.9 sums the *frame embeddings*, so we follow eq. 4.9 and $W_V$ is unused; frames are
+# L2-normalised before the sum, so that **uniform weights give exactly mean pooling**; $W_Q$ and $W_K$ start as the
+# identity. One more step makes evaluation cheap: the logit $(W_Q q)\cdot(W_K k_f)/\sqrt{d_a}$ equals
+# $(W_K^\top W_Q q/\sqrt{d_a})\cdot k_f$, one vector per caption dotted with the frames directly.
 
-$$Q_t = W_Q E_t \\;(4.5), \\qquad K_F = W_K\\,\\mathrm{Set}_F \\;(4.6), \\qquad
-S = \\mathrm{softmax}\\!\\Big(\\frac{Q_t K_F^\\top}{\\sqrt{d_a}}\\Big) \\;(4.8), \\qquad
-E_V = S_{1} E_{f_1} + \\dots + S_{n} E_{f_n} \\;(4.9)$$
-
-and the score is $\\cos(E_t, E_V)$. The video embedding now depends on the caption: one pooled video per pair.
-
-Where the seed is ambiguous we chose, and the module docstring says why: eq. 4.8 as printed ends with a projected
-value $V_v$ (eq. 4.7), but eq. 4.9 sums the *frame embeddings*, so we follow eq. 4.9 and $W_V$ is unused; frames are
-L2-normalised before the sum, so that **uniform weights give exactly mean pooling**; $W_Q$ and $W_K$ start as the
-identity. One more step makes evaluation cheap: the logit $(W_Q q)\\cdot(W_K k_f)/\\sqrt{d_a}$ equals
-$(W_K^\\top W_Q q/\\sqrt{d_a})\\cdot k_f$, one vector per caption dotted with the frames directly.
-"""),
-code("""
+# %%
 show_source(CrossModalAggregation.encode_text)
 show_source(CrossModalAggregation.frame_vectors)
-"""),
-md("""
-Shapes on a toy input (3 captions, 2 videos of 5 frames, the second with 2 padded frames). Checked by nbval:
-"""),
-code("""
+
+# %% [markdown]
+# Shapes on a toy input (3 captions, 2 videos of 5 frames, the second with 2 padded frames). Checked by nbval:
+
+# %%
 # NBVAL_CHECK_OUTPUT
 g = torch.Generator().manual_seed(0)
 toy_text = TextInput(torch.randn(3, 16, generator=g))
@@ -129,23 +125,23 @@ with torch.no_grad():
     folded = torch.einsum("td,vfd->tvf", te["query"], ve["values"])
     print("folded logits == eq. 4.8 computed literally:",
           bool(torch.allclose(folded, cma.textbook_logits(toy_text, toy_video), atol=1e-5)))
-"""),
-md("""
-## 2. The baselines of seed 000's Table 2: Mean and Self-Att
 
-* **Mean** is CLIP4Clip's meanP (notebook 03): the average of the L2-normalised frames.
-* **Self-Att** "computes aggregation weights without utilizing textual semantic information". The seed gives no
-  equation; we keep everything of the cross-modal head and replace the caption's query by **one learned query
-  vector** $q$ (starting at 0, i.e. at mean pooling). Its weights do not depend on the caption, so it is a dual
-  encoder: every video is embedded once.
+# %% [markdown]
+# ## 2. The baselines of seed 000's Table 2: Mean and Self-Att
+#
+# * **Mean** is CLIP4Clip's meanP (notebook 03): the average of the L2-normalised frames.
+# * **Self-Att** "computes aggregation weights without utilizing textual semantic information". The seed gives no
+#   equation; we keep everything of the cross-modal head and replace the caption's query by **one learned query
+#   vector** $q$ (starting at 0, i.e. at mean pooling). Its weights do not depend on the caption, so it is a dual
+#   encoder: every video is embedded once.
+#
+# So the three rows of Table 2 differ **only in the weights** $S_f$ of eq. 4.9: uniform, learned but caption-blind,
+# or chosen by the caption.
 
-So the three rows of Table 2 differ **only in the weights** $S_f$ of eq. 4.9: uniform, learned but caption-blind,
-or chosen by the caption.
-"""),
-code("""
+# %%
 show_source(SelfAttentionAggregation.frame_weights)
-"""),
-code("""
+
+# %%
 # NBVAL_CHECK_OUTPUT
 with torch.no_grad():
     mean_scores = MeanPooling().score(toy_text, toy_video)
@@ -155,18 +151,18 @@ with torch.no_grad():
           bool(torch.allclose(uniform.score(toy_text, toy_video), mean_scores, atol=1e-6)))
     print("Self-Att at initialisation == mean pooling:",
           bool(torch.allclose(SelfAttentionAggregation(16).score(toy_text, toy_video), mean_scores, atol=1e-6)))
-"""),
-md("""
-## 3. X-Pool (method card 2)
 
-X-Pool's block adds more machinery around the same idea: one **shared LayerNorm** for caption and frames, query /
-key / value / output projections (all initialised to the **identity**), then LayerNorm, a **residual single linear
-layer** with dropout, and a last LayerNorm. The score is the cosine of the caption's raw embedding with the result.
-"""),
-code("""
+# %% [markdown]
+# ## 3. X-Pool (method card 2)
+#
+# X-Pool's block adds more machinery around the same idea: one **shared LayerNorm** for caption and frames, query /
+# key / value / output projections (all initialised to the **identity**), then LayerNorm, a **residual single linear
+# layer** with dropout, and a last LayerNorm. The score is the cosine of the caption's raw embedding with the result.
+
+# %%
 show_source(XPool.pool_encoded)
-"""),
-code("""
+
+# %%
 # NBVAL_CHECK_OUTPUT
 xp = XPool(16)
 print("projections start as the identity:",
@@ -177,21 +173,21 @@ with torch.no_grad():
     te, ve = xp.encode_text(toy_text), xp.encode_video(toy_video)
     print("moment path (section 5) == pool, then cosine:",
           bool(torch.allclose(xp.score_encoded(te, ve, "gram"), xp.score_encoded(te, ve, "materialise"), atol=1e-5)))
-"""),
-md("""
-## 4. Seed 001: the caption's top-K frames
 
-Seed 001 (Dong et al. 2026) gives only tables: Table 4 sweeps the number of selected frames K and Table 5 compares
-with and without temporal encoding. **Our reading** (documented in `tvrlib/heads/topk_frames.py`): the relevance of a
-frame is the cross-modal attention logit (eq. 4.8 before the softmax); each (caption, video) pair keeps its K most
-relevant frames, softmax over those, pool as in eq. 4.9. Temporal encoding adds a learned position embedding to each
-frame (before keys and pooling), so the pooled video knows *when* things happened. With K = all frames the head is
-the cross-modal head again (checked below).
-"""),
-code("""
+# %% [markdown]
+# ## 4. Seed 001: the caption's top-K frames
+#
+# Seed 001 (Dong et al. 2026) gives only tables: Table 4 sweeps the number of selected frames K and Table 5 compares
+# with and without temporal encoding. **Our reading** (documented in `tvrlib/heads/topk_frames.py`): the relevance of a
+# frame is the cross-modal attention logit (eq. 4.8 before the softmax); each (caption, video) pair keeps its K most
+# relevant frames, softmax over those, pool as in eq. 4.9. Temporal encoding adds a learned position embedding to each
+# frame (before keys and pooling), so the pooled video knows *when* things happened. With K = all frames the head is
+# the cross-modal head again (checked below).
+
+# %%
 show_source(top_k_mask)
-"""),
-code("""
+
+# %%
 # NBVAL_CHECK_OUTPUT
 with torch.no_grad():
     all_frames = TopKFrames(16, k=5, temporal=False)
@@ -200,35 +196,35 @@ with torch.no_grad():
           bool(torch.allclose(all_frames.score(toy_text, toy_video), cma.score(toy_text, toy_video))))
     w2 = TopKFrames(16, k=2).frame_weights(toy_text, toy_video)
     print("K = 2: non-zero weights per pair =", sorted(set((w2 > 0).sum(-1).flatten().tolist())))
-"""),
-md("""
-## 5. Evaluating every pair in bounded memory
 
-For `T` captions and `V` videos these heads produce `T × V` pooled vectors. X-Pool's reference evaluation builds
-them all at once: a `[V, T, D]` tensor, 2 GB for MSR-VTT's 1,000 × 1,000 × 512 (and out of memory on MSVD, whose
-670 videos have about 40 captions each). Two remedies, both in `tvrlib.heads.efficient`:
+# %% [markdown]
+# ## 5. Evaluating every pair in bounded memory
+#
+# For `T` captions and `V` videos these heads produce `T × V` pooled vectors. X-Pool's reference evaluation builds
+# them all at once: a `[V, T, D]` tensor, 2 GB for MSR-VTT's 1,000 × 1,000 × 512 (and out of memory on MSVD, whose
+# 670 videos have about 40 captions each). Two remedies, both in `tvrlib.heads.efficient`:
+#
+# 1. **blocks**: encode each side once (frame keys, values; caption queries), then score blocks of pairs whose
+#    working memory stays under a budget (`score_bounded(head, text, video, max_bytes)`);
+# 2. **no pooled vector at all** when the pooled video is a linear attention-weighted sum of frame vectors $u_f$
+#    followed by a cosine (eq. 4.9). With $p = \sum_f w_f u_f$:
+#
+# $$\cos(t, p) = \frac{\sum_f w_f\,(t\cdot u_f)}{\lVert t\rVert\,\sqrt{w^\top G\,w}}, \qquad G = U U^\top \in \mathbb{R}^{F\times F}$$
+#
+# The numerator needs the caption–frame dot products (one matrix product for all pairs), the norm needs each video's
+# 12 × 12 **Gram matrix** of frames, computed once. Per pair we hold a few 12-vectors instead of a 512-vector.
+#
+# X-Pool's pooled vector goes through LayerNorm, a linear layer and another LayerNorm, so it is not a linear function
+# of the frames. But a LayerNorm needs only the mean and the variance of its input, and the variance of
+# $\sum_f w_f c_f$ is again a quadratic form $w^	op C w$ in the weights; the linear layer is linear. Nesting the same
+# trick three times (`XPool.moment_side`: three small Gram matrices per video) scores X-Pool without any pooled vector
+# too, in eval mode (dropout, active in training, breaks it, so training materialises the batch).
 
-1. **blocks**: encode each side once (frame keys, values; caption queries), then score blocks of pairs whose
-   working memory stays under a budget (`score_bounded(head, text, video, max_bytes)`);
-2. **no pooled vector at all** when the pooled video is a linear attention-weighted sum of frame vectors $u_f$
-   followed by a cosine (eq. 4.9). With $p = \\sum_f w_f u_f$:
-
-$$\\cos(t, p) = \\frac{\\sum_f w_f\\,(t\\cdot u_f)}{\\lVert t\\rVert\\,\\sqrt{w^\\top G\\,w}}, \\qquad G = U U^\\top \\in \\mathbb{R}^{F\\times F}$$
-
-The numerator needs the caption–frame dot products (one matrix product for all pairs), the norm needs each video's
-12 × 12 **Gram matrix** of frames, computed once. Per pair we hold a few 12-vectors instead of a 512-vector.
-
-X-Pool's pooled vector goes through LayerNorm, a linear layer and another LayerNorm, so it is not a linear function
-of the frames. But a LayerNorm needs only the mean and the variance of its input, and the variance of
-$\sum_f w_f c_f$ is again a quadratic form $w^\top C w$ in the weights; the linear layer is linear. Nesting the same
-trick three times (`XPool.moment_side`: three small Gram matrices per video) scores X-Pool without any pooled vector
-too, in eval mode (dropout, active in training, breaks it, so training materialises the batch).
-"""),
-code("""
+# %%
 show_source(pooled_cosine_gram)
 show_source(XPool.moment_side)
-"""),
-code("""
+
+# %%
 # NBVAL_CHECK_OUTPUT
 g = torch.Generator().manual_seed(1)
 t_, u_ = torch.randn(50, 64, generator=g), torch.randn(40, 12, 64, generator=g)
@@ -247,20 +243,20 @@ for name, per_pair in [("materialise [T, V, D] at once", 4 * 512),
                  "pairs per block": 1000 * 1000 if "once" in name else tc * vc,
                  "working memory (MiB), 1k x 1k x 512": round(whole / 2**20)})
 pd.DataFrame(rows).set_index("evaluation")
-"""),
-md("""
-The benchmark `benchmarks/text_conditioned_eval.py` measures peak memory and time of all three at 1,000 × 1,000 ×
-12 × 512 on a CPU (numbers in `docs/performance.md`). Both paths give the same scores; it is checked again on this
-run's trained heads in section 7.
 
-## 6. Training the heads
+# %% [markdown]
+# The benchmark `benchmarks/text_conditioned_eval.py` measures peak memory and time of all three at 1,000 × 1,000 ×
+# 12 × 512 on a CPU (numbers in `docs/performance.md`). Both paths give the same scores; it is checked again on this
+# run's trained heads in section 7.
+#
+# ## 6. Training the heads
+#
+# Every head is trained on the frozen CLIP features of the training split with the same recipe (`tvrlib.training.fit`:
+# symmetric InfoNCE with CLIP's learnable temperature, AdamW, warm-up then cosine decay), and the epoch with the best
+# **validation** R@1 is kept. Mean pooling has no parameters. Besides the three rows of seed 000's Table 2 we train
+# X-Pool, and the top-K head with and without temporal encoding (seed 001 Table 5).
 
-Every head is trained on the frozen CLIP features of the training split with the same recipe (`tvrlib.training.fit`:
-symmetric InfoNCE with CLIP's learnable temperature, AdamW, warm-up then cosine decay), and the epoch with the best
-**validation** R@1 is kept. Mean pooling has no parameters. Besides the three rows of seed 000's Table 2 we train
-X-Pool, and the top-K head with and without temporal encoding (seed 001 Table 5).
-"""),
-code("""
+# %%
 cfg = FitConfig(epochs=T["epochs"], batch_size=T["batch_size"], lr=T["lr"], seed=seed)
 MEAN, SELF, CROSS, XPOOL = "Mean (meanP)", "Self-Att", "Cross-modal (seed 000)", "X-Pool"
 TOPK, TOPK_NT = f"top-{main_k} frames (seed 001)", f"top-{main_k}, no temporal encoding"
@@ -281,17 +277,17 @@ pd.DataFrame([{"head": k, "parameters": sum(p.numel() for p in heads[k].paramete
                "val R@1 (best)": r.best_value, "train loss (last)": r.history["train_loss"].iloc[-1],
                "seconds": r.history[["train_seconds", "eval_seconds"]].to_numpy().sum()}
               for k, r in fits.items()]).set_index("head").round(2)
-"""),
-md("""
-## 7. Test results: t2v and v2t, twins per factor
 
-Every head is scored on all test captions against all test videos (t2v on the 1,000 queries, v2t on the 5 captions
-of each video, `best_caption` convention), with 95 % bootstrap intervals over queries. **Twin accuracy** asks, per
-factor, whether the gold video beats its twin (chance 50 %). Scores are compared with a tolerance, so that a
-head that cannot tell twins apart scores a tie (½) rather than a coin flip decided by float rounding: a gold and a
-twin score closer than 1e-5 count as tied (notebooks 03–04 use 1e-6; an attention softmax amplifies rounding).
-"""),
-code("""
+# %% [markdown]
+# ## 7. Test results: t2v and v2t, twins per factor
+#
+# Every head is scored on all test captions against all test videos (t2v on the 1,000 queries, v2t on the 5 captions
+# of each video, `best_caption` convention), with 95 % bootstrap intervals over queries. **Twin accuracy** asks, per
+# factor, whether the gold video beats its twin (chance 50 %). Scores are compared with a tolerance, so that a
+# head that cannot tell twins apart scores a tie (½) rather than a coin flip decided by float rounding: a gold and a
+# twin score closer than 1e-5 count as tied (notebooks 03–04 use 1e-6; an attention softmax amplifies rounding).
+
+# %%
 t0 = time.perf_counter()
 evals = {label: evaluate(h, texts, videos, test, method=label, n_boot=S.n_boot, seed=seed) for label, h in heads.items()}
 eval_seconds = time.perf_counter() - t0
@@ -302,11 +298,11 @@ if twin_rows.size:
         ev.twins = twin_table(ev.twin_scores, factors, n_boot=S.n_boot, seed=seed, tie_tolerance=1e-5)
 sims = {label: ev.sim[q_index] for label, ev in evals.items()}   # [queries, videos] per head
 summary_frame(list(evals.values()))
-"""),
-code("""
+
+# %%
 metrics_frame({label: ev.v2t for label, ev in evals.items()})   # video-to-text, all metrics
-"""),
-code("""
+
+# %%
 if twin_rows.size:
     tw = pd.concat([ev.twins.assign(head=label) for label, ev in evals.items()])
     tw = tw[tw["factor"] != "all"]
@@ -318,20 +314,20 @@ if twin_rows.size:
         ax.bar(x, part["accuracy"], width=0.27, label=f,
                yerr=[part["accuracy"] - part["ci_lo"], part["ci_hi"] - part["accuracy"]], capsize=2)
     ax.axhline(50, color="gray", lw=1, ls="--")
-    ax.set_xticks(np.arange(len(order)), [o.replace(" (", "\\n(") for o in order], fontsize=7)
+    ax.set_xticks(np.arange(len(order)), [o.replace(" (", "\n(") for o in order], fontsize=7)
     ax.set_ylabel("twin accuracy (%)"); ax.legend(fontsize=8, ncol=3); save_figure(fig);
-"""),
-md("""
-A caption-conditioned weighted sum is still a function of the *set* of frames: permute the frames and the weights
-follow them. So Mean, Self-Att, cross-modal and X-Pool tie on **direction** twins (the same frames in reverse order)
-by construction; only a position signal (the top-K head's temporal encoding) can separate them. Order twins are
-not exact permutations of frames (event lengths differ), so they are merely hard, not impossible.
 
-**The Gram path on this run's features.** The trained cross-modal head and X-Pool, scored on the test queries by the
-Gram (moment) path and by the materialising path, in blocks of at most `eval_max_bytes`; compared with the scores
-`evaluate` computed (256 × 256 blocks, default path) and timed against meanP's single matrix product:
-"""),
-code("""
+# %% [markdown]
+# A caption-conditioned weighted sum is still a function of the *set* of frames: permute the frames and the weights
+# follow them. So Mean, Self-Att, cross-modal and X-Pool tie on **direction** twins (the same frames in reverse order)
+# by construction; only a position signal (the top-K head's temporal encoding) can separate them. Order twins are
+# not exact permutations of frames (event lengths differ), so they are merely hard, not impossible.
+#
+# **The Gram path on this run's features.** The trained cross-modal head and X-Pool, scored on the test queries by the
+# Gram (moment) path and by the materialising path, in blocks of at most `eval_max_bytes`; compared with the scores
+# `evaluate` computed (256 × 256 blocks, default path) and timed against meanP's single matrix product:
+
+# %%
 timing, check = {}, {}
 for label, path in [(CROSS, "gram"), (CROSS, "materialise"), (XPOOL, "gram"), (XPOOL, "materialise")]:
     t0 = time.perf_counter()
@@ -347,23 +343,23 @@ _ = e_t @ e_v.T
 timing["meanP: the matrix product"] = time.perf_counter() - t0
 assert max(check.values()) < 1e-5, check      # guaranteed: every path computes the same scores
 pd.DataFrame({"seconds": timing, "max |diff| vs evaluate()": pd.Series(check)}).round(6)
-"""),
-md("""
-## 8. Partial relevance: captions about one event
 
-About 15 % of the test queries describe a single event of their video ("a yellow circle disappears"). Such a
-caption also fits every other video with that event, so R@1 is near zero for every head; the **rank** of the gold
-video (MdR, MnR) and R@10 are the informative numbers. Text-conditioned pooling should rank the gold video higher
-than mean pooling does, because it can pool the gold video's frames of that event.
-"""),
-code("""
+# %% [markdown]
+# ## 8. Partial relevance: captions about one event
+#
+# About 15 % of the test queries describe a single event of their video ("a yellow circle disappears"). Such a
+# caption also fits every other video with that event, so R@1 is near zero for every head; the **rank** of the gold
+# video (MdR, MnR) and R@10 are the informative numbers. Text-conditioned pooling should rank the gold video higher
+# than mean pooling does, because it can pool the gold video's frames of that event.
+
+# %%
 if has_events:
     kt = kind_table(sims, gold, kind, n_boot=S.n_boot, seed=seed)
     cell = lambda r, m: f"{r[m]:.1f} [{r[m + '_lo']:.1f}, {r[m + '_hi']:.1f}]"
     kinds_view = kt.assign(**{m: [cell(r, m) for _, r in kt.iterrows()] for m in ("R1", "R10", "MdR", "MnR")})
     display(kinds_view.pivot(index="head", columns="kind", values=["R10", "MdR", "MnR"]).loc[list(evals)])
-"""),
-code("""
+
+# %%
 claims = []   # every claim we test in this notebook: (source, claim, paper delta, our delta, CI, verdict)
 if has_events:
     for a, b in [(CROSS, MEAN), (XPOOL, MEAN), (TOPK, MEAN), (CROSS, SELF)]:
@@ -373,13 +369,13 @@ if has_events:
                            "metric": "MnR", "paper": np.nan, "ours": c["delta"], "ci_lo": c["ci"][0], "ci_hi": c["ci"][1],
                            "verdict": claim_verdict(c, metric_lower_is_better=True)})
     display(pd.DataFrame(claims).round(1))
-"""),
-md("""
-**Where does the attention go?** For each single-event caption we read the weights that a head gives to its gold
-video's frames and sum those on the frames that show the described event (boundary frames excluded). Mean pooling
-gives the uniform share; a head that "looks at the right frames" gives more.
-"""),
-code("""
+
+# %% [markdown]
+# **Where does the attention go?** For each single-event caption we read the weights that a head gives to its gold
+# video's frames and sum those on the frames that show the described event (boundary frames excluded). Mean pooling
+# gives the uniform share; a head that "looks at the right frames" gives more.
+
+# %%
 if has_events:
     ev_q = np.flatnonzero(kind == "event")
     event_idx = np.array([test.meta["sentence_fields"][test.query_index[i]]["event_index"] for i in ev_q])
@@ -392,13 +388,13 @@ if has_events:
                                 "CI hi": 100 * M.bootstrap_mean_ci(m, n_boot=S.n_boot, seed=seed)[1]}
                                for label, m in mass.items()]).set_index("head")
     display(mass_table.round(1))
-"""),
-md("""
-**One example, drawn on the frames** (like seed 000's Figures 3 and 4). We show the single-event query at the
-*median* of the cross-modal head's attention share on its event — a typical case, not the best one. Frames of the
-described event are outlined; the curves are each head's weights over the 12 frames.
-"""),
-code("""
+
+# %% [markdown]
+# **One example, drawn on the frames** (like seed 000's Figures 3 and 4). We show the single-event query at the
+# *median* of the cross-modal head's attention share on its event — a typical case, not the best one. Frames of the
+# described event are outlined; the curves are each head's weights over the 12 frames.
+
+# %%
 if has_events:
     i = int(np.argsort(mass[CROSS])[len(ev_q) // 2])
     qi, vj = int(ev_q[i]), int(gold[ev_q[i]])
@@ -424,19 +420,19 @@ if has_events:
     fig.suptitle(f'"{test.texts[test.query_index[qi]]}" (event {event_idx[i]}; cross-modal weight above each frame)',
                  fontsize=9)
     save_figure(fig);
-"""),
-md("""
-## 9. Seed 000, Table 2: Mean vs Self-Att vs Cross-modal
 
-The reported rows (MSR-VTT, ViT-B/32; the check marks were lost in extraction, rows assigned by order — see
-`data/paper_tables/README.md`):
-"""),
-code("""
+# %% [markdown]
+# ## 9. Seed 000, Table 2: Mean vs Self-Att vs Cross-modal
+#
+# The reported rows (MSR-VTT, ViT-B/32; the check marks were lost in extraction, rows assigned by order — see
+# `data/paper_tables/README.md`):
+
+# %%
 # NBVAL_CHECK_OUTPUT
 table2 = load_paper_table("000", "Table 2 (ablation)")
 table2[["method", "R1", "R5", "R10", "MdR", "MnR"]]
-"""),
-code("""
+
+# %%
 t2_map = {"mean aggregation": MEAN, "self-attention aggregation": SELF, "cross-modal aggregation": CROSS}
 display(reported_vs_reproduced(table2, {k: evals[k].t2v for k in t2_map.values()}, t2_map))
 rep = table2.set_index("method")
@@ -448,20 +444,20 @@ for a, b in [("self-attention aggregation", "mean aggregation"), ("cross-modal a
                        "paper": rep.loc[a, metric] - rep.loc[b, metric], "ours": c["delta"], "ci_lo": c["ci"][0],
                        "ci_hi": c["ci"][1], "verdict": claim_verdict(c, metric_lower_is_better=metric == "MnR")})
 pd.DataFrame([c for c in claims if c["source"] == "seed 000 Table 2"]).round(1)
-"""),
-md("""
-## 10. Seed 001, Table 4: how many frames should the caption keep?
 
-We train the top-K head (with temporal encoding) for each K of the paper's sweep — with `sweep_epochs` epochs each,
-fewer than the main runs, so that the sweep fits in the quick profile — and score t2v on the test queries with the
-Gram path in bounded memory. The reported rows (no dataset is named in the caption; MSR-VTT t2v assumed):
-"""),
-code("""
+# %% [markdown]
+# ## 10. Seed 001, Table 4: how many frames should the caption keep?
+#
+# We train the top-K head (with temporal encoding) for each K of the paper's sweep — with `sweep_epochs` epochs each,
+# fewer than the main runs, so that the sweep fits in the quick profile — and score t2v on the test queries with the
+# Gram path in bounded memory. The reported rows (no dataset is named in the caption; MSR-VTT t2v assumed):
+
+# %%
 # NBVAL_CHECK_OUTPUT
 table4 = load_paper_table("001", "Table 4 (ablation)")
 table4[["method", "R1", "R5", "R10", "MdR", "MnR"]]
-"""),
-code("""
+
+# %%
 sweep, sweep_sims = {}, {}
 t0 = time.perf_counter()
 for k in Ks:
@@ -482,8 +478,8 @@ paper_k = table4.assign(K=table4["method"].str[2:].astype(int))
 ax2.plot(paper_k["K"], paper_k["R1"], color="gray", ls="--", marker="s", label="seed 001 (MSR-VTT)")
 ax2.set_ylabel("R@1 (%), seed 001", color="gray")
 fig.legend(loc="upper right", bbox_to_anchor=(0.85, 0.95), fontsize=7); save_figure(fig);
-"""),
-code("""
+
+# %%
 rep4 = table4.set_index("method")
 k_best_paper = int(paper_k.loc[paper_k["R1"].idxmax(), "K"])
 for a, b in [(k_best_paper, min(Ks)), (k_best_paper, max(Ks))]:
@@ -501,14 +497,14 @@ for metric in ("R1", "MnR"):
                    "verdict": claim_verdict(c, metric_lower_is_better=metric == "MnR")})
 claims_table = pd.DataFrame(claims)
 claims_table[claims_table["source"].str.startswith("seed 001")].round(1)
-"""),
-md("""
-## 11. Saving the results
 
-Tidy rows go to `results/<profile>/`: every head's t2v and v2t metrics and twin accuracies with CIs, the
-partial-relevance breakdown, the K sweep, and every claim with its verdict.
-"""),
-code("""
+# %% [markdown]
+# ## 11. Saving the results
+#
+# Tidy rows go to `results/<profile>/`: every head's t2v and v2t metrics and twin accuracies with CIs, the
+# partial-relevance breakdown, the K sweep, and every claim with its verdict.
+
+# %%
 rows = [r for ev in evals.values() for r in evaluation_rows("text_conditioned_pooling", ev)]
 paths = [S.save("text_conditioned_pooling", rows)]
 k_rows = [r for k, m in sweep.items() for r in results_rows("text_conditioned_pooling_k_sweep", f"top-{k} frames", "t2v", m,
@@ -523,12 +519,12 @@ if has_events:
               "ci_hi": r["CI hi"], "n": len(ev_q)} for h, r in mass_table.iterrows()]
     paths.append(S.save("text_conditioned_pooling_partial", part))
 paths.append(S.save("text_conditioned_pooling_claims", claims_table.assign(experiment="text_conditioned_pooling_claims")))
-print("\\n".join(str(p.relative_to(p.parents[2])) for p in paths))
-"""),
-md("""
-## What we found
-"""),
-code("""
+print("\n".join(str(p.relative_to(p.parents[2])) for p in paths))
+
+# %% [markdown]
+# ## What we found
+
+# %%
 e = {k: v.t2v for k, v in evals.items()}
 f = lambda m, k="R1": f"{m[k]:.1f} [{m[k + '_lo']:.1f}, {m[k + '_hi']:.1f}]"
 print(f"Test t2v R@1 with 95 % CIs ({len(gold)} queries, {len(test.videos)} videos): "
@@ -554,6 +550,3 @@ print(f"Without pooled vectors (Gram / moment path) the trained heads' scores eq
       f"materialising {timing[CROSS + ': materialise']:.1f} s, meanP's matrix product "
       f"{timing['meanP: the matrix product'] * 1000:.1f} ms.")
 print(f"Time: training {train_seconds:.0f} s, evaluation {eval_seconds:.0f} s, K sweep {sweep_seconds:.0f} s.")
-"""),
-]
-write("notebooks/05_text_conditioned_pooling.ipynb", cells)

@@ -1,27 +1,23 @@
-import sys; sys.path.insert(0, "notebooks/_build")
-from nbtools import code, md, params, write
+# %% [markdown]
+# # 01 · Encoding with CLIP: frames, tokens, the tiny CLIP, the cache
+#
+# Every method in the four papers starts the same way: sample frames from the video, run each frame through CLIP's
+# image encoder, run the caption through CLIP's text encoder. This notebook walks through that path.
+#
+# **What you will learn here**
+#
+# * the three frame samplers (CLIP4Clip's uniform, X-Pool's segment middles, random-in-segment for training), and
+#   how short videos are padded **and masked**;
+# * what CLIP gives back: per frame a CLS embedding `[D]` and patch tokens `[P, D]`; per caption a sentence (EOT)
+#   embedding `[D]` and word tokens `[L, D]` with a mask;
+# * the **tiny CLIP** this suite trains on the benchmark's still frames, and how good it is (zero-shot naming of
+#   colour and shape on held-out frames);
+# * the feature **cache**: encode once, key by everything that changes the numbers, reuse;
+# * **zero-shot retrieval** by mean pooling — the baseline every later notebook improves on.
+#
+# The real path is the same code with `clip_model="ViT-B-32", pretrained="openai"` (profile `msrvtt`).
 
-cells = [
-md("""
-# 01 · Encoding with CLIP: frames, tokens, the tiny CLIP, the cache
-
-Every method in the four papers starts the same way: sample frames from the video, run each frame through CLIP's
-image encoder, run the caption through CLIP's text encoder. This notebook walks through that path.
-
-**What you will learn here**
-
-* the three frame samplers (CLIP4Clip's uniform, X-Pool's segment middles, random-in-segment for training), and
-  how short videos are padded **and masked**;
-* what CLIP gives back: per frame a CLS embedding `[D]` and patch tokens `[P, D]`; per caption a sentence (EOT)
-  embedding `[D]` and word tokens `[L, D]` with a mask;
-* the **tiny CLIP** this suite trains on the benchmark's still frames, and how good it is (zero-shot naming of
-  colour and shape on held-out frames);
-* the feature **cache**: encode once, key by everything that changes the numbers, reuse;
-* **zero-shot retrieval** by mean pooling — the baseline every later notebook improves on.
-
-The real path is the same code with `clip_model="ViT-B-32", pretrained="openai"` (profile `msrvtt`).
-"""),
-params("""
+# %% tags=["parameters"]
 profile = "quick"
 dataset = None
 # None = the profile's model ("tvr-tiny" for quick/full) and weights (the tiny CLIP trained here)
@@ -29,8 +25,8 @@ clip_model = None
 pretrained = None
 device = "auto"
 seed = 0
-"""),
-code("""
+
+# %%
 import json
 import time
 
@@ -50,55 +46,55 @@ from tvrlib.video import sample_frames, sample_indices
 
 S = tvrlib.session.setup(profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device, seed=seed)
 S.settings
-"""),
-md("""
-## 1. Sampling frames
 
-A clip of `n` frames gives `num_frames` frames. CLIP4Clip takes `linspace(0, n-1, num_frames)`; X-Pool cuts the
-clip into equal segments and takes each middle; for training, a random frame per segment adds variety. A clip
-shorter than `num_frames` gives all its frames, then zero frames whose **mask** is `False`. Every later module
-takes that mask as an explicit argument; padding is never guessed from zeros.
-"""),
-code("""
+# %% [markdown]
+# ## 1. Sampling frames
+#
+# A clip of `n` frames gives `num_frames` frames. CLIP4Clip takes `linspace(0, n-1, num_frames)`; X-Pool cuts the
+# clip into equal segments and takes each middle; for training, a random frame per segment adds variety. A clip
+# shorter than `num_frames` gives all its frames, then zero frames whose **mask** is `False`. Every later module
+# takes that mask as an explicit argument; padding is never guessed from zeros.
+
+# %%
 # NBVAL_CHECK_OUTPUT
 rng = np.random.default_rng(seed)
 pd.DataFrame({mode: {f"n={n}": sample_indices(n, 12, mode, rng=rng).tolist() for n in (45, 100, 7)}
               for mode in ("uniform", "segment_middle", "random_in_segment")}).T
-"""),
-code("""
+
+# %%
 show_source(sample_frames)
-"""),
-code("""
+
+# %%
 # NBVAL_CHECK_OUTPUT
 test = S.data("test")
 frames, mask = sample_frames(test.videos[0].path, num_frames=12, size=S.encoder.image_size)
 print("frames:", frames.shape, frames.dtype, "  mask:", mask.astype(int))
-"""),
-md("""
-## 2. The tiny CLIP
 
-`tvr-tiny` is an ordinary open_clip model built from a small JSON config shipped in `tvrlib/model_configs/` and
-registered with open_clip (`open_clip.add_model_config`), so `open_clip.create_model("tvr-tiny")` works like
-`create_model("ViT-B-32")`. Its image tower is a small ResNet (timm's `resnet10t`, through open_clip's timm
-adapter) on 64×64 frames; the cells of its final 2×2 feature map, projected like the pooled embedding, are the
-"patch tokens". Its text tower is a 3-layer transformer with open_clip's own tokenizer. (We first tried a tiny ViT:
-trained from scratch on two CPU cores it learned colours at once but stayed at chance on shapes for the whole
-budget; a convolutional tower learns shapes in a few hundred steps. ViT-B/32 on the real path is unaffected.)
-"""),
-code("""
+# %% [markdown]
+# ## 2. The tiny CLIP
+#
+# `tvr-tiny` is an ordinary open_clip model built from a small JSON config shipped in `tvrlib/model_configs/` and
+# registered with open_clip (`open_clip.add_model_config`), so `open_clip.create_model("tvr-tiny")` works like
+# `create_model("ViT-B-32")`. Its image tower is a small ResNet (timm's `resnet10t`, through open_clip's timm
+# adapter) on 64×64 frames; the cells of its final 2×2 feature map, projected like the pooled embedding, are the
+# "patch tokens". Its text tower is a 3-layer transformer with open_clip's own tokenizer. (We first tried a tiny ViT:
+# trained from scratch on two CPU cores it learned colours at once but stayed at chance on shapes for the whole
+# budget; a convolutional tower learns shapes in a few hundred steps. ViT-B/32 on the real path is unaffected.)
+
+# %%
 # NBVAL_CHECK_OUTPUT
 cfg_json = json.loads((CONFIG_DIR / "tvr-tiny.json").read_text())
 print(json.dumps(cfg_json, indent=1))
-"""),
-md("""
-### Pretraining
 
-CLIP is pretrained on image–text pairs; ours on the benchmark's (still frame, static description) pairs with
-open_clip's contrastive loss (`open_clip.loss.ClipLoss`), AdamW and a cosine schedule. The checkpoint is trained
-once (a few minutes on two CPU cores) and then reused: its file name encodes the benchmark config digest, the
-training settings and the seed. The history below is the one recorded when this checkpoint was trained.
-"""),
-code("""
+# %% [markdown]
+# ### Pretraining
+#
+# CLIP is pretrained on image–text pairs; ours on the benchmark's (still frame, static description) pairs with
+# open_clip's contrastive loss (`open_clip.loss.ClipLoss`), AdamW and a cosine schedule. The checkpoint is trained
+# once (a few minutes on two CPU cores) and then reused: its file name encodes the benchmark config digest, the
+# training settings and the seed. The history below is the one recorded when this checkpoint was trained.
+
+# %%
 enc = S.encoder          # trains the tiny CLIP first if no checkpoint exists yet
 print(enc)
 if S.settings["clip_model"] == "tvr-tiny" and S.settings["pretrained"] is None:
@@ -109,18 +105,18 @@ if S.settings["clip_model"] == "tvr-tiny" and S.settings["pretrained"] is None:
     ax.plot(hist["epoch"], hist["loss"], marker="o"); ax.set_xlabel("epoch"); ax.set_ylabel("contrastive loss")
     save_figure(fig);
     print(f"{record['num_pairs']} pairs, {len(hist)} epochs, {record['seconds']:.0f} s when it was trained")
-"""),
-code("""
-show_source(tvrlib.pretrain.pretrain_tiny_clip)
-"""),
-md("""
-### How good is it? Zero-shot colour and shape on held-out frames
 
-Held-out stills show one main object (sometimes with a small distractor in a corner). For each frame we score the
-prompts "a {colour} {shape}" for all 7 × 4 = 28 combinations and take the best: the frame is right if both colour
-and shape are right. Chance is 1/28 ≈ 3.6 %. Our target is at least 90 %.
-"""),
-code("""
+# %%
+show_source(tvrlib.pretrain.pretrain_tiny_clip)
+
+# %% [markdown]
+# ### How good is it? Zero-shot colour and shape on held-out frames
+#
+# Held-out stills show one main object (sometimes with a small distractor in a corner). For each frame we score the
+# prompts "a {colour} {shape}" for all 7 × 4 = 28 combinations and take the best: the frame is right if both colour
+# and shape are right. Chance is 1/28 ≈ 3.6 %. Our target is at least 90 %.
+
+# %%
 specs, descs, labels = B.load_stills(S.settings["benchmark"], "heldout")
 cfg = B.load_config(S.settings["benchmark"])
 held = render_still_frames(specs, cfg.frame_size, enc.image_size)
@@ -128,36 +124,36 @@ zs = zero_shot_accuracy(enc, held, labels)
 print(f"zero-shot colour+shape accuracy on {zs['n']} held-out frames: {100 * zs['accuracy']:.1f} % "
       f"(colour {100 * zs['color_accuracy']:.1f} %, shape {100 * zs['shape_accuracy']:.1f} %; chance {100 / zs['num_classes']:.1f} %)")
 assert zs["accuracy"] >= 0.90, "the tiny CLIP misses its quality target; see tvrlib/pretrain.py"
-"""),
-code("""
+
+# %%
 wrong = [i for i, (p, y) in enumerate(zip(zs["predictions"], labels)) if p != y][:8]
 if wrong:
-    frame_grid([held[wrong]], col_labels=[f"{labels[i]}\\n→ {zs['predictions'][i]}" for i in wrong],
+    frame_grid([held[wrong]], col_labels=[f"{labels[i]}\n→ {zs['predictions'][i]}" for i in wrong],
                name="01_zero_shot_errors", profile=profile, cell=1.3);
-"""),
-md("""
-## 3. From frames and captions to features
 
-Per frame the image encoder returns the CLS embedding (after `ln_post` and the projection, `[D]`) and the patch
-tokens mapped into the same joint space (`[P, D]`, as TS2-Net uses them). Per caption the text encoder returns the
-embedding at the end-of-text token (`[D]`) and every word token mapped into the joint space (`[L, D]`, as DRL uses
-them) with a mask that is `True` on real tokens.
-"""),
-code("""
+# %% [markdown]
+# ## 3. From frames and captions to features
+#
+# Per frame the image encoder returns the CLS embedding (after `ln_post` and the projection, `[D]`) and the patch
+# tokens mapped into the same joint space (`[P, D]`, as TS2-Net uses them). Per caption the text encoder returns the
+# embedding at the end-of-text token (`[D]`) and every word token mapped into the joint space (`[L, D]`, as DRL uses
+# them) with a mask that is `True` on real tokens.
+
+# %%
 # NBVAL_CHECK_OUTPUT
 f = enc.encode_frames(frames)
 t = enc.encode_text([test.texts[0], "a red circle"])
 pd.DataFrame({"frames (CLS)": [tuple(f.cls.shape)], "patch tokens": [tuple(f.patches.shape)],
               "sentences (EOT)": [tuple(t.sentence.shape)], "word tokens": [tuple(t.words.shape)],
               "word mask (real tokens per caption)": [t.mask.sum(1).tolist()]}).T
-"""),
-code("""
+
+# %%
 show_source(type(enc).text_forward)
-"""),
-md("""
-Bad input is stopped with a message that names the thing and the fix:
-"""),
-code("""
+
+# %% [markdown]
+# Bad input is stopped with a message that names the thing and the fix:
+
+# %%
 # NBVAL_CHECK_OUTPUT
 from tvrlib.errors import TVRError
 for bad in (lambda: sample_frames("no/such/video.mp4"), lambda: enc.encode_text(["a red circle", "   "]),
@@ -166,17 +162,17 @@ for bad in (lambda: sample_frames("no/such/video.mp4"), lambda: enc.encode_text(
         bad()
     except TVRError as err:
         print(f"{type(err).__name__}: {str(err)[:110]}...")
-"""),
-md("""
-## 4. The cache
 
-Encoding every video of every split takes a minute or two on a CPU for `quick` (hours for MSR-VTT with ViT-B/32),
-so features are stored on disk. The key is a hash of everything that changes them: the dataset and a fingerprint
-of its files, the encoder and a digest of its weights, the sampler, the number of frames and the frame size.
-Changing any of them gives a new key, so a stale entry is never used. Writes are atomic: tensors first, then a
-manifest with their checksum as the commit marker, each written to a temporary file and renamed.
-"""),
-code("""
+# %% [markdown]
+# ## 4. The cache
+#
+# Encoding every video of every split takes a minute or two on a CPU for `quick` (hours for MSR-VTT with ViT-B/32),
+# so features are stored on disk. The key is a hash of everything that changes them: the dataset and a fingerprint
+# of its files, the encoder and a digest of its weights, the sampler, the number of frames and the frame size.
+# Changing any of them gives a new key, so a stale entry is never used. Writes are atomic: tensors first, then a
+# manifest with their checksum as the commit marker, each written to a temporary file and renamed.
+
+# %%
 t0 = time.time()
 feats = {split: S.video_features(split) for split in ("train", "val", "test")}
 texts = {split: S.text_features(split) for split in ("train", "val", "test")}
@@ -186,28 +182,28 @@ t0 = time.time()
 feats = {split: S.video_features(split) for split in ("train", "val", "test")}
 second = time.time() - t0
 print(f"encode or load: {first:.1f} s, then from the disk cache: {second:.1f} s")
-"""),
-code("""
+
+# %%
 # NBVAL_CHECK_OUTPUT
 pd.DataFrame({split: {"frames": tuple(v.frames.shape), "mask": tuple(v.mask.shape), "unreadable videos": len(v.failed)}
               for split, v in feats.items()}).T
-"""),
-code("""
+
+# %%
 entries = FeatureCache(default_cache_dir()).entries()
 entries[["key", "size", "committed"]].assign(kind=[p.get("kind") for p in entries["parts"]],
                                               split=[p.get("split") for p in entries["parts"]]).head(10)
-"""),
-md("""
-## 5. Zero-shot retrieval with mean pooling
 
-The simplest video embedding: L2-normalise each frame embedding, average them over the valid frames, normalise
-again (CLIP4Clip's `meanP`). A caption's score against a video is the cosine between the two. No training: this is
-what the pretrained image–text model knows about videos on its own.
-"""),
-code("""
+# %% [markdown]
+# ## 5. Zero-shot retrieval with mean pooling
+#
+# The simplest video embedding: L2-normalise each frame embedding, average them over the valid frames, normalise
+# again (CLIP4Clip's `meanP`). A caption's score against a video is the cosine between the two. No training: this is
+# what the pretrained image–text model knows about videos on its own.
+
+# %%
 show_source(type(HEADS.build("meanP")))
-"""),
-code("""
+
+# %%
 head = HEADS.build("meanP")
 queries, qgold = S.queries("test")
 sim_q = head.score(queries, S.videos("test"))
@@ -222,11 +218,11 @@ from tvrlib.reporting import results_rows
 rows = [r for name, m in res.items() for r in results_rows("zero_shot", "meanP", name, m)]
 S.save("zero_shot_meanP", rows)
 metrics_frame(res)
-"""),
-md("""
-## What we found
-"""),
-code("""
+
+# %% [markdown]
+# ## What we found
+
+# %%
 t = res["t2v"]
 print(f"The tiny CLIP names colour and shape of held-out frames with {100 * zs['accuracy']:.1f} % accuracy "
       f"(target 90 %).")
@@ -234,6 +230,3 @@ print(f"Zero-shot mean pooling: t2v R@1 {t['R1']:.1f} % [{t['R1_lo']:.1f}, {t['R
       f"R@5 {t['R5']:.1f} %, MdR {t['MdR']:.1f}; v2t R@1 {res['v2t']['R1']:.1f} %.")
 print(f"Queries describing the whole video: R@1 {res['t2v, video captions']['R1']:.1f} %; queries about a single "
       f"event: R@1 {res['t2v, event captions']['R1']:.1f} %.")
-"""),
-]
-write("notebooks/01_encoding_with_clip.ipynb", cells)
