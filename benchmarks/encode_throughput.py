@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from tvrlib.datasets import load_dataset
-from tvrlib.encoders import load_encoder
+from tvrlib.models import get_encoder
 from tvrlib.video import sample_frames
 
 
@@ -47,8 +47,8 @@ def main():
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        encoders = [("tvr-tiny (64 px)", load_encoder("tvr-tiny", device="cpu")),
-                    ("ViT-B-32 (224 px, random weights)", load_encoder("ViT-B-32", None, device="cpu"))]
+        encoders = [("tvr-tiny (64 px)", get_encoder("tvr-tiny", device="cpu")),
+                    ("ViT-B-32 (224 px, random weights)", get_encoder("ViT-B-32", None, device="cpu"))]
     for name, enc in encoders:
         measure(enc, paths[:16])  # warm-up
         r = measure(enc, paths)

@@ -389,7 +389,7 @@ def test_get_or_compute_returns_features_when_cache_dir_unwritable(tmp_path, mon
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cache_mod, "_atomic_write", no_space)
+    monkeypatch.setattr(cache_mod, "write_atomic", no_space)
     with pytest.warns(RuntimeWarning, match="not cached"):
         got = c.get_or_compute(PARTS, Counter())
     _assert_same(got, _features())

@@ -12,8 +12,9 @@ import pytest
 
 from tvrlib.datasets import registry
 from tvrlib.datasets.base import RetrievalData
+from tvrlib.datasets.files import carve_validation
 from tvrlib.datasets.lsmdc import load_lsmdc
-from tvrlib.datasets.msrvtt import carve_validation, load_msrvtt
+from tvrlib.datasets.msrvtt import load_msrvtt
 from tvrlib.datasets.msvd import load_msvd
 from tvrlib.datasets.paragraph import load_activitynet, load_didemo
 from tvrlib.datasets.registry import load_dataset, register_dataset

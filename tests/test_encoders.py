@@ -1,14 +1,14 @@
-"""Encoders and feature encoding: shapes, masks, bad captions, missing weights, caching."""
+"""Encoders and feature encoding: shapes, masks, bad captions, missing weights, caching; the tiny CLIP's
+pretraining (schedule, clamp, checkpoint name and bytes) and :func:`tvrlib.models.get_encoder`."""
 import warnings
 
 import numpy as np
-import open_clip
 import pytest
 import torch
 
 from tvrlib.cache import FeatureCache
 from tvrlib.datasets import load_dataset
-from tvrlib.encoders import load_encoder, register_configs
+from tvrlib.encoders import TINY_MODEL, create_model, load_encoder, register_configs
 from tvrlib.errors import AnnotationError, UnknownNameError, VideoReadError, WeightsNotFoundError
 from tvrlib.features import encode_texts, encode_videos
 
@@ -18,7 +18,7 @@ def enc(tmp_path_factory):
     register_configs()
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("w") / "tiny-random.pt"
-    torch.save(open_clip.create_model("tvr-tiny").state_dict(), path)
+    torch.save(create_model("tvr-tiny").state_dict(), path)
     return load_encoder("tvr-tiny", pretrained=str(path), device="cpu")
 
 
@@ -73,6 +73,54 @@ def test_unknown_model_and_missing_weights():
         load_encoder("ViT-B-32", pretrained="not-a-tag")
 
 
+def test_missing_tiny_checkpoint_names_the_file_and_the_command(monkeypatch, tmp_path):
+    """The low level never trains: a missing tiny-CLIP checkpoint is an error that says how to make it."""
+    monkeypatch.setenv("TVR_MODELS_DIR", str(tmp_path / "models"))
+    missing = tmp_path / "models" / "tvr-tiny_quick-0123_pt33e4ca12_seed0.pt"
+    with pytest.raises(WeightsNotFoundError) as e:
+        load_encoder("tvr-tiny", pretrained=missing, device="cpu")
+    msg = str(e.value)
+    assert str(missing) in msg and "make data" in msg and "python -m tvrlib prepare --profile quick" in msg
+    assert "ViT-B-32" not in msg  # not the real path's advice
+    with pytest.raises(WeightsNotFoundError, match="pretrained=None") as e:
+        load_encoder("tvr-tiny", device="cpu")
+    assert "python -m tvrlib prepare --profile quick" in str(e.value) and "get_encoder" in str(e.value)
+
+
+def test_get_encoder_ensures_the_tiny_checkpoint_then_loads_it(monkeypatch, tmp_path):
+    import tvrlib.pretrain
+    from tvrlib.models import get_encoder
+
+    register_configs()
+    torch.manual_seed(0)
+    ckpt = tmp_path / "tiny.pt"
+    torch.save(create_model(TINY_MODEL).state_dict(), ckpt)
+    calls = []
+
+    def fake_ensure(benchmark, seed=0, **kw):
+        calls.append((benchmark, seed))
+        return ckpt
+
+    monkeypatch.setattr(tvrlib.pretrain, "ensure_tiny_clip", fake_ensure)
+    enc = get_encoder(TINY_MODEL, device="cpu", benchmark="tiny", seed=3)
+    assert calls == [("tiny", 3)] and enc.weights_id.startswith("file-")
+    assert enc.weights_id == load_encoder(TINY_MODEL, ckpt, device="cpu").weights_id
+    enc = get_encoder(TINY_MODEL, str(ckpt), device="cpu")  # a given checkpoint is loaded as it is
+    assert len(calls) == 1 and enc.weights_id.startswith("file-")
+
+
+def test_encoders_module_does_not_train():
+    import ast
+    from pathlib import Path
+
+    import tvrlib.encoders
+
+    tree = ast.parse(Path(tvrlib.encoders.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not imported & {"pretrain", "models", "tvrlib.pretrain", "tvrlib.models"}
+    assert not hasattr(tvrlib.encoders, "available_models") and not hasattr(tvrlib.encoders, "normalize")
+
+
 def test_missing_pretrained_weights_offline_say_where_to_put_them(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hugging Face cache
     monkeypatch.setenv("TVR_MODELS_DIR", str(tmp_path / "models"))
@@ -109,3 +157,88 @@ def test_unreadable_video_raises_or_is_skipped(enc, tiny_benchmark, tmp_path):
         warnings.simplefilter("always")
         f = encode_videos(enc, data, 12, cache=False, progress=False, on_error="skip")
     assert bad.video_id in f.failed and not f.mask[1].any() and f.mask[0].all()
+
+
+# ------------------------------------------------------------------------------ the tiny CLIP's pretraining
+def _former_pretrain_schedule(opt, total, warm):
+    """The schedule pretrain.py built by hand before it used tvrlib.optim.warmup_cosine."""
+    return torch.optim.lr_scheduler.SequentialLR(opt, [
+        torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01, total_iters=warm),
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total - warm))], milestones=[warm])
+
+
+def _lr_sequence(make, total, warm):
+    params = [torch.nn.Parameter(torch.zeros(2, 2)), torch.nn.Parameter(torch.zeros(2))]
+    opt = torch.optim.AdamW([{"params": params[:1], "weight_decay": 0.1}, {"params": params[1:], "weight_decay": 0.0}],
+                            lr=1e-3, betas=(0.9, 0.98), eps=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sched = make(opt, total, warm)
+        out = [[g["lr"] for g in opt.param_groups]]
+        for _ in range(total):
+            opt.step()
+            sched.step()
+            out.append([g["lr"] for g in opt.param_groups])
+    return out
+
+
+@pytest.mark.parametrize("total", [1, 2, 7, 20, 39, 40, 41, 117, 351])
+def test_pretrain_schedule_is_the_former_one_exactly(total):
+    from tvrlib.optim import warmup_cosine
+    from tvrlib.pretrain import PretrainConfig
+
+    warm = max(1, int(PretrainConfig().warmup_fraction * total))
+    shared = _lr_sequence(lambda o, t, w: warmup_cosine(o, t, w, start_factor=0.01), total, warm)
+    assert shared == _lr_sequence(_former_pretrain_schedule, total, warm)  # float equality, every step
+
+
+def test_pretrain_settings_and_checkpoint_name_are_unchanged():
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from tvrlib.losses import MAX_LOGIT_SCALE
+    from tvrlib.pretrain import PretrainConfig
+
+    pcfg = PretrainConfig()
+    assert pcfg.max_logit_scale == MAX_LOGIT_SCALE == float(np.log(100.0))  # the same float, bit for bit
+    # the settings hash in the checkpoint's file name: existing checkpoints keep being found
+    assert hashlib.sha256(json.dumps(asdict(pcfg), sort_keys=True).encode()).hexdigest()[:8] == "33e4ca12"
+
+
+def test_pretraining_is_reproducible_to_the_byte_and_written_atomically(tiny_benchmark, monkeypatch, tmp_path,
+                                                                          one_thread):
+    from tvrlib.pretrain import PretrainConfig, ensure_tiny_clip, pretrain_history
+    from tvrlib.synthetic.benchmark import load_config
+
+    monkeypatch.setenv("TVR_GENERATED_DIR", str(tiny_benchmark.parent))
+    pcfg = PretrainConfig(epochs=1, batch_size=16)
+    paths = []
+    for run in ("a", "b"):
+        monkeypatch.setenv("TVR_MODELS_DIR", str(tmp_path / run))
+        paths.append(ensure_tiny_clip(load_config("tiny"), seed=0, pcfg=pcfg, progress=False))
+        assert sorted(p.name for p in (tmp_path / run).iterdir()) == sorted([paths[-1].name,
+                                                                              paths[-1].with_suffix(".json").name])
+    a, b = paths
+    assert a.name == b.name and a.read_bytes() == b.read_bytes()  # no temp name or pid inside the file
+    assert pretrain_history(a)["history"] == pretrain_history(b)["history"]
+    enc = load_encoder(TINY_MODEL, a, device="cpu")
+    assert enc.weights_id == load_encoder(TINY_MODEL, b, device="cpu").weights_id
+    assert ensure_tiny_clip(load_config("tiny"), seed=0, pcfg=pcfg, progress=False) == b  # reused, not retrained
+
+
+def test_pretraining_a_benchmark_smaller_than_a_batch_uses_one_batch(tiny_benchmark, monkeypatch, tmp_path,
+                                                                     one_thread):
+    """``prepare --profile tiny``: 64 stills, batches of 128 would mean zero steps and a NaN loss history."""
+    import json
+
+    from tvrlib.pretrain import PretrainConfig, ensure_tiny_clip, pretrain_history
+    from tvrlib.synthetic.benchmark import load_config
+
+    monkeypatch.setenv("TVR_GENERATED_DIR", str(tiny_benchmark.parent))
+    monkeypatch.setenv("TVR_MODELS_DIR", str(tmp_path))
+    with pytest.warns(UserWarning, match="batches of 64 instead of 128"):
+        path = ensure_tiny_clip(load_config("tiny"), pcfg=PretrainConfig(epochs=1, batch_size=128), progress=False)
+    record = pretrain_history(path)
+    assert record["batch_size_used"] == 64 and np.isfinite(record["history"][0]["loss"])
+    json.loads(path.with_suffix(".json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the history"))

@@ -28,6 +28,12 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(target: str | Path, write: Callable[[Any], None], *, durable: bool = False) -> Path:
     """Write ``target`` by calling ``write(f)`` on a binary file object of a temp file, then renaming it.
 
@@ -39,6 +45,7 @@ def write_atomic(target: str | Path, write: Callable[[Any], None], *, durable: b
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TMP_SUFFIX)
     tmp = Path(tmp_name)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode open() would
         with os.fdopen(fd, "wb") as f:
             write(f)
             if durable:

@@ -17,12 +17,13 @@ On disk, an entry ``<key>`` is two files in the cache root:
     the manifest: the parts, the tensors' names, shapes and dtypes, and the
     sha256 of ``<key>.pt``.
 
-Both files are written atomically (temporary file in the same directory,
-flush, ``os.fsync``, ``os.replace``) and the manifest is written last: it is
-the commit marker.  An entry without a manifest does not exist; an entry whose
-manifest does not match its key or its tensor file is corrupt.  Temporary
-files left by an interrupted write (``.<key>.*.tmp``) are ignored and removed
-by :meth:`FeatureCache.clear`.
+Both files are written atomically with :func:`tvrlib.atomic.write_atomic`
+(temporary file in the same directory, flush, ``os.fsync``, ``os.replace``,
+``durable=True``) and the manifest is written last: it is the commit marker.
+An entry without a manifest does not exist; an entry whose manifest does not
+match its key or its tensor file is corrupt.  Temporary files left by an
+interrupted write (``.<key>.*.tmp``) are ignored and removed by
+:meth:`FeatureCache.clear`.
 
 Typical use::
 
@@ -42,13 +43,14 @@ import logging
 import math
 import os
 import re
-import tempfile
 import warnings
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 
+from .atomic import TMP_SUFFIX, write_atomic
 from .errors import CacheError
 from .paths import PROJECT_ROOT
 
@@ -65,10 +67,9 @@ log = logging.getLogger(__name__)
 
 KEY_LENGTH = 20
 MANIFEST_FORMAT = 1
-_KEY_RE = re.compile(r"^[0-9a-f]{%d}$" % KEY_LENGTH)
+_KEY_RE = re.compile(rf"^[0-9a-f]{{{KEY_LENGTH}}}$")
 _TENSOR_SUFFIX = ".pt"
 _MANIFEST_SUFFIX = ".json"
-_TMP_SUFFIX = ".tmp"
 
 
 class CacheMissError(CacheError, KeyError):
@@ -201,41 +202,6 @@ def default_cache_dir() -> Path:
 # --------------------------------------------------------------------------- helpers
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (best effort; not possible everywhere)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(target: Path, write: Callable[[Any], None]) -> None:
-    """Write ``target`` via a temp file in the same directory, fsync, then rename."""
-    fd, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=_TMP_SUFFIX
-    )
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-    _fsync_dir(target.parent)
-
-
 def _prepare_tensors(tensors: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     if not isinstance(tensors, Mapping):
         raise TypeError(f"cached features must be a dict of name -> Tensor, got {type(tensors).__name__}")
@@ -366,7 +332,8 @@ class FeatureCache:
             raise self._corrupt(tpath, f"tensor names {sorted(data)} differ from the manifest {sorted(expected)}")
         for name, t in data.items():
             info = expected[name]
-            if not isinstance(info, dict) or list(t.shape) != info.get("shape") or _dtype_name(t.dtype) != info.get("dtype"):
+            if (not isinstance(info, dict) or list(t.shape) != info.get("shape")
+                    or _dtype_name(t.dtype) != info.get("dtype")):
                 raise self._corrupt(
                     tpath,
                     f"tensor {name!r} is {_dtype_name(t.dtype)}{list(t.shape)}, manifest says {info!r}",
@@ -398,7 +365,7 @@ class FeatureCache:
         except FileNotFoundError:
             pass
 
-        _atomic_write(tpath, lambda f: torch.save(prepared, f))
+        write_atomic(tpath, lambda f: torch.save(prepared, f), durable=True)
         manifest = {
             "format": MANIFEST_FORMAT,
             "key": key,
@@ -414,7 +381,7 @@ class FeatureCache:
             "torch": torch.__version__,
         }
         payload = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode("utf-8")
-        _atomic_write(mpath, lambda f: f.write(payload))
+        write_atomic(mpath, lambda f: f.write(payload), durable=True)
         return tpath
 
     def get_or_compute(
@@ -533,7 +500,7 @@ class FeatureCache:
             is_entry = p.suffix in (_TENSOR_SUFFIX, _MANIFEST_SUFFIX) and _KEY_RE.match(p.stem)
             is_tmp = (
                 p.name.startswith(".")
-                and p.name.endswith(_TMP_SUFFIX)
+                and p.name.endswith(TMP_SUFFIX)
                 and _KEY_RE.match(p.name[1 : 1 + KEY_LENGTH])
             )
             if is_entry or is_tmp:

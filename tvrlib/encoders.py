@@ -5,7 +5,9 @@ Any open_clip model name works. Two paths use the same code:
 
 * the **embedded default** ``clip_model="tvr-tiny"``: a small open_clip config shipped in
   ``tvrlib/model_configs/`` and registered with open_clip, pretrained on the synthetic
-  benchmark's (frame, static description) pairs by :mod:`tvrlib.pretrain`;
+  benchmark's (frame, static description) pairs by :mod:`tvrlib.pretrain`. This module only
+  *loads* a checkpoint (``pretrained=<file>``); :func:`tvrlib.models.get_encoder` is the call
+  that also trains it when it is missing;
 * the **real path** ``clip_model="ViT-B-32", pretrained="openai"`` (or a local weights
   file). Without network access the weights must already be on disk; if they are not,
   :class:`~tvrlib.errors.WeightsNotFoundError` says what to download and where to put it.
@@ -31,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .errors import AnnotationError, UnknownNameError, WeightsNotFoundError
 from .paths import models_dir
@@ -49,13 +50,6 @@ def register_configs() -> None:
 
         open_clip.add_model_config(CONFIG_DIR)
         _registered = True
-
-
-def available_models() -> list[str]:
-    import open_clip
-
-    register_configs()
-    return open_clip.list_models()
 
 
 @dataclass
@@ -201,8 +195,11 @@ class ClipEncoder:
                             tokens != 0, tokens)
 
 
-def _create_model(name: str, pretrained: str | None = None):
-    """``open_clip.create_model`` without its root-logger warning about random weights (we warn ourselves)."""
+def create_model(name: str, pretrained: str | None = None):
+    """``open_clip.create_model`` without its root-logger warning about random weights (we warn ourselves).
+
+    The bare model (random weights unless ``pretrained`` names open_clip weights); used by
+    :func:`load_encoder` and by :mod:`tvrlib.pretrain`, which trains the tiny CLIP from it."""
     import logging
 
     import open_clip
@@ -227,15 +224,25 @@ def _weights_help(model_name: str, pretrained: str) -> str:
             f"or pass pretrained='/path/to/file'.")
 
 
-def load_encoder(clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | None = None,
-                 device: str = "auto", benchmark: str = "quick", seed: int = 0) -> ClipEncoder:
-    """Build a :class:`ClipEncoder`.
+def _tiny_checkpoint_help(missing: str) -> str:
+    found = sorted(p.name for p in models_dir().glob(f"{TINY_MODEL}_*.pt"))
+    there = f" Checkpoints there now: {found[:3]}." if found else ""
+    return (f"{missing} The tiny CLIP ({TINY_MODEL!r}) has no downloadable weights: it is pretrained here on the "
+            f"synthetic benchmark by `make data` (i.e. `python -m tvrlib prepare --profile quick`), which writes "
+            f"its checkpoint to {models_dir()}/{TINY_MODEL}_<benchmark>-<digest>_pt<settings>_seed<k>.pt.{there} "
+            f"Pass that file as pretrained=..., or call tvrlib.models.get_encoder({TINY_MODEL!r}, benchmark=...), "
+            f"which trains the checkpoint first when it is missing.")
 
-    * ``clip_model="tvr-tiny", pretrained=None``: the tiny CLIP pretrained on the synthetic
-      benchmark ``benchmark`` (trained and cached on first use, a few minutes on a CPU);
-    * ``pretrained=<path>``: a local weights file (open_clip checkpoint or state dict);
+
+def load_encoder(clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | None = None,
+                 device: str = "auto", seed: int = 0) -> ClipEncoder:
+    """Build a :class:`ClipEncoder` from weights that exist (this function never trains).
+
+    * ``pretrained=<path>``: a local weights file (open_clip checkpoint or state dict), e.g. the
+      tiny CLIP's checkpoint from :func:`tvrlib.pretrain.ensure_tiny_clip`;
     * ``pretrained=<tag>`` (e.g. ``"openai"``): open_clip's named weights, offline only;
-    * ``pretrained=None`` for any other model: random initialisation (for timing), with a warning.
+    * ``pretrained=None``: random initialisation (for timing), with a warning; not allowed for
+      ``"tvr-tiny"``, whose weights only exist once trained (use :func:`tvrlib.models.get_encoder`).
     """
     import open_clip
 
@@ -249,14 +256,12 @@ def load_encoder(clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | N
     dev = resolve_device(device)
     tokenizer = open_clip.get_tokenizer(clip_model)
     if clip_model == TINY_MODEL and pretrained is None:
-        from .pretrain import ensure_tiny_clip
-
-        pretrained = ensure_tiny_clip(benchmark, seed=seed)
+        raise WeightsNotFoundError(_tiny_checkpoint_help("No checkpoint given for the tiny CLIP (pretrained=None)."))
     if pretrained is None:
         warnings.warn(f"{clip_model} with random weights (pretrained=None): fine for timing, meaningless for "
                       "retrieval", stacklevel=2)
         torch.manual_seed(seed)
-        model = _create_model(clip_model)
+        model = create_model(clip_model)
         return ClipEncoder(model, tokenizer, clip_model, f"random-init-seed{seed}", dev)
     p = Path(pretrained)
     if not p.exists():
@@ -264,7 +269,7 @@ def load_encoder(clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | N
         if cand.exists():
             p = cand
     if p.exists():
-        model = _create_model(clip_model)
+        model = create_model(clip_model)
         state = torch.load(p, map_location="cpu", weights_only=False)
         if isinstance(state, torch.jit.ScriptModule):
             state = state.state_dict()
@@ -277,6 +282,9 @@ def load_encoder(clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | N
                                        f"(first: {missing[:3]}); check the model name matches the file")
         return ClipEncoder(model, tokenizer, clip_model, "file-" + file_digest(p)[:16], dev)
     if os.sep in str(pretrained) or str(pretrained).endswith((".pt", ".bin", ".safetensors", ".pth")):
+        if clip_model == TINY_MODEL:
+            raise WeightsNotFoundError(_tiny_checkpoint_help(f"weights file not found: {pretrained} (a tiny-CLIP "
+                                                             "checkpoint)."))
         raise WeightsNotFoundError(f"weights file not found: {pretrained}. " + _weights_help(clip_model, "openai"))
     tags = open_clip.list_pretrained_tags_by_model(clip_model)
     if str(pretrained) not in tags:
@@ -287,13 +295,9 @@ def load_encoder(clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | N
     if not os.environ.get("TVR_ALLOW_DOWNLOAD"):
         hf_constants.HF_HUB_OFFLINE = True  # fail fast instead of retrying a network that is not there
     try:
-        model = _create_model(clip_model, str(pretrained))
+        model = create_model(clip_model, str(pretrained))
     except Exception as err:
         raise WeightsNotFoundError(_weights_help(clip_model, str(pretrained)) + f" (open_clip said: {err})") from err
     finally:
         hf_constants.HF_HUB_OFFLINE = old
     return ClipEncoder(model, tokenizer, clip_model, f"{pretrained}", dev)
-
-
-def normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    return F.normalize(x, dim=dim)

@@ -94,7 +94,7 @@ def encode_videos(encoder: ClipEncoder, data: RetrievalData, num_frames: int = 1
                 except VideoReadError as err:
                     if on_error == "raise":
                         raise VideoReadError(f"video {v.video_id!r} of {data.dataset}/{data.split}: {err}") from err
-                    warnings.warn(f"skipping video {v.video_id!r}: {err}")
+                    warnings.warn(f"skipping video {v.video_id!r}: {err}", stacklevel=2)
                     failed[j] = True
                     continue
                 batch.append(fr)
@@ -124,7 +124,7 @@ def encode_videos(encoder: ClipEncoder, data: RetrievalData, num_frames: int = 1
               for j in torch.nonzero(t["failed"]).flatten().tolist()}
     if failed:
         warnings.warn(f"{len(failed)} video(s) of {data.dataset}/{data.split} could not be read and are "
-                      f"masked out: {list(failed)[:5]}")
+                      f"masked out: {list(failed)[:5]}", stacklevel=2)
     return VideoFeatures(t["frames"], t["mask"], data.video_ids, t.get("patches"), failed)
 
 

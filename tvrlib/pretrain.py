@@ -2,26 +2,31 @@
 
 This is CLIP's image-text pretraining in miniature: (single frame, static
 description) pairs, open_clip's own contrastive loss (:class:`open_clip.loss.ClipLoss`),
-AdamW with a cosine schedule. The descriptions name colours, shapes, sizes,
+AdamW with the shared warm-up + cosine schedule (:func:`tvrlib.optim.warmup_cosine`) and CLIP's
+temperature clamp (:func:`tvrlib.losses.clamp_logit_scale_`). The descriptions name colours, shapes, sizes,
 positions and the background but never motion or order, so, as with real CLIP,
 everything temporal must later be learned by the video modules.
 
-The checkpoint is written atomically to ``data/models/`` under a name that encodes
-the benchmark config digest, the training settings and the seed, and is reused
-on later runs; a JSON file beside it keeps the training history.
+The checkpoint is written atomically (:func:`tvrlib.atomic.write_atomic`) to ``data/models/``
+under a name that encodes the benchmark config digest, the training settings and the seed, and
+is reused on later runs; a JSON file beside it, written just before it, keeps the training history.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .atomic import write_atomic
+from .encoders import TINY_MODEL, ClipEncoder, create_model, register_configs
+from .losses import MAX_LOGIT_SCALE, clamp_logit_scale_
+from .optim import warmup_cosine
 from .paths import models_dir
 from .synthetic.benchmark import STILL_GROUP, SyntheticConfig, load_config, load_stills, render_stills
 from .synthetic.world import COLORS, SHAPES
@@ -35,7 +40,7 @@ class PretrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup_fraction: float = 0.05
-    max_logit_scale: float = float(np.log(100.0))
+    max_logit_scale: float = MAX_LOGIT_SCALE  # ln 100, the same float as the former float(np.log(100.0))
     init_logit_scale: float = float(np.log(1 / 0.07))  # CLIP's initial temperature
 
 
@@ -71,13 +76,11 @@ def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: Pr
     from open_clip.loss import ClipLoss
     from tqdm.auto import tqdm
 
-    from .encoders import TINY_MODEL, ClipEncoder, _create_model, register_configs
-
     register_configs()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model_name = model_name or TINY_MODEL
-    model = _create_model(model_name)
+    model = create_model(model_name)
     with torch.no_grad():
         model.logit_scale.fill_(pcfg.init_logit_scale)
     enc = ClipEncoder(model, open_clip.get_tokenizer(model_name), model_name, "training", torch.device("cpu"))
@@ -86,16 +89,22 @@ def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: Pr
     tokens = enc.tokenize(texts)
     n = len(frames)
     group = STILL_GROUP
-    steps_per_epoch = n // pcfg.batch_size
+    # a benchmark with fewer stills than one batch (the unit-test config ``tiny``) trains on all of them at once
+    batch_size = min(pcfg.batch_size, n // group * group)
+    if batch_size < group:
+        raise ValueError(f"benchmark {cfg.name!r} has {n} training stills, fewer than one group of {group}; "
+                         "raise num_stills in its config")
+    if batch_size < pcfg.batch_size:
+        warnings.warn(f"benchmark {cfg.name!r} has only {n} training stills: pretraining with batches of "
+                      f"{batch_size} instead of {pcfg.batch_size}", stacklevel=2)
+    steps_per_epoch = n // batch_size
     total = steps_per_epoch * pcfg.epochs
     decay = [p for nme, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in nme]
     no_decay = [p for nme, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in nme)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": pcfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=pcfg.lr, betas=(0.9, 0.98), eps=1e-6)
     warm = max(1, int(pcfg.warmup_fraction * total))
-    sched = torch.optim.lr_scheduler.SequentialLR(opt, [
-        torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01, total_iters=warm),
-        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total - warm))], milestones=[warm])
+    sched = warmup_cosine(opt, total, warm, start_factor=0.01)
     loss_fn = ClipLoss()
     model.train()
     history, t0 = [], time.time()
@@ -105,7 +114,7 @@ def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: Pr
         order = (rng.permutation(n // group)[:, None] * group + np.arange(group)[None, :]).reshape(-1)
         losses = []
         for s in range(steps_per_epoch):
-            idx = torch.from_numpy(order[s * pcfg.batch_size:(s + 1) * pcfg.batch_size])
+            idx = torch.from_numpy(order[s * batch_size:(s + 1) * batch_size])
             img = enc.image_forward(enc.preprocess(frames[idx]), with_patches=False).cls
             txt = enc.text_forward(tokens[idx], with_words=False).sentence
             img, txt = torch.nn.functional.normalize(img, dim=-1), torch.nn.functional.normalize(txt, dim=-1)
@@ -115,8 +124,7 @@ def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: Pr
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, pcfg.max_logit_scale)
+            clamp_logit_scale_(model.logit_scale, pcfg.max_logit_scale)
             losses.append(loss.item())
             bar.update(1)
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
@@ -124,14 +132,16 @@ def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: Pr
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
     bar.close()
     model.eval()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
+    state = model.state_dict()
     record = {"benchmark": cfg.name, "benchmark_digest": cfg.digest(), "seed": seed, "settings": asdict(pcfg),
               "num_pairs": n, "seconds": round(time.time() - t0, 1), "history": history,
               "torch": torch.__version__, "open_clip": open_clip.__version__}
-    path.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    if batch_size != pcfg.batch_size:
+        record["batch_size_used"] = batch_size
+    text = json.dumps(record, indent=1).encode()
+    # the history first, the checkpoint last: the checkpoint's existence is what ensure_tiny_clip checks
+    write_atomic(path.with_suffix(".json"), lambda f: f.write(text))
+    write_atomic(path, lambda f: torch.save(state, f))
     return path
 
 

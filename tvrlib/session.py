@@ -59,11 +59,11 @@ class Session:
     @property
     def encoder(self):
         if "encoder" not in self._cache:
-            from .encoders import load_encoder
+            from .models import get_encoder
 
-            self._cache["encoder"] = load_encoder(self.settings["clip_model"], self.settings["pretrained"],
-                                                  device=self.device, benchmark=self.settings["benchmark"] or "quick",
-                                                  seed=0)
+            self._cache["encoder"] = get_encoder(self.settings["clip_model"], self.settings["pretrained"],
+                                                 device=self.device, benchmark=self.settings["benchmark"] or "quick",
+                                                 seed=0)
         return self._cache["encoder"]
 
     def video_features(self, split: str, with_patches: bool = False, sampler: str | None = None):

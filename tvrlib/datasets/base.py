@@ -75,7 +75,7 @@ class RetrievalData:
         """The text-to-video queries and their gold video indices."""
         return [self.texts[i] for i in self.query_index], self.text_to_video[self.query_index]
 
-    def subset(self, n_videos: int) -> "RetrievalData":
+    def subset(self, n_videos: int) -> RetrievalData:
         """The first ``n_videos`` videos with their texts (for quick looks and tests)."""
         keep_t = np.flatnonzero(self.text_to_video < n_videos)
         remap = -np.ones(len(self.texts), dtype=np.int64)

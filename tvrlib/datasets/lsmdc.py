@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import AnnotationError
 from .base import RetrievalData, Video, check_caption
-from .msrvtt import VideoLocator, check_split, check_video_files, require_file
+from .files import VideoLocator, check_split, check_video_files, require_file
 
 __all__ = ["load_lsmdc", "LSMDC_FILES", "LSMDC_SPLITS", "lsmdc_movie"]
 
@@ -64,7 +64,7 @@ def load_lsmdc(root: str | os.PathLike, split: str, *, videos_dir: str = "videos
     t2v: list[int] = []
     times: list[tuple[str, str, str, str]] = []
     try:
-        with open(path, "r", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
                 line = line.rstrip("\r\n")
                 if not line.strip():

@@ -24,8 +24,7 @@ import numpy as np
 
 from ..errors import AnnotationError
 from .base import RetrievalData, Video, check_caption
-from .msrvtt import (VideoLocator, check_split, check_video_files, reject_duplicates, require_file,
-                     video_candidates)
+from .files import VideoLocator, check_split, check_video_files, reject_duplicates, require_file, video_candidates
 
 __all__ = ["load_msvd", "MSVD_SPLITS"]
 
@@ -35,7 +34,7 @@ _MSVD_EXTS = (".avi", ".mp4", ".webm", ".mkv")
 
 def _read_id_list(path: Path) -> list[str]:
     try:
-        with open(path, "r", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             return [line.strip() for line in f if line.strip()]
     except UnicodeDecodeError as e:
         raise AnnotationError(f"{path}: not UTF-8 text ({e}).") from e

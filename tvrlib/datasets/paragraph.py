@@ -41,15 +41,23 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..errors import AnnotationError
 from .base import RetrievalData, Video, check_caption
-from .msrvtt import (VideoLocator, carve_validation, check_split, check_video_files, read_json,
-                     reject_duplicates, require_file, video_candidates)
+from .files import (
+    VideoLocator,
+    carve_validation,
+    check_split,
+    check_video_files,
+    read_json,
+    reject_duplicates,
+    require_file,
+    video_candidates,
+)
 
 __all__ = ["load_didemo", "load_activitynet", "DIDEMO_FILES", "DIDEMO_SPLITS", "ACTIVITYNET_FILES",
            "ACTIVITYNET_SPLITS"]
@@ -113,7 +121,7 @@ def load_didemo(root: str | os.PathLike, split: str, *, videos_dir: str = "video
     files = {"annotations": str(path)}
     list_path = root / f"{split}_list.txt"
     if use_list_files and list_path.is_file():
-        with open(list_path, "r", encoding="utf-8") as f:
+        with open(list_path, encoding="utf-8") as f:
             ids = [line.strip() for line in f if line.strip()]
         reject_duplicates(ids, str(list_path))
         absent = [v for v in ids if v not in groups]

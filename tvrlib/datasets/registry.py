@@ -1,5 +1,10 @@
 """Dataset registry: names, default locations, download notes, and ``load_dataset``.
 
+The registry knows no loader itself: :mod:`tvrlib.datasets.builtin` registers the built-in
+datasets (MSR-VTT, MSVD, LSMDC, DiDeMo, ActivityNet, synthetic) when :mod:`tvrlib.datasets`
+is imported, so the loaders can use :func:`help_text` in their error messages without an
+import circle.
+
 Default location of dataset ``<name>``: ``<project>/data/datasets/<name>``, where
 ``<project>`` is the directory that contains the ``tvrlib`` package. The
 environment variable ``TVR_DATA_ROOT`` replaces ``<project>/data/datasets``
@@ -9,16 +14,12 @@ environment variable ``TVR_DATA_ROOT`` replaces ``<project>/data/datasets``
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Union
 
 from ..errors import DatasetNotFoundError, UnknownNameError
 from .base import RetrievalData
-from .lsmdc import LSMDC_SPLITS, load_lsmdc
-from .msrvtt import MSRVTT_SPLITS, load_msrvtt
-from .msvd import MSVD_SPLITS, load_msvd
-from .paragraph import ACTIVITYNET_SPLITS, DIDEMO_SPLITS, load_activitynet, load_didemo
 
 __all__ = ["ENV_VAR", "PROJECT_ROOT", "DatasetInfo", "DATASETS", "HOW_TO_GET", "LAYOUT", "data_root",
            "dataset_root", "register_dataset", "load_dataset", "available_datasets", "get_dataset_info",
@@ -29,7 +30,7 @@ from ..paths import PROJECT_ROOT  # noqa: E402  (re-exported)
 
 _PROJECT_DATA = PROJECT_ROOT / "data" / "datasets"
 
-RootSpec = Union[str, os.PathLike, Callable[[], Union[str, os.PathLike]], None]
+RootSpec = str | os.PathLike | Callable[[], str | os.PathLike] | None
 
 
 def data_root() -> Path:
@@ -76,7 +77,7 @@ LAYOUT: dict[str, str] = {}
 
 def register_dataset(name: str, loader: Callable[..., RetrievalData], default_root: RootSpec = None,
                      how_to_get: str = "", *, splits=None, layout: str = "",
-                     overwrite: bool = False) -> DatasetInfo:
+                     overwrite: bool = False, builtin: bool = False) -> DatasetInfo:
     """Register a dataset for :func:`load_dataset`.
 
     ``loader(root, split, **options) -> RetrievalData``. ``default_root``: ``None``
@@ -84,6 +85,7 @@ def register_dataset(name: str, loader: Callable[..., RetrievalData], default_ro
     root; paths under ``data/datasets`` follow ``TVR_DATA_ROOT``), or a callable
     returning a path. ``splits``: the valid split names (``None``: the loader checks).
     Re-registering a name replaces it, except a built-in one unless ``overwrite``.
+    ``builtin=True`` marks the entry as built in (:mod:`tvrlib.datasets.builtin` does).
     """
     if not isinstance(name, str) or not name:
         raise ValueError("dataset name must be a non-empty string")
@@ -92,7 +94,8 @@ def register_dataset(name: str, loader: Callable[..., RetrievalData], default_ro
     old = DATASETS.get(name)
     if old is not None and old.builtin and not overwrite:
         raise ValueError(f"dataset {name!r} is built in; pass overwrite=True to replace it")
-    info = DatasetInfo(name, loader, default_root, how_to_get, tuple(splits) if splits else None, layout)
+    info = DatasetInfo(name, loader, default_root, how_to_get, tuple(splits) if splits else None, layout,
+                       builtin=builtin)
     DATASETS[name] = info
     HOW_TO_GET[name] = how_to_get
     LAYOUT[name] = layout
@@ -151,56 +154,3 @@ def load_dataset(name: str, split: str, root: str | os.PathLike | None = None, *
             f"{name}: dataset directory {path} does not exist ({origin}); expected the annotation files "
             f"of {name} there.\n{help_text(name)}")
     return info.loader(path, split, **options)
-
-
-# --------------------------------------------------------------------------------------
-# built-in datasets
-# --------------------------------------------------------------------------------------
-_BUILTIN = {
-    "msrvtt": (load_msrvtt, MSRVTT_SPLITS,
-               "annotations: CLIP4Clip's msrvtt_data.zip "
-               "(https://github.com/ArrowLuo/CLIP4Clip/releases/download/v0.0/msrvtt_data.zip; "
-               "MSRVTT_data.json, MSRVTT_train.9k.csv, MSRVTT_train.7k.csv, MSRVTT_JSFUSION_test.csv). "
-               "Videos: the Frozen-in-Time mirror https://www.robots.ox.ac.uk/~maxbain/frozen-in-time/data/MSRVTT.zip "
-               "(as referenced in CLIP4Clip's README; it unpacks to MSRVTT/videos/all/video*.mp4). "
-               "See CLIP4Clip's README, section Data Preparation.",
-               "  msrvtt/MSRVTT_data.json\n  msrvtt/MSRVTT_train.9k.csv   (or MSRVTT_train.7k.csv, train_csv=...)\n"
-               "  msrvtt/MSRVTT_JSFUSION_test.csv\n  msrvtt/videos/video0.mp4 ... video9999.mp4 "
-               "(sub-folders such as videos/all/ are fine)"),
-    "msvd": (load_msvd, MSVD_SPLITS,
-             "raw videos (YouTubeClips.tar) from the UT Austin page "
-             "https://www.cs.utexas.edu/users/ml/clamp/videoDescription/ ; splits and raw-captions.pkl from "
-             "collaborative-experts (albanie/collaborative-experts, misc/datasets/msvd) or CLIP4Clip's "
-             "https://github.com/ArrowLuo/CLIP4Clip/releases/download/v0.0/msvd_data.zip . "
-             "See CLIP4Clip's README, section Data Preparation.",
-             "  msvd/train_list.txt  msvd/val_list.txt  msvd/test_list.txt\n  msvd/raw-captions.pkl\n"
-             "  msvd/YouTubeClips/<video id>.avi"),
-    "lsmdc": (load_lsmdc, LSMDC_SPLITS,
-              "request access from MPII (LSMDC challenge, https://sites.google.com/site/describingmovies/download ; "
-              "registration and a signed agreement are required). The 1000-clip test file is "
-              "LSMDC16_challenge_1000_publictect.csv from the same (protected) download area. "
-              "See CLIP4Clip's README, section Data Preparation.",
-              "  lsmdc/LSMDC16_annos_training.csv\n  lsmdc/LSMDC16_annos_val.csv\n"
-              "  lsmdc/LSMDC16_challenge_1000_publictect.csv\n  lsmdc/videos/<movie>/<clip id>.avi"),
-    "didemo": (load_didemo, DIDEMO_SPLITS,
-               "annotations (train_data.json, val_data.json, test_data.json) and the video download "
-               "instructions are in https://github.com/LisaAnne/LocalizingMoments ; the split lists used by "
-               "CLIP4Clip come from collaborative-experts (misc/datasets/didemo). "
-               "See CLIP4Clip's README, section Data Preparation.",
-               "  didemo/train_data.json  didemo/val_data.json  didemo/test_data.json\n"
-               "  didemo/{train,val,test}_list.txt   (optional)\n"
-               "  didemo/videos/<video field of the json>  (or the same stem with .mp4)"),
-    "activitynet": (load_activitynet, ACTIVITYNET_SPLITS,
-                    "captions (train.json, val_1.json, val_2.json) from the ActivityNet Captions page "
-                    "https://cs.stanford.edu/people/ranjaykrishna/densevid/ (captions.zip); videos from the "
-                    "ActivityNet download page http://activity-net.org/download.html (YouTube videos; the page "
-                    "explains how to request copies).",
-                    "  activitynet/train.json  activitynet/val_1.json  [activitynet/val_2.json]\n"
-                    "  activitynet/videos/v_<youtube id>.mp4   (.mkv/.webm, or without the v_ prefix)"),
-}
-
-for _name, (_loader, _splits, _how, _layout) in _BUILTIN.items():
-    DATASETS[_name] = DatasetInfo(_name, _loader, None, _how, tuple(_splits), _layout, builtin=True)
-    HOW_TO_GET[_name] = _how
-    LAYOUT[_name] = _layout
-del _name, _loader, _splits, _how, _layout
