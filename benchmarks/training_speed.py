@@ -79,12 +79,12 @@ def main() -> None:
 
     import tvrlib.session
     from tvrlib.paths import results_dir
-    from tvrlib.training import FrameSource, RetrievalModel, finetunable_copy, training_defaults
+    from tvrlib.profiles import training_settings
+    from tvrlib.training import FeatureSource, FrameSource, RetrievalModel, finetunable_copy
 
     warnings.filterwarnings("ignore")
     S = tvrlib.session.setup("quick", threads=a.threads)
-    T = training_defaults("quick")
-    from tvrlib.training import FeatureSource
+    T = training_settings("quick")
 
     train = FeatureSource.from_session(S, "train")
     tiny_val = FeatureSource.from_session(S, "val").subset(5)

@@ -271,8 +271,10 @@ def test_compare_and_with_ci():
     for m in M.METRICS:
         assert out[f"{m}_lo"] <= out[m] <= out[f"{m}_hi"]
     assert out["n"] == 60
-    table = M.metrics_table({"a": M.t2v(sim, t2v), "b": M.t2v(good, t2v)})
-    assert list(table.index) == ["a", "b"] and list(table.columns[:5]) == list(M.METRICS)
+
+
+def test_lower_is_better_names_the_rank_metrics():
+    assert M.LOWER_IS_BETTER == {"MdR", "MnR"} and M.LOWER_IS_BETTER < set(M.METRICS)
 
 
 # --------------------------------------------------------------------------- #

@@ -2,16 +2,14 @@
 (a step lowers the loss, resume equals an uninterrupted run, selection on validation)."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
 
 from tvrlib import training
-from tvrlib.heads import HEADS, TextInput, VideoInput
+from tvrlib.heads import HEADS, TextInput, VideoInput, score_all
 from tvrlib.losses import MAX_LOGIT_SCALE, hardest_negative_hinge, same_video_mask, symmetric_infonce
-from tvrlib.training import FeatureSource, FitConfig, RetrievalModel, fit
+from tvrlib.training import FeatureSource, FitConfig, RetrievalModel, fit, loop
 
 D, F_ = 8, 4
 
@@ -117,12 +115,12 @@ def test_a_training_step_lowers_the_loss_on_a_fixed_batch(name, loss):
     model.train()
     torch.manual_seed(0)
     model.head.eval()  # no dropout: compare the same function before and after
-    before = training._loss(cfg, model, text, video, ids)
+    before = loop.batch_loss(cfg, model, text, video, ids)
     for _ in range(3):
         opt.zero_grad()
-        training._loss(cfg, model, text, video, ids).backward()
+        loop.batch_loss(cfg, model, text, video, ids).backward()
         opt.step()
-    after = training._loss(cfg, model, text, video, ids)
+    after = loop.batch_loss(cfg, model, text, video, ids)
     assert after.item() < before.item()
 
 
@@ -165,7 +163,7 @@ def test_fit_keeps_the_epoch_that_is_best_on_validation(monkeypatch, metric, val
         v = values[len(seen) - 1]
         return {"R1": v, "R5": v, "R10": v, "MdR": v, "MnR": v, "n": 1}
 
-    monkeypatch.setattr(training, "validate", scripted_validate)
+    monkeypatch.setattr(loop, "validate", scripted_validate)
     src = tiny_source(0)
     res = fit(small_head(), src, src, epochs=3, batch_size=8, lr=1e-2, select_metric=metric, progress=False)
     assert res.best_epoch == best and res.best_value == values[best - 1]
@@ -175,13 +173,43 @@ def test_fit_keeps_the_epoch_that_is_best_on_validation(monkeypatch, metric, val
                            seen[(best % 3)]["head.transformer.resblocks.0.mlp.c_fc.weight"])
 
 
+def test_checkpoints_are_written_whole_and_a_resumed_run_restores_an_earlier_best_epoch(monkeypatch, tmp_path):
+    values = iter([40.0, 30.0, 20.0])  # epoch 1 is the best; the run is interrupted after it
+
+    def scripted_validate(model, source):
+        v = next(values)
+        return {"R1": v, "R5": v, "R10": v, "MdR": v, "MnR": v, "n": 1}
+
+    monkeypatch.setattr(loop, "validate", scripted_validate)
+    src = tiny_source(0)
+    kw = dict(epochs=3, batch_size=8, lr=1e-2, progress=False, checkpoint_dir=tmp_path)
+    first = fit(small_head(), src, src, stop_after_epoch=1, **kw)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]  # no temp files left
+    best = torch.load(tmp_path / "best.pt", weights_only=False)
+    assert best["epoch"] == 0 and best["value"] == 40.0
+    resumed = fit(small_head(), src, src, resume=True, **kw)
+    assert list(resumed.history["epoch"]) == [1, 2, 3] and resumed.best_epoch == 1 and resumed.best_value == 40.0
+    for k, v in resumed.model.state_dict().items():  # the weights of epoch 1, read back from best.pt
+        assert torch.equal(v, first.model.state_dict()[k]), k
+    fresh = fit(small_head(), src, src, stop_after_epoch=0, **kw)  # without resume, last.pt is removed
+    assert not (tmp_path / "last.pt").exists() and len(fresh.history) == 0
+
+
+def test_the_public_names_stay_importable_from_the_package():
+    import tvrlib.training as T
+
+    assert set(T.__all__) == {"FitConfig", "RetrievalModel", "finetunable_copy", "FeatureSource", "FrameSource",
+                              "FitResult", "fit", "validate"}
+    assert all(callable(getattr(T, name)) for name in T.__all__)
+
+
 def test_frozen_meanP_training_changes_only_the_temperature():
     src = tiny_source(0)
     head = HEADS.build("meanP")
-    before = training.similarity(head, src.texts, src.videos)
+    before = score_all(head, src.texts, src.videos)
     res = fit(head, src, src, epochs=1, batch_size=8, lr=1e-2, progress=False)
     assert [n for n, _ in res.model.named_parameters()] == ["logit_scale"]
-    assert torch.equal(training.similarity(res.head, src.texts, src.videos), before)
+    assert torch.equal(score_all(res.head, src.texts, src.videos), before)
 
 
 def test_end_to_end_source_trains_the_encoder(tmp_path):

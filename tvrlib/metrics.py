@@ -84,6 +84,7 @@ import numpy as np
 
 __all__ = [
     "METRICS",
+    "LOWER_IS_BETTER",
     "CONVENTIONS",
     "DIRECTIONS",
     "rank_of_gold",
@@ -96,13 +97,14 @@ __all__ = [
     "paired_bootstrap",
     "compare",
     "with_ci",
-    "metrics_table",
     "twin_accuracy",
     "bootstrap_mean_ci",
 ]
 
-#: Metric names returned by :func:`summarize` (besides ``n``).
+#: Metric names returned by :func:`summarize` (besides ``n``), in the order every table shows them.
 METRICS = ("R1", "R5", "R10", "MdR", "MnR")
+#: The metrics where a smaller value is better (ranks); for R@K larger is better.
+LOWER_IS_BETTER = frozenset({"MdR", "MnR"})
 #: Valid ``convention`` values for video-to-text.
 CONVENTIONS = ("best_caption", "max_group")
 #: Valid ``direction`` values.
@@ -467,15 +469,6 @@ def with_ci(sim: Any, text_to_video: Any, direction: str = "t2v",
         out[f"{m}_lo"] = lo
         out[f"{m}_hi"] = hi
     return out
-
-
-def metrics_table(results: dict[str, dict[str, Any]]):
-    """A ``pandas.DataFrame`` with one row per named result dict (metric columns first)."""
-    import pandas as pd
-
-    df = pd.DataFrame.from_dict({k: dict(v) for k, v in results.items()}, orient="index")
-    first = [c for c in (*METRICS, "n") if c in df.columns]
-    return df[first + [c for c in df.columns if c not in first]]
 
 
 # --------------------------------------------------------------------------- #

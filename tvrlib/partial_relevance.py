@@ -4,7 +4,7 @@ A text-conditioned head (seed 000 section 4.2, X-Pool, seed 001) pools each vide
 caption, so a caption about one event can focus on that event's frames, where mean pooling
 dilutes it with every other event. The synthetic benchmark marks each test query as
 ``"video"`` (describes every event) or ``"event"`` (describes one event, ``event_index``),
-and :func:`tvrlib.evaluation.sampled_frame_events` tells which event each sampled frame shows.
+and :func:`tvrlib.synthetic.events.sampled_frame_events` tells which event each sampled frame shows.
 
 * :func:`kind_table`        t2v metrics with bootstrap CIs per query kind and head;
 * :func:`kind_comparison`   paired bootstrap of two heads on the queries of one kind;
@@ -58,17 +58,15 @@ def kind_comparison(sim_a: torch.Tensor, sim_b: torch.Tensor, gold, kind, which:
 def gold_frame_weights(head: RetrievalHead, text: TextInput, video: VideoInput, chunk: int = 256) -> torch.Tensor:
     """``[Q, F]`` weights that ``head`` gives to the frames of video ``q`` when pooling it for caption ``q``.
 
-    ``text`` and ``video`` are paired (caption ``q`` with its gold video ``q``). Heads with
-    ``frame_weights(text, video) -> [T, V, F]`` (text-conditioned) give the diagonal pairs;
-    heads with ``frame_weights(video) -> [V, F]`` (Self-Att) their caption-independent weights;
+    ``text`` and ``video`` are paired (caption ``q`` with its gold video ``q``). Heads that pool with
+    attention (``head.has_frame_weights``; ``frame_weights(text, video) -> [T, V, F]``) give the diagonal
+    pairs (for Self-Att, whose weights do not depend on the caption, its caption-independent weights);
     others (mean pooling) the uniform weights over valid frames.
     """
     head.eval()
-    if not hasattr(head, "frame_weights"):
+    if not head.has_frame_weights:
         m = video.mask.float()
         return m / m.sum(1, keepdim=True).clamp_min(1)
-    if head.is_dual_encoder:
-        return head.frame_weights(video)
     out = []
     for i in range(0, len(text), chunk):
         w = head.frame_weights(text.index(slice(i, i + chunk)), video.index(slice(i, i + chunk)))

@@ -1,27 +1,29 @@
 """Results rows, figures and the environment record shared by every notebook.
 
-* :func:`save_results` appends tidy rows (experiment, method, metric, value, CI) to
-  ``results/<profile>/<experiment>.csv`` (the file is rewritten atomically);
+* :func:`results_rows` turns a metrics dict into tidy rows (experiment, method, metric, value, CI), and
+  :func:`save_results` writes them to ``results/<profile>/<experiment>.csv`` (atomically:
+  :func:`tvrlib.atomic.write_atomic`);
+* :func:`metrics_frame` is the one metrics-to-table helper (one row per method, ``value [lo, hi]`` cells
+  from :func:`ci_cell`, which every other table of the suite uses too);
 * :func:`figure` is the one figure helper (fixed size, seaborn theme, saved as PNG);
 * :func:`versions` records the package versions a notebook ran with.
 """
 from __future__ import annotations
 
-import os
 import platform
 from pathlib import Path
 
 import pandas as pd
 
+from .atomic import write_atomic
+from .metrics import METRICS
 from .paths import results_dir
-
-METRIC_ORDER = ("R1", "R5", "R10", "MdR", "MnR")
 
 
 def results_rows(experiment: str, method: str, direction: str, metrics: dict, **extra) -> list[dict]:
     """Tidy rows from a metrics dict as returned by :func:`tvrlib.metrics.with_ci`."""
     rows = []
-    for m in METRIC_ORDER:
+    for m in METRICS:
         if m in metrics:
             rows.append({"experiment": experiment, "method": method, "direction": direction, "metric": m,
                          "value": float(metrics[m]), "ci_lo": float(metrics.get(f"{m}_lo", float("nan"))),
@@ -32,28 +34,29 @@ def results_rows(experiment: str, method: str, direction: str, metrics: dict, **
 
 def save_results(profile: str, experiment: str, rows: list[dict] | pd.DataFrame) -> Path:
     """Write ``rows`` to ``results/<profile>/<experiment>.csv`` atomically and return the path."""
-    df = pd.DataFrame(rows)
-    out = results_dir(profile) / f"{experiment}.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, out)
-    return out
+    text = pd.DataFrame(rows).to_csv(index=False)
+    return write_atomic(results_dir(profile) / f"{experiment}.csv", lambda f: f.write(text.encode()))
 
 
-def metrics_frame(results: dict[str, dict], ci: bool = True, digits: int = 1) -> pd.DataFrame:
-    """A display table: one row per method, ``R1 [lo, hi]`` cells when CIs are present."""
+def ci_cell(value: float, lo: float, hi: float, digits: int = 1) -> str:
+    """A value with its confidence interval as one table cell: ``"42.0 [39.5, 44.6]"``."""
+    return f"{value:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def metrics_frame(results: dict[str, dict], ci: bool = True, digits: int = 1, metrics=METRICS) -> pd.DataFrame:
+    """A display table: one row per method (``results``: name -> metrics dict as :func:`tvrlib.metrics.t2v` or
+    :func:`~tvrlib.metrics.with_ci` return it), one column per metric of ``metrics`` the dict holds;
+    :func:`ci_cell` strings when the dict has CIs and ``ci``, else the values rounded to ``digits``."""
     rows = {}
     for name, m in results.items():
         row = {}
-        for k in METRIC_ORDER:
+        for k in metrics:
             if k not in m:
                 continue
-            v = round(float(m[k]), digits)
             if ci and f"{k}_lo" in m:
-                row[k] = f"{v:.{digits}f} [{m[f'{k}_lo']:.{digits}f}, {m[f'{k}_hi']:.{digits}f}]"
+                row[k] = ci_cell(float(m[k]), m[f"{k}_lo"], m[f"{k}_hi"], digits)
             else:
-                row[k] = v
+                row[k] = round(float(m[k]), digits)
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
@@ -133,7 +136,8 @@ def frame_grid(rows, row_labels=None, col_labels=None, name: str | None = None, 
         if row_labels is not None:
             import textwrap
 
-            axes[i, 0].set_ylabel(textwrap.fill(str(row_labels[i]), 48), fontsize=7, rotation=0, ha="right", va="center")
+            axes[i, 0].set_ylabel(textwrap.fill(str(row_labels[i]), 48), fontsize=7, rotation=0, ha="right",
+                                  va="center")
     fig._tvr_name = (name, profile)
     save_figure(fig)
     return fig

@@ -1,0 +1,84 @@
+"""One profile table: every profile has every setting, notebook overrides, named errors, the tiny CI profile."""
+from __future__ import annotations
+
+import pytest
+
+from tvrlib.errors import UnknownNameError
+from tvrlib.profiles import PROFILES, get_profile, training_settings
+
+SETTINGS = {"dataset", "benchmark", "clip_model", "pretrained", "num_frames", "sampler", "n_boot", "dataset_options",
+            "training"}
+TRAINING = {"epochs", "batch_size", "lr", "lr_encoder", "temporal_layers", "tight_batch_size", "tight_steps",
+            "tight_val_videos", "tight_gallery", "e2e_epochs", "e2e_steps", "e2e_batch_size", "e2e_val_videos"}
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_every_profile_has_every_setting(name):
+    assert set(PROFILES[name]) == SETTINGS
+    assert set(PROFILES[name]["training"]) == TRAINING
+    settings = get_profile(name)
+    assert settings["profile"] == name and "training" not in settings  # what a Session holds
+    assert training_settings(name) == PROFILES[name]["training"]
+
+
+def test_the_committed_profiles_keep_their_values():
+    """The numbers the committed notebooks ran with (nbval checks their outputs)."""
+    assert training_settings("quick") == {
+        "epochs": 5, "batch_size": 128, "lr": 1e-3, "lr_encoder": 5e-5, "temporal_layers": 2, "tight_batch_size": 32,
+        "tight_steps": 60, "tight_val_videos": 50, "tight_gallery": 100, "e2e_epochs": 1, "e2e_steps": 30,
+        "e2e_batch_size": 16, "e2e_val_videos": 100}
+    assert get_profile("quick") == {"dataset": "synthetic", "benchmark": "quick", "clip_model": "tvr-tiny",
+                                    "pretrained": None, "num_frames": 12, "sampler": "uniform", "n_boot": 1000,
+                                    "dataset_options": {"config": "quick"}, "profile": "quick"}
+    assert training_settings("msrvtt")["lr"] == 1e-4 and training_settings("msrvtt")["lr_encoder"] == 1e-7
+
+
+def test_overrides_replace_values_and_none_keeps_the_profile_value():
+    t = training_settings("quick", epochs=2, lr=None)
+    assert t["epochs"] == 2 and t["lr"] == 1e-3
+    assert training_settings("quick")["epochs"] == 5  # the table itself is not modified
+    s = get_profile("quick", num_frames=8, dataset=None)
+    assert s["num_frames"] == 8 and s["dataset"] == "synthetic"
+    assert get_profile("quick")["num_frames"] == 12
+
+
+def test_unknown_profile_and_unknown_training_setting_raise_named_errors():
+    with pytest.raises(UnknownNameError, match="unknown profile 'nope'.*quick"):
+        get_profile("nope")
+    with pytest.raises(UnknownNameError, match="unknown profile 'nope'"):
+        training_settings("nope")
+    with pytest.raises(TypeError, match=r"unknown training settings \['epoch'\]"):
+        training_settings("quick", epoch=3)
+    with pytest.raises(TypeError, match="unknown training settings"):
+        training_settings("quick", epoch=None)  # a misspelt parameter is an error even when left at None
+
+
+def test_tiny_profile_runs_the_tiny_benchmark_quickly():
+    from tvrlib.synthetic.benchmark import load_config
+
+    s, t = get_profile("tiny"), training_settings("tiny")
+    assert s["dataset"] == "synthetic" and s["benchmark"] == "tiny" and s["dataset_options"] == {"config": "tiny"}
+    assert s["clip_model"] == "tvr-tiny" and s["pretrained"] is None and s["num_frames"] == 12
+    assert s["n_boot"] < get_profile("quick")["n_boot"]
+    cfg = load_config(s["benchmark"])
+    assert cfg.name == "tiny"
+    assert t["epochs"] == 1 and t["batch_size"] <= cfg.num_train * cfg.captions_train
+    for cap in ("tight_steps", "tight_val_videos", "e2e_steps", "e2e_val_videos"):
+        assert 0 < t[cap] <= training_settings("quick")[cap]  # capped (0 would mean "no cap")
+    assert t["tight_val_videos"] <= cfg.num_val and t["e2e_val_videos"] <= cfg.num_val
+    assert 0 < t["tight_gallery"] <= cfg.num_test
+
+
+def test_session_setup_takes_the_tiny_profile():
+    import torch
+
+    import tvrlib.session
+
+    threads = torch.get_num_threads()
+    try:
+        S = tvrlib.session.setup("tiny", device="cpu", threads=1)
+        S2 = tvrlib.session.setup("tiny", dataset="msrvtt", device="cpu", threads=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert S.profile == "tiny" and S.n_boot == 200 and S.settings["dataset_options"] == {"config": "tiny"}
+    assert S2.settings["dataset"] == "msrvtt" and S2.settings["dataset_options"] == {}  # another dataset's options

@@ -1,0 +1,28 @@
+"""Training a retrieval head: a config, a model wrapper, two data sources, and one fit loop.
+
+* :class:`FitConfig` (:mod:`.config`) -- every knob of :func:`fit`; a run profile's training budget
+  comes from :func:`tvrlib.profiles.training_settings`.
+* :class:`RetrievalModel` (:mod:`.model`) -- a head (:mod:`tvrlib.heads`) plus CLIP's learnable
+  log-temperature ``logit_scale`` (clamped to ``[0, ln 100]`` after every step, as CLIP4Clip does), plus
+  the CLIP encoder itself when it is fine-tuned end to end (:func:`finetunable_copy`).
+* Two sources of training pairs ``(caption i, its video)`` (:mod:`.sources`):
+
+  - :class:`FeatureSource` -- **frozen features** (the default, fast): cached CLIP frame and caption
+    embeddings; only the head (and the temperature) learn;
+  - :class:`FrameSource` -- **end to end** (CLIP4Clip style): every step decodes the batch's videos
+    (``random_in_segment`` frames: one random frame per segment, a training-time augmentation),
+    tokenises its captions, and runs them through the CLIP image and text towers with gradients.
+
+* :func:`fit` (:mod:`.loop`) -- AdamW (or Adam), a lower learning rate for the pretrained encoder than
+  for the new modules, linear warm-up then cosine decay (:func:`tvrlib.optim.warmup_cosine`, stepped every
+  batch), gradient clipping, per-epoch seeding, a checkpoint after every epoch with exact resume, model
+  selection on the **validation** split (:func:`validate`), a tqdm progress bar, and the history as
+  pandas DataFrames (:class:`FitResult`).
+"""
+from .config import FitConfig
+from .loop import FitResult, fit, validate
+from .model import RetrievalModel, finetunable_copy
+from .sources import FeatureSource, FrameSource
+
+__all__ = ["FitConfig", "RetrievalModel", "finetunable_copy", "FeatureSource", "FrameSource", "FitResult", "fit",
+           "validate"]

@@ -1,0 +1,40 @@
+"""The configuration of one training run (:func:`tvrlib.training.fit`)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..metrics import METRICS
+
+
+@dataclass
+class FitConfig:
+    """Every knob of :func:`~tvrlib.training.fit` (CLIP4Clip's MSR-VTT defaults where they apply, method card 1)."""
+
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 1e-4  # new modules (the head)
+    lr_encoder: float = 1e-7  # pretrained CLIP towers, and the temperature when fine-tuning (CLIP4Clip: 1e-4 * 1e-3)
+    optimizer: str = "adamw"  # "adamw" or "adam"
+    weight_decay: float = 0.2  # on weight matrices only; biases, norms and the temperature get none
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-6
+    warmup: float = 0.1  # fraction of all steps with a linear warm-up, then cosine decay to 0
+    clip_grad: float | None = 1.0  # max global gradient norm (None: no clipping)
+    loss: str = "infonce"  # "infonce" (symmetric, temperature-scaled) or "hinge" (VSE++ hardest negative)
+    margin: float = 0.2  # hinge margin
+    seed: int = 0
+    max_steps_per_epoch: int | None = None  # cap an epoch (e.g. a short end-to-end demo); None: every batch
+    select_metric: str = "R1"  # validation t2v metric that picks the best epoch
+
+    def __post_init__(self):
+        if self.loss not in ("infonce", "hinge"):
+            raise ValueError(f"loss must be 'infonce' or 'hinge', got {self.loss!r}")
+        if self.optimizer not in ("adamw", "adam"):
+            raise ValueError(f"optimizer must be 'adamw' or 'adam', got {self.optimizer!r}")
+        if self.select_metric not in METRICS:
+            raise ValueError(f"select_metric must be one of {METRICS}, got {self.select_metric!r}")
+        self.betas = tuple(self.betas)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)

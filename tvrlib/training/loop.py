@@ -1,0 +1,263 @@
+"""The fit loop: train a :class:`~tvrlib.training.RetrievalModel`, validate every epoch, keep the best epoch.
+
+:func:`fit` reads as its steps: the step budget (:class:`_Budget`), the optimiser and the warm-up/cosine
+schedule (:func:`tvrlib.optim.warmup_cosine`), the checkpoints (:class:`_Checkpoints`: start fresh or
+resume), then per epoch :func:`_train_epoch` (one :func:`_step` per batch), :func:`validate` and model
+selection, and finally the best epoch's weights.
+
+Determinism: epoch ``e`` draws its batch order (and, end to end, its sampled frames) from
+``numpy.random.default_rng([seed, e])`` and seeds torch (dropout) with ``seed * 1_000_003 + e``
+inside :func:`torch.random.fork_rng`, so a run resumed from the checkpoint of epoch ``e`` continues
+exactly as the uninterrupted run would (same weights, same metrics, on the same machine and thread
+count).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..atomic import write_atomic
+from ..evaluation import EVAL_CHUNK
+from ..heads import score_all
+from ..heads.base import RetrievalHead, TextInput, VideoInput
+from ..losses import clamp_logit_scale_, hardest_negative_hinge, symmetric_infonce
+from ..metrics import LOWER_IS_BETTER, METRICS, t2v
+from ..optim import warmup_cosine
+from .config import FitConfig
+from .model import RetrievalModel
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns. ``model`` holds the weights of ``best_epoch`` (chosen on validation)."""
+
+    model: RetrievalModel
+    history: pd.DataFrame  # one row per epoch: train loss, val metrics, lr, temperature, seconds
+    steps: pd.DataFrame  # one row per optimiser step: loss, lr, temperature
+    best_epoch: int
+    best_value: float
+    config: FitConfig = field(repr=False, default=None)
+
+    @property
+    def head(self) -> RetrievalHead:
+        return self.model.head
+
+
+def validate(model: RetrievalModel, source) -> dict:
+    """Text-to-video metrics of ``model`` on ``source``'s queries (R1, R5, R10, MdR, MnR)."""
+    text, video = source.eval_inputs(model)
+    q = torch.as_tensor(source.query_index)
+    sim = score_all(model.head, text.index(q), video, chunk=EVAL_CHUNK)
+    return t2v(sim, source.text_to_video[source.query_index])
+
+
+def batch_loss(cfg: FitConfig, model: RetrievalModel, text: TextInput, video: VideoInput,
+               ids: torch.Tensor) -> torch.Tensor:
+    """The loss of one batch: symmetric InfoNCE on the temperature-scaled logits, or the VSE++ hinge on raw scores."""
+    if cfg.loss == "infonce":
+        return symmetric_infonce(model.logits(text, video), ids)
+    return hardest_negative_hinge(model.head.score(text, video), ids, margin=cfg.margin)
+
+
+# --------------------------------------------------------------------------- the pieces of fit
+@dataclass(frozen=True)
+class _Budget:
+    """Batch size and step counts of a run: ``steps_per_epoch`` full batches (capped by ``max_steps_per_epoch``)."""
+
+    batch: int
+    steps_per_epoch: int
+    total: int
+    warmup_steps: int
+
+    @classmethod
+    def of(cls, cfg: FitConfig, n: int) -> _Budget:
+        batch = min(cfg.batch_size, n)
+        steps_per_epoch = max(1, n // batch)
+        if cfg.max_steps_per_epoch is not None:
+            steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+        total = cfg.epochs * steps_per_epoch
+        return cls(batch, steps_per_epoch, total, int(round(cfg.warmup * total)))
+
+
+def _optimizer(model: RetrievalModel, cfg: FitConfig) -> torch.optim.Optimizer:
+    opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return opt_cls(model.param_groups(cfg), betas=cfg.betas, eps=cfg.eps)
+
+
+@dataclass
+class _Run:
+    """What a run has done so far (``last.pt`` carries it across an interruption, all but ``best_state``)."""
+
+    history: list = field(default_factory=list)  # one dict per finished epoch
+    steps: list = field(default_factory=list)  # one dict per optimiser step
+    best_value: float | None = None
+    best_epoch: int = -1
+    best_state: dict | None = None  # the best epoch's weights, when this process trained it
+    next_epoch: int = 0
+
+
+class _Checkpoints:
+    """``last.pt`` (after every epoch: everything needed to resume) and ``best.pt`` (the best epoch's weights)
+    in ``folder``, each written atomically (:func:`tvrlib.atomic.write_atomic`)."""
+
+    def __init__(self, folder: str | os.PathLike, cfg: FitConfig):
+        self.folder, self.cfg = Path(folder), cfg
+        self.last, self.best = self.folder / "last.pt", self.folder / "best.pt"
+
+    def start(self, model: RetrievalModel, optimizer, scheduler, resume: bool) -> _Run:
+        """A fresh run (an old ``last.pt`` is removed), or with ``resume`` the run saved in ``last.pt``."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not self.last.exists():
+            return _Run()
+        if not resume:
+            self.last.unlink()  # a fresh run does not mix with an old one
+            return _Run()
+        state = torch.load(self.last, map_location="cpu", weights_only=False)
+        now = self.cfg.as_dict()
+        if state["config"] != now:
+            diff = {k: (state["config"].get(k), v) for k, v in now.items() if state["config"].get(k) != v}
+            raise ValueError(f"cannot resume from {self.last}: the config differs (saved, now): {diff}; "
+                             "use the same settings or another checkpoint_dir")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        return _Run(state["history"], state["steps"], state["best_value"], state["best_epoch"],
+                    next_epoch=state["epoch"] + 1)
+
+    def save_best(self, weights: dict, epoch: int, value: float) -> None:
+        _save({"model": weights, "epoch": epoch, "value": value}, self.best)
+
+    def save_last(self, model: RetrievalModel, optimizer, scheduler, epoch: int, run: _Run) -> None:
+        _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+               "scheduler": scheduler.state_dict(), "epoch": epoch, "history": run.history, "steps": run.steps,
+               "best_value": run.best_value, "best_epoch": run.best_epoch, "config": self.cfg.as_dict()}, self.last)
+
+    def best_weights(self) -> dict | None:
+        """The weights in ``best.pt`` (a resumed run whose best epoch came before the interruption)."""
+        if not self.best.exists():
+            return None
+        return torch.load(self.best, map_location="cpu", weights_only=False)["model"]
+
+
+def _save(obj, path: Path) -> None:
+    write_atomic(path, lambda f: torch.save(obj, f))
+
+
+def _step(cfg: FitConfig, model: RetrievalModel, optimizer, scheduler, text: TextInput, video: VideoInput,
+          ids: torch.Tensor) -> float:
+    """One optimiser step: loss, backward, gradient clipping, step, schedule, temperature clamp."""
+    loss = batch_loss(cfg, model, text, video, ids)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.clip_grad is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+    optimizer.step()
+    scheduler.step()
+    clamp_logit_scale_(model.logit_scale)
+    return float(loss.detach())
+
+
+def _group_lrs(optimizer) -> dict:
+    out = {}
+    for g in optimizer.param_groups:
+        if g["name"] in ("head", "encoder", "logit_scale"):
+            out[f"lr_{g['name']}"] = g["lr"]
+    return out
+
+
+def _train_epoch(cfg: FitConfig, budget: _Budget, model: RetrievalModel, train, optimizer, scheduler, epoch: int,
+                 steps: list, progress: bool) -> tuple[list[float], float]:
+    """One epoch of steps in the epoch's own seeded order; appends a row per step to ``steps``.
+    Returns the step losses and the seconds it took."""
+    rng = np.random.default_rng([cfg.seed, epoch])
+    order = rng.permutation(len(train))
+    model.train()
+    t0 = time.perf_counter()
+    losses = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+        bar = tqdm(range(budget.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                   leave=False)
+        for k in bar:
+            idx = order[k * budget.batch:(k + 1) * budget.batch]
+            text, video, ids = train.batch(idx, model, rng)
+            value = _step(cfg, model, optimizer, scheduler, text, video, ids)
+            losses.append(value)
+            steps.append({"epoch": epoch + 1, "step": epoch * budget.steps_per_epoch + k + 1, "loss": value,
+                          **_group_lrs(optimizer), "logit_scale": float(model.logit_scale.detach().exp())})
+            bar.set_postfix(loss=f"{value:.3f}")
+    return losses, time.perf_counter() - t0
+
+
+def _better(value: float, best: float | None, metric: str) -> bool:
+    if best is None:
+        return True
+    return value < best if metric in LOWER_IS_BETTER else value > best
+
+
+# --------------------------------------------------------------------------- fit
+def fit(model: RetrievalModel | RetrievalHead, train, val, config: FitConfig | None = None, *,
+        checkpoint_dir: str | os.PathLike | None = None, resume: bool = False, stop_after_epoch: int | None = None,
+        progress: bool = True, **overrides) -> FitResult:
+    """Train ``model`` on ``train`` and keep the epoch that is best on ``val``.
+
+    ``model``: a :class:`RetrievalModel` (or a bare head, wrapped with CLIP's initial temperature).
+    ``train`` / ``val``: :class:`~tvrlib.training.FeatureSource` (frozen features) or
+    :class:`~tvrlib.training.FrameSource` (end to end).
+    ``config``: a :class:`FitConfig`; keyword ``overrides`` replace its fields (``fit(..., epochs=3)``).
+    ``checkpoint_dir``: where ``last.pt`` (after every epoch) and ``best.pt`` are written; with
+    ``resume=True`` training continues after the last finished epoch found there (the config must
+    match). ``stop_after_epoch=k``: return after ``k`` epochs (an interrupted run, resumed later with
+    ``resume=True``; the schedule still spans ``config.epochs``).
+    Returns a :class:`FitResult` whose model holds the best validation epoch's weights.
+    """
+    cfg = dataclasses.replace(config or FitConfig(), **overrides)
+    if not isinstance(model, RetrievalModel):
+        model = RetrievalModel(model)
+    budget = _Budget.of(cfg, len(train))
+    optimizer = _optimizer(model, cfg)
+    scheduler = warmup_cosine(optimizer, budget.total, budget.warmup_steps)
+    ckpt = _Checkpoints(checkpoint_dir, cfg) if checkpoint_dir is not None else None
+    run = ckpt.start(model, optimizer, scheduler, resume) if ckpt is not None else _Run()
+
+    for epoch in range(run.next_epoch, cfg.epochs):
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            break  # an interrupted run: resume later from checkpoint_dir
+        losses, train_seconds = _train_epoch(cfg, budget, model, train, optimizer, scheduler, epoch, run.steps,
+                                             progress)
+        model.eval()
+        t1 = time.perf_counter()
+        metrics = validate(model, val)
+        eval_seconds = time.perf_counter() - t1
+        run.history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
+                            **{f"val_{m}": metrics[m] for m in METRICS},
+                            "logit_scale": float(model.logit_scale.detach().exp()),
+                            "train_seconds": train_seconds, "eval_seconds": eval_seconds,
+                            "steps": budget.steps_per_epoch})
+        value = metrics[cfg.select_metric]
+        if _better(value, run.best_value, cfg.select_metric):
+            run.best_value, run.best_epoch = value, epoch + 1
+            run.best_state = copy.deepcopy(model.state_dict())
+            if ckpt is not None:
+                ckpt.save_best(run.best_state, epoch, value)
+        if ckpt is not None:
+            ckpt.save_last(model, optimizer, scheduler, epoch, run)
+
+    best_state = run.best_state
+    if best_state is None and ckpt is not None:
+        best_state = ckpt.best_weights()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return FitResult(model, pd.DataFrame(run.history), pd.DataFrame(run.steps), run.best_epoch,
+                     float("nan") if run.best_value is None else float(run.best_value), cfg)
