@@ -8,7 +8,7 @@ The ways to get the ``[T, V]`` scores:
 
 (a) ``full``        X-Pool-reference style: every pooled vector at once (a ``[T, V, D]`` tensor);
 (b) ``chunked``     the same materialising computation in blocks under a memory budget
-                    (:func:`tvrlib.heads.efficient.score_bounded`, ``path="materialise"``);
+                    (:func:`tvrlib.heads.score_all`, ``path="materialise"``);
 (c) ``gram``        the Gram-matrix path: no pooled vector (``path="gram"``), same blocks;
 (d) ``meanP``       mean pooling, a dual encoder: embed each side once, then one
                     ``[T, D] x [D, V]`` matrix product (timed with and without the embedding).
@@ -67,11 +67,11 @@ def worker(method: str, num_texts: int, num_videos: int, num_frames: int, dim: i
     import torch
 
     sys.path.insert(0, str(ROOT))
-    from tvrlib.heads import TextInput, VideoInput
-    from tvrlib.heads.base import score_chunked
+    from tvrlib.heads import TextInput, VideoInput, score_all
     from tvrlib.heads.cross_modal_aggregation import CrossModalAggregation
-    from tvrlib.heads.efficient import block_shape, pooled_cosine_gram, pooled_cosine_materialised, score_bounded
+    from tvrlib.heads.gram import pooled_cosine_gram, pooled_cosine_materialised
     from tvrlib.heads.mean_pooling import MeanPooling
+    from tvrlib.heads.scoring import block_shape
     from tvrlib.heads.xpool import XPool
 
     torch.set_num_threads(threads)
@@ -95,14 +95,14 @@ def worker(method: str, num_texts: int, num_videos: int, num_frames: int, dim: i
             with torch.no_grad():
                 return head.score_encoded(head.encode_text(text), head.encode_video(video), path="materialise")
         if method == "chunked":
-            return score_bounded(head, text, video, max_bytes=max_bytes, path="materialise")
+            return score_all(head, text, video, max_bytes=max_bytes, path="materialise")
         if method == "gram":
-            return score_bounded(head, text, video, max_bytes=max_bytes, path="gram")
+            return score_all(head, text, video, max_bytes=max_bytes, path="gram")
         if method in ("xpool_chunked", "xpool_gram"):
-            return score_bounded(head, text, video, max_bytes=max_bytes,
-                                 path="materialise" if method == "xpool_chunked" else "gram")
+            return score_all(head, text, video, max_bytes=max_bytes,
+                             path="materialise" if method == "xpool_chunked" else "gram")
         if method == "meanP":
-            return score_chunked(MeanPooling(dim), text, video)
+            return score_all(MeanPooling(dim), text, video)
         if method == "meanP_product":  # the gallery is already embedded: only the [T, D] x [D, V] product
             return embedded_text @ embedded_video.T
         if method.startswith("stage_"):  # the pooled-cosine stage alone, the attention weights given

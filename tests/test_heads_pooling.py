@@ -8,11 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tvrlib.heads import HEADS, TextInput, VideoInput
+from tvrlib.heads import TextInput, VideoInput, score_all
+from tvrlib.heads.attention_pooling import masked_softmax
 from tvrlib.heads.cross_modal_aggregation import CrossModalAggregation
-from tvrlib.heads.efficient import (block_shape, masked_softmax, pooled_cosine_gram, pooled_cosine_materialised,
-                                    score_bounded)
+from tvrlib.heads.gram import pooled_cosine_gram, pooled_cosine_materialised
 from tvrlib.heads.mean_pooling import MeanPooling
+from tvrlib.heads.scoring import block_shape
 from tvrlib.heads.self_attention_aggregation import SelfAttentionAggregation
 from tvrlib.heads.topk_frames import TopKFrames
 from tvrlib.heads.xpool import XPool
@@ -55,15 +56,15 @@ def test_chunked_equals_unchunked(head, path, inputs):
         if path == "gram":  # the default path of every interaction head here, in eval mode
             assert torch.equal(head.score(text, video), full)
     for max_bytes in (2_000, 20_000):  # a few pairs per block; a few texts per block
-        assert torch.allclose(score_bounded(head, text, video, max_bytes=max_bytes, path=path), full, atol=1e-6)
+        assert torch.allclose(score_all(head, text, video, max_bytes=max_bytes, path=path), full, atol=1e-6)
 
 
 @pytest.mark.parametrize("head", [perturb(CrossModalAggregation(D)), perturb(TopKFrames(D, k=4)),
                                   perturb(TopKFrames(D, k=12, temporal=True))], ids=["cma", "topk4", "topk12"])
 def test_gram_path_equals_materialising_path(head, inputs):
     text, video = inputs
-    gram = score_bounded(head, text, video, path="gram")
-    mat = score_bounded(head, text, video, path="materialise")
+    gram = score_all(head, text, video, path="gram")
+    mat = score_all(head, text, video, path="materialise")
     assert torch.allclose(gram, mat, atol=1e-5)
     # and the materialising path is literally "pool, then cosine"
     with torch.no_grad():
@@ -80,8 +81,8 @@ def test_xpool_moment_path_equals_materialising_path(heads, inputs):
     mask[6] = False  # a video with no valid frame pools to W_o's bias alone
     video = VideoInput(video.frames, mask)
     head = perturb(XPool(D, num_heads=heads))
-    gram = score_bounded(head, text, video, path="gram", max_bytes=3_000)
-    mat = score_bounded(head, text, video, path="materialise")
+    gram = score_all(head, text, video, path="gram", max_bytes=3_000)
+    mat = score_all(head, text, video, path="materialise")
     assert torch.allclose(gram, mat, atol=1e-5)
     with torch.no_grad():
         assert torch.equal(head.score(text, video), head.score_encoded(head.encode_text(text),
@@ -142,7 +143,7 @@ def test_uniform_attention_is_mean_pooling(inputs):
         assert torch.allclose(w, expected.expand_as(w), atol=1e-7)
         mean = MeanPooling(D).score(text, video)
         assert torch.allclose(head.score(text, video), mean, atol=1e-6)
-        assert torch.allclose(score_bounded(head, text, video, path="materialise"), mean, atol=1e-6)
+        assert torch.allclose(score_all(head, text, video, path="materialise"), mean, atol=1e-6)
         # the Self-Att baseline starts as mean pooling too (its learned query starts at 0)
         assert torch.allclose(SelfAttentionAggregation(D).score(text, video), mean, atol=1e-6)
 
@@ -180,7 +181,7 @@ def test_top_k_keeps_the_k_largest_logits(inputs):
 def test_padded_frames_get_zero_weight_and_change_nothing(head, inputs):
     text, video = inputs
     with torch.no_grad():
-        w = head.frame_weights(video) if head.is_dual_encoder else head.frame_weights(text, video)
+        w = head.frame_weights(text, video)
         assert torch.all(w[..., ~video.mask] == 0)
         before = head.score(text, video)
         junk = video.frames.clone()
@@ -188,7 +189,7 @@ def test_padded_frames_get_zero_weight_and_change_nothing(head, inputs):
         after = head.score(text, VideoInput(junk, video.mask))
         assert torch.allclose(before, after, atol=1e-6)
         if not head.is_dual_encoder:
-            assert torch.allclose(score_bounded(head, text, VideoInput(junk, video.mask), max_bytes=3_000), before,
+            assert torch.allclose(score_all(head, text, VideoInput(junk, video.mask), max_bytes=3_000), before,
                                   atol=1e-6)
 
 
@@ -198,7 +199,7 @@ def test_video_without_valid_frames_scores_zero(inputs):
     mask[2] = False
     for head in (perturb(CrossModalAggregation(D)), perturb(TopKFrames(D, k=2))):
         for path in ("gram", "materialise"):
-            s = score_bounded(head, text, VideoInput(video.frames, mask), path=path)
+            s = score_all(head, text, VideoInput(video.frames, mask), path=path)
             assert not torch.isnan(s).any() and torch.all(s[:, 2] == 0)
 
 

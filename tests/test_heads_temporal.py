@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from tvrlib.heads import HEADS, TextInput, VideoInput, score_chunked
+from tvrlib.heads import HEADS, TextInput, VideoInput, score_all
 from tvrlib.heads.mean_pooling import frame_contributions, masked_mean_pool
 from tvrlib.heads.temporal_transformer import TemporalTransformer
 
@@ -21,15 +21,15 @@ HEAD_SPECS = {
     "meanP": {},
     "seqLSTM": {"dim": D},
     "seqTransf": {"dim": D, "layers": 2, "heads": 2},
-    "seqTransf_noPE": {"dim": D, "layers": 2, "heads": 2, "position_embeddings": False},
+    "seqTransf-noPE": {"dim": D, "layers": 2, "heads": 2},  # a registered variant: position_embeddings=False
     "tightTransf": {"dim": D, "layers": 2, "heads": 2},
 }
-ORDER_BLIND = {"meanP", "seqTransf_noPE"}
+ORDER_BLIND = {"meanP", "seqTransf-noPE"}
 
 
 def build(spec: str) -> nn.Module:
     torch.manual_seed(0)
-    head = HEADS.build(spec.split("_")[0], **HEAD_SPECS[spec])
+    head = HEADS.build(spec, **HEAD_SPECS[spec])
     with torch.no_grad():  # make position embeddings large enough that order visibly matters
         for name, p in head.named_parameters():
             if "position" in name:
@@ -110,7 +110,7 @@ def test_masked_frames_never_change_a_score(spec):
     assert torch.equal(head.score(text, video), head.score(text, VideoInput(garbage, video.mask)))
 
 
-@pytest.mark.parametrize("spec", ["seqLSTM", "seqTransf", "seqTransf_noPE", "tightTransf"])
+@pytest.mark.parametrize("spec", ["seqLSTM", "seqTransf", "seqTransf-noPE", "tightTransf"])
 def test_trailing_padding_does_not_change_a_score(spec):
     head = build(spec)
     text, video = inputs()
@@ -147,7 +147,8 @@ def test_chunked_scoring_equals_unchunked(spec):
     head = build(spec)
     text, video = inputs()
     full = head.score(text, video)
-    assert torch.allclose(score_chunked(head, text, video, text_chunk=2, video_chunk=3), full, atol=1e-5)
+    assert torch.allclose(score_all(head, text, video, chunk=2), full, atol=1e-5)
+    assert torch.allclose(score_all(head, text, video, max_bytes=3_000), full, atol=1e-5)
 
 
 def test_tight_pair_chunks_and_score_pairs_agree_with_the_grid():
@@ -157,7 +158,7 @@ def test_tight_pair_chunks_and_score_pairs_agree_with_the_grid():
     head.pair_chunk = 4  # blocks of 1 text x 4 videos
     assert torch.allclose(head.score(text, video), full, atol=1e-5)
     n = min(T, V)
-    pairs = head.score_pairs(text.sentence[:n], video.frames[:n], video.mask[:n])
+    pairs = head.score_pairs(text.index(slice(0, n)), video.index(slice(0, n)))
     assert torch.allclose(pairs, full[torch.arange(n), torch.arange(n)], atol=1e-5)
 
 
@@ -199,7 +200,7 @@ def test_too_many_frames_for_the_position_table_is_an_error():
 
 # --------------------------------------------------------------------------- frame-order evaluation helpers
 def test_reorder_frames_moves_only_valid_frames():
-    from tvrlib.evaluation import keep_uniform_frames, reorder_frames
+    from tvrlib.frame_order import keep_uniform_frames, reorder_frames
 
     _, video = inputs()
     rev = reorder_frames(video, "reverse")
@@ -209,7 +210,8 @@ def test_reorder_frames_moves_only_valid_frames():
     shuf = reorder_frames(video, "shuffle", seed=3)
     for j in range(V):
         pos = torch.nonzero(video.mask[j]).flatten()
-        assert torch.equal(torch.sort(shuf.frames[j, pos].sum(-1)).values, torch.sort(video.frames[j, pos].sum(-1)).values)
+        shuffled_sums, sums = shuf.frames[j, pos].sum(-1), video.frames[j, pos].sum(-1)
+        assert torch.equal(torch.sort(shuffled_sums).values, torch.sort(sums).values)
     kept = keep_uniform_frames(video, 2)
     assert kept.mask.sum(1).tolist() == [2, 2, 1, 2, 2, 2, 2]
     assert bool((kept.mask <= video.mask).all())

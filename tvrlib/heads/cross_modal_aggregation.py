@@ -24,7 +24,8 @@ Our reading, where the seed is ambiguous or silent:
 Shapes: ``text.sentence [T, D]``, ``video.frames [V, F, D]``, ``video.mask bool [V, F]``
 -> scores ``[T, V]``; :meth:`frame_weights` -> ``[T, V, F]``; :meth:`pool` -> ``[T, V, D]``.
 
-Evaluation uses the Gram-matrix path of :mod:`tvrlib.heads.efficient` by default: the
+Evaluation uses the Gram-matrix path (:mod:`tvrlib.heads.gram`, through
+:class:`~tvrlib.heads.attention_pooling.AttentionPoolingHead`) by default: the
 logit ``(W_Q q_t) . (W_K k_f) / sqrt(d_a)`` equals ``(W_K^T W_Q q_t / sqrt(d_a)) . k_f``, so
 one text-side vector per caption is dotted with the frame vectors directly.
 """
@@ -37,9 +38,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import HEADS
+from .attention_pooling import AttentionPoolingHead, rms_normalize
 from .base import TextInput, VideoInput
-from .efficient import AttentionPoolingHead, Encoded, rms_normalize
 from .mean_pooling import masked_frames
+from .scoring import Encoded
 
 __all__ = ["CrossModalAggregation"]
 
@@ -64,13 +66,13 @@ class CrossModalAggregation(AttentionPoolingHead):
 
     def frame_vectors(self, video: VideoInput) -> torch.Tensor:
         """The vectors that are pooled: L2-normalised frame embeddings ``[V, F, D]`` (the ``E_f`` of eq. 4.9)."""
-        return masked_frames(F.normalize(masked_frames(video.frames, video.mask), dim=-1), video.mask)
+        return masked_frames(F.normalize(masked_frames(video.frames, video.mask), dim=-1), video.mask)  # E_f, eq. 4.9
 
     def encode_text(self, text: TextInput) -> Encoded:
         """``query [T, D]`` with ``query . u_f`` = the logit of eq. 4.8, and the cosine ``target = E_t``."""
         q = self.query(rms_normalize(text.sentence))  # W_Q E_t (eq. 4.5)
         # (W_Q E_t) . (W_K sqrt(D) u_f) / sqrt(d_a)  ==  (sqrt(D) W_K^T W_Q E_t / sqrt(d_a)) . u_f
-        query = q @ self.key.weight * (math.sqrt(self.dim) / math.sqrt(self.attn_dim))
+        query = q @ self.key.weight * (math.sqrt(self.dim) / math.sqrt(self.attn_dim))  # eq. 4.8, folded
         return Encoded({"query": query, "target": text.sentence})
 
     def encode_video(self, video: VideoInput) -> Encoded:
@@ -80,4 +82,4 @@ class CrossModalAggregation(AttentionPoolingHead):
         """Eq. 4.8's logits computed literally, ``Q_t K_F^T / sqrt(d_a)`` -> ``[T, V, F]`` (for checks)."""
         q = self.query(rms_normalize(text.sentence))  # W_Q E_t (eq. 4.5)
         k = self.key(math.sqrt(self.dim) * self.frame_vectors(video))  # W_K E_f (eq. 4.6)
-        return torch.einsum("ta,vfa->tvf", q, k) / math.sqrt(self.attn_dim)
+        return torch.einsum("ta,vfa->tvf", q, k) / math.sqrt(self.attn_dim)  # eq. 4.8, before the softmax

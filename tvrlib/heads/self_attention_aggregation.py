@@ -14,7 +14,9 @@ depend on the caption, this is a dual encoder: each video is embedded once and a
 gallery is searched with one matrix product.
 
 Shapes: ``video.frames [V, F, D]``, ``video.mask bool [V, F]`` -> ``embed_video [V, D]``,
-:meth:`frame_weights` -> ``[V, F]``; ``score(text [T, D], video) -> [T, V]``.
+:meth:`video_frame_weights` -> ``[V, F]`` (the same for every caption; :meth:`frame_weights`
+repeats them for every caption, ``[T, V, F]``, like every head with ``has_frame_weights``);
+``score(text [T, D], video) -> [T, V]``.
 """
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import HEADS
-from .base import DualEncoderHead, VideoInput
-from .efficient import masked_softmax
+from .attention_pooling import masked_softmax
+from .base import DualEncoderHead, TextInput, VideoInput
 from .mean_pooling import masked_frames
 
 __all__ = ["SelfAttentionAggregation"]
@@ -35,6 +37,8 @@ __all__ = ["SelfAttentionAggregation"]
 @HEADS.register("self_attention_aggregation")
 class SelfAttentionAggregation(DualEncoderHead):
     """Text-agnostic attention pooling with one learned query (seed 000 Table 2, "Self-Att")."""
+
+    has_frame_weights = True
 
     def __init__(self, dim: int = 512, attn_dim: int | None = None):
         super().__init__()
@@ -50,11 +54,16 @@ class SelfAttentionAggregation(DualEncoderHead):
         """L2-normalised frame embeddings ``[V, F, D]``, padded frames set to zero."""
         return masked_frames(F.normalize(masked_frames(video.frames, video.mask), dim=-1), video.mask)
 
-    def frame_weights(self, video: VideoInput) -> torch.Tensor:
-        """``[V, F]`` softmax weights over each video's valid frames."""
-        k = self.key(math.sqrt(self.dim) * self.frame_vectors(video))
-        return masked_softmax(k @ self.query / math.sqrt(self.attn_dim), video.mask)
+    def video_frame_weights(self, video: VideoInput) -> torch.Tensor:
+        """``[V, F]`` softmax weights over each video's valid frames (no caption involved)."""
+        k = self.key(math.sqrt(self.dim) * self.frame_vectors(video))  # W_K E_f, as eq. 4.6
+        return masked_softmax(k @ self.query / math.sqrt(self.attn_dim), video.mask)  # eq. 4.8 with q for Q_t
+
+    def frame_weights(self, text: TextInput, video: VideoInput) -> torch.Tensor:
+        """``[T, V, F]``: :meth:`video_frame_weights` repeated for every caption (a view, no copy)."""
+        w = self.video_frame_weights(video)
+        return w.unsqueeze(0).expand(len(text), *w.shape)
 
     def embed_video(self, video: VideoInput) -> torch.Tensor:
-        w = self.frame_weights(video)
-        return torch.einsum("vf,vfd->vd", w, self.frame_vectors(video))
+        w = self.video_frame_weights(video)
+        return torch.einsum("vf,vfd->vd", w, self.frame_vectors(video))  # eq. 4.9

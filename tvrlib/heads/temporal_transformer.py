@@ -21,6 +21,8 @@ can tell "A then B" from "B then A". The tests check both.
 
 Shapes: ``frames [V, F, D]``, ``mask bool [V, F]`` -> ``embed_video [V, D]``; ``score -> [T, V]``.
 
+Named variant: ``seqTransf-noPE`` = ``seqTransf`` with ``position_embeddings=False``.
+
 The blocks are open_clip's :class:`open_clip.transformer.Transformer` (the blocks of CLIP's text
 tower: pre-LN, multi-head attention, MLP x4 with QuickGELU). As in CLIP4Clip,
 :meth:`TemporalTransformer.init_from_clip` copies the first layers of a CLIP text transformer and
@@ -80,7 +82,8 @@ class TemporalTransformer(DualEncoderHead):
         return self.frame_position_embeddings is not None
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, layers={self.layers}, heads={self.heads}, position_embeddings={self.position_embeddings}"
+        return (f"dim={self.dim}, layers={self.layers}, heads={self.heads}, "
+                f"position_embeddings={self.position_embeddings}")
 
     @torch.no_grad()
     def init_from_clip(self, clip_model: nn.Module) -> list[str]:
@@ -121,6 +124,9 @@ class TemporalTransformer(DualEncoderHead):
 
     def embed_video(self, video: VideoInput) -> torch.Tensor:  # [V, D]
         return masked_mean_pool(self.temporal(video.frames, video.mask), video.mask)
+
+
+HEADS.register_variant("seqTransf-noPE", "seqTransf", position_embeddings=False)
 
 
 def _clip_text_heads(clip_model: nn.Module) -> int:

@@ -16,7 +16,7 @@ Equations (for one pair; the frame mask is explicit)::
     s     = w_s^T h + b_s                                 one matching logit per pair, no logit scale
 
 Shapes: ``score(text [T, D], video [V, F, D] + mask [V, F]) -> [T, V]``;
-``score_pairs(sentence [N, D], frames [N, F, D], mask [N, F]) -> [N]``.
+``score_pairs(text [N, D], video [N, F, D] + mask [N, F]) -> [N]`` (aligned pairs, one pass each).
 
 CLIP4Clip's cross model is a 4-layer BERT-style (post-LN) encoder with FFN 2048; here the blocks are
 open_clip's pre-LN :class:`~open_clip.transformer.Transformer`, the rest follows the card.
@@ -56,8 +56,10 @@ class TightTransformer(RetrievalHead):
     def extra_repr(self) -> str:
         return f"dim={self.dim}, layers={self.layers}, heads={self.heads}, pair_chunk={self.pair_chunk}"
 
-    def score_pairs(self, sentence: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Matching logits of ``N`` aligned pairs: ``sentence [N, D]``, ``frames [N, F, D]``, ``mask [N, F]`` -> ``[N]``."""
+    def score_pairs(self, text: TextInput, video: VideoInput) -> torch.Tensor:
+        """Matching logits of ``N`` aligned pairs (text ``i``, video ``i``): ``sentence [N, D]``, ``frames [N, F, D]``,
+        ``mask [N, F]`` -> ``[N]``."""
+        sentence, frames, mask = text.sentence, video.frames, video.mask
         n, n_frames, _ = frames.shape
         if n_frames > self.max_frames:
             raise ValueError(f"{n_frames} frames but the position table has {self.max_frames} frame rows; "
@@ -80,7 +82,8 @@ class TightTransformer(RetrievalHead):
             for j in range(0, V, vb):
                 fr, m = video.frames[j:j + vb], video.mask[j:j + vb]
                 t_n, v_n = s.shape[0], fr.shape[0]
-                pairs = self.score_pairs(s.repeat_interleave(v_n, dim=0), fr.repeat(t_n, 1, 1), m.repeat(t_n, 1))
+                pairs = self.score_pairs(TextInput(s.repeat_interleave(v_n, dim=0)),
+                                         VideoInput(fr.repeat(t_n, 1, 1), m.repeat(t_n, 1)))
                 blocks.append(pairs.view(t_n, v_n))
             rows.append(torch.cat(blocks, dim=1))
         return torch.cat(rows, dim=0)

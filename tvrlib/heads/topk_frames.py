@@ -27,6 +27,9 @@ most relevant frame.
 Shapes: ``text.sentence [T, D]``, ``video.frames [V, F, D]``, ``video.mask bool [V, F]``
 -> scores ``[T, V]``; :meth:`frame_weights` -> ``[T, V, F]`` (at most K non-zero per pair).
 The pooled video is linear in the frames, so evaluation uses the Gram-matrix path.
+
+Named variants (``HEADS.build("topK4", dim=512)``): ``topK{K}`` (with temporal encoding) and
+``topK{K}-noTE`` (without) for every K of seed 001's Table 4 (1, 2, 4, 6, 8, 10, 12).
 """
 from __future__ import annotations
 
@@ -39,7 +42,10 @@ from .base import VideoInput
 from .cross_modal_aggregation import CrossModalAggregation
 from .mean_pooling import masked_frames
 
-__all__ = ["TopKFrames", "top_k_mask"]
+__all__ = ["TopKFrames", "top_k_mask", "TABLE4_K"]
+
+#: the numbers of selected frames that seed 001's Table 4 sweeps (each gets a named variant)
+TABLE4_K = (1, 2, 4, 6, 8, 10, 12)
 
 
 def top_k_mask(logits: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
@@ -50,7 +56,7 @@ def top_k_mask(logits: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor
     """
     if k >= logits.shape[-1]:
         return mask.expand_as(logits)
-    idx = logits.masked_fill(~mask, float("-inf")).topk(k, dim=-1).indices
+    idx = logits.masked_fill(~mask, float("-inf")).topk(k, dim=-1).indices  # step 2: the k largest eq. 4.8 logits
     chosen = torch.zeros(logits.shape, dtype=torch.bool, device=logits.device).scatter_(-1, idx, True)
     return chosen & mask
 
@@ -70,17 +76,23 @@ class TopKFrames(CrossModalAggregation):
             nn.init.zeros_(self.position.weight)
 
     def frame_vectors(self, video: VideoInput) -> torch.Tensor:
-        x = F.normalize(masked_frames(video.frames, video.mask), dim=-1)
+        x = F.normalize(masked_frames(video.frames, video.mask), dim=-1)  # E_f / |E_f|
         if self.position is not None:
             num_frames = x.shape[1]
             if num_frames > self.max_frames:
                 raise ValueError(f"topk_frames has position embeddings for {self.max_frames} frames but the videos "
                                  f"have {num_frames}; build it with max_frames >= {num_frames}")
-            x = x + self.position.weight[:num_frames]
+            x = x + self.position.weight[:num_frames]  # step 5: x_f = E_f / |E_f| + P_f (temporal encoding)
         return masked_frames(x, video.mask)
 
     def select_frames(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return top_k_mask(logits, mask, self.k)
+        return top_k_mask(logits, mask, self.k)  # step 2; the softmax over these (step 3) is eq. 4.8's
 
     def extra_repr(self) -> str:
         return f"k={self.k}, temporal={self.temporal}"
+
+
+for _k in TABLE4_K:
+    HEADS.register_variant(f"topK{_k}", "topk_frames", k=_k, temporal=True)
+    HEADS.register_variant(f"topK{_k}-noTE", "topk_frames", k=_k, temporal=False)
+del _k

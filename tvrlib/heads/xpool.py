@@ -1,7 +1,8 @@
 """X-Pool: text-conditioned attention pooling of frames (Gorti et al., CVPR 2022), scored by cosine.
 
 Facts from method card 2 (the public ``layer6ai-labs/xpool`` code), in the order the
-block runs (``D`` = embedding size, ``H`` heads of size ``D/H``; the default is one head):
+block runs (``D`` = embedding size, ``H`` heads of size ``D/H``; the default is one head). The
+paper's equations are not in our sources, so the code marks each line with its step, ``# step N``:
 
 1. one **shared** LayerNorm ``LN1`` on the caption embedding and on every frame embedding;
 2. ``q = W_q LN1(t)``, ``k_f = W_k LN1(e_f)``, ``v_f = W_v LN1(e_f)``;
@@ -27,8 +28,9 @@ up; the final cosine is a dot product and a norm, again a quadratic form. Per vi
 small Gram matrices (``(HF+1)^2``, ``(HF+2)^2``, ``(HF+3)^2``) and ``HF+3`` vectors; per pair, a few
 ``HF``-vectors. Dropout makes this inexact, so training (``self.training``) materialises
 ``[t, v, D]`` for the batch; ``path="materialise"`` does so in eval too. Both paths give the
-same scores (tests), and :func:`tvrlib.heads.efficient.score_bounded` evaluates either in blocks,
+same scores (tests), and :func:`tvrlib.heads.score_all` evaluates either in blocks,
 never building the full ``[V, T, D]`` tensor of the reference evaluation (2 GB for 1k x 1k x 512).
+The Gram-matrix identity itself is explained in :mod:`tvrlib.heads.gram`.
 
 Shapes: ``text.sentence [T, D]``, ``video.frames [V, F, D]``, ``video.mask bool [V, F]``
 -> scores ``[T, V]``; :meth:`pool` -> ``[T, V, D]``; :meth:`frame_weights` -> ``[T, V, F]``
@@ -43,9 +45,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import HEADS
+from .attention_pooling import masked_softmax
 from .base import TextInput, VideoInput
-from .efficient import Encoded, EncodedInteractionHead, gram_matrices, masked_softmax, quadratic_form
+from .gram import gram_matrices, quadratic_form
 from .mean_pooling import masked_frames
+from .scoring import Encoded, EncodedInteractionHead
 
 __all__ = ["XPool"]
 
@@ -53,6 +57,8 @@ __all__ = ["XPool"]
 @HEADS.register("xpool")
 class XPool(EncodedInteractionHead):
     """X-Pool's text-conditioned pooling block (card 2); ``score -> [T, V]`` cosines."""
+
+    has_frame_weights = True
 
     def __init__(self, dim: int = 512, num_heads: int = 1, dropout: float = 0.3):
         super().__init__()
@@ -69,16 +75,16 @@ class XPool(EncodedInteractionHead):
 
     # -- per side ----------------------------------------------------------------
     def encode_text(self, text: TextInput) -> Encoded:
-        q = self.q_proj(self.ln1(text.sentence)).view(len(text), self.num_heads, self.head_dim)
+        q = self.q_proj(self.ln1(text.sentence)).view(len(text), self.num_heads, self.head_dim)  # steps 1-2
         return Encoded({"query": q, "target": text.sentence})
 
     def encode_video(self, video: VideoInput) -> Encoded:
         v_, f_, _ = video.frames.shape
-        x = self.ln1(masked_frames(video.frames, video.mask))  # padding slots may hold anything
-        k = self.k_proj(x).view(v_, f_, self.num_heads, self.head_dim)
-        v = self.v_proj(x).view(v_, f_, self.num_heads, self.head_dim)
+        x = self.ln1(masked_frames(video.frames, video.mask))  # step 1; padding slots may hold anything
+        k = self.k_proj(x).view(v_, f_, self.num_heads, self.head_dim)  # step 2
+        v = self.v_proj(x).view(v_, f_, self.num_heads, self.head_dim)  # step 2
         w_o = self.out_proj.weight.view(self.dim, self.num_heads, self.head_dim)  # W_o split by head
-        z = torch.einsum("vfhe,dhe->vhfd", v, w_o)  # each head's value, already through W_o
+        z = torch.einsum("vfhe,dhe->vhfd", v, w_o)  # step 3's W_o, applied to each head's value before the sum
         side = {"key": k, "value": z, "mask": video.mask}
         if not self.training:
             side.update(self.moment_side(z))
@@ -101,20 +107,20 @@ class XPool(EncodedInteractionHead):
     # -- per pair ----------------------------------------------------------------
     def weights_encoded(self, te: Encoded, ve: Encoded) -> torch.Tensor:
         """Attention weights ``[t, v, H, F]`` of a block."""
-        logits = torch.einsum("the,vfhe->tvhf", te["query"], ve["key"]) / math.sqrt(self.head_dim)
-        return masked_softmax(logits, ve["mask"][:, None, :])
+        logits = torch.einsum("the,vfhe->tvhf", te["query"], ve["key"]) / math.sqrt(self.head_dim)  # step 3
+        return masked_softmax(logits, ve["mask"][:, None, :])  # step 3
 
     def pool_encoded(self, te: Encoded, ve: Encoded) -> torch.Tensor:
         """The pooled video of every pair of a block, ``[t, v, D]`` (steps 3-4)."""
-        a = torch.einsum("tvhf,vhfd->tvd", self.weights_encoded(te, ve), ve["value"]) + self.out_proj.bias
-        a = self.ln2(a)
-        return self.ln3(a + self.dropout(self.linear(a)))
+        a = torch.einsum("tvhf,vhfd->tvd", self.weights_encoded(te, ve), ve["value"]) + self.out_proj.bias  # step 3
+        a = self.ln2(a)  # step 4
+        return self.ln3(a + self.dropout(self.linear(a)))  # step 4
 
     def score_encoded(self, te: Encoded, ve: Encoded, path: str | None = None) -> torch.Tensor:
         path = path or ("materialise" if self.training else "gram")
         if path == "materialise":
             pooled = F.normalize(self.pool_encoded(te, ve), dim=-1)
-            return torch.einsum("tvd,td->tv", pooled, F.normalize(te["target"], dim=-1))
+            return torch.einsum("tvd,td->tv", pooled, F.normalize(te["target"], dim=-1))  # step 5
         if path != "gram":
             raise ValueError(f"unknown evaluation path {path!r}; use 'gram' or 'materialise'")
         if self.training and self.dropout.p > 0:
@@ -132,7 +138,7 @@ class XPool(EncodedInteractionHead):
         k = m["out_vectors"]
         dots = (te["target"] @ k.reshape(-1, self.dim).T).view(t_, v_, -1)
         norm = quadratic_form(w_out, m["gram_out"]).clamp_min(0.0).sqrt().clamp_min(1e-12)
-        return (w_out * dots).sum(-1) / (norm * te["target"].norm(dim=-1, keepdim=True).clamp_min(1e-12))
+        return (w_out * dots).sum(-1) / (norm * te["target"].norm(dim=-1, keepdim=True).clamp_min(1e-12))  # step 5
 
     def pair_bytes(self, num_frames: int, dim: int, path: str | None = None) -> int:
         if (path or ("materialise" if self.training else "gram")) == "gram":
