@@ -46,19 +46,20 @@ import torch
 
 import tvrlib.session
 from tvrlib import metrics as M
-from tvrlib.evaluation import (evaluate, evaluation_rows, keep_uniform_frames, sampled_frame_events,
-                               summary_frame)
-from tvrlib.heads import HEADS, TextInput, VideoInput
+from tvrlib.evaluation import evaluate, evaluation_rows, summary_frame
+from tvrlib.frame_order import keep_uniform_frames
+from tvrlib.heads import HEADS, TextInput, VideoInput, score_all
 from tvrlib.heads.mean_pooling import frame_contributions, masked_mean_pool
 from tvrlib.losses import hardest_negative_hinge, symmetric_infonce
+from tvrlib.profiles import training_settings
 from tvrlib.reporting import figure, save_figure, show_source, versions
-from tvrlib.training import (FeatureSource, FitConfig, FrameSource, RetrievalModel, finetunable_copy, fit,
-                             similarity, training_defaults)
+from tvrlib.synthetic.events import sampled_frame_events
+from tvrlib.training import FeatureSource, FitConfig, FrameSource, RetrievalModel, finetunable_copy, fit
 
 pd.set_option("display.width", 200)
 S = tvrlib.session.setup(profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device,
                          seed=seed)
-T = training_defaults(profile, epochs=epochs, batch_size=batch_size, lr=lr, lr_encoder=lr_encoder,
+T = training_settings(profile, epochs=epochs, batch_size=batch_size, lr=lr, lr_encoder=lr_encoder,
                       e2e_epochs=e2e_epochs, e2e_steps=e2e_steps, e2e_batch_size=e2e_batch_size,
                       e2e_val_videos=e2e_val_videos)
 train, val = FeatureSource.from_session(S, "train"), FeatureSource.from_session(S, "val")
@@ -202,7 +203,7 @@ torch.manual_seed(seed)
 frozen_meanP = fit(RetrievalModel(HEADS.build("meanP"), logit_scale=clip_temperature), train, val,
                    epochs=1, batch_size=T["batch_size"], lr=T["lr"], seed=seed, progress=False)
 print("trainable parameters:", [n for n, _ in frozen_meanP.model.named_parameters()])
-same = torch.equal(similarity(frozen_meanP.head, queries, videos), similarity(meanP, queries, videos))
+same = torch.equal(score_all(frozen_meanP.head, queries, videos), score_all(meanP, queries, videos))
 assert same   # guaranteed: only the temperature moved
 print(f"temperature exp(tau): {np.exp(clip_temperature):.2f} -> {frozen_meanP.model.logit_scale.exp().item():.2f}; "
       f"test scores unchanged: {same}")
@@ -334,7 +335,7 @@ k_rows = []
 for name, head, vids, txt in (("zero-shot", meanP, videos, queries),
                               ("end-to-end", e2e.head, e2e_videos, e2e_texts.index(q))):
     for k in sorted({1, 2, 3, 4, 6, S.num_frames}):
-        r = M.with_ci(similarity(head, txt, keep_uniform_frames(vids, k)), gold, "t2v", n_boot=S.n_boot, seed=seed)
+        r = M.with_ci(score_all(head, txt, keep_uniform_frames(vids, k)), gold, "t2v", n_boot=S.n_boot, seed=seed)
         k_rows.append({"meanP": name, "frames kept": k, "R1": r["R1"], "R1_lo": r["R1_lo"], "R1_hi": r["R1_hi"]})
 k_table = pd.DataFrame(k_rows)
 fig, ax = figure("03_frames_kept", profile, width=6, height=3.2)

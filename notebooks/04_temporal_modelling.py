@@ -25,6 +25,9 @@ clip_model = None
 pretrained = None
 device = "auto"
 seed = 0
+# the heads trained and compared, by registered name: any name in HEADS.names() works (HEADS.describe() lists them).
+# Section 6 (seed 001 Table 5) needs meanP, seqTransf-noPE and seqTransf
+heads = ["meanP", "seqLSTM", "seqTransf-noPE", "seqTransf", "tightTransf"]
 epochs = None            # epochs of every trained head (None: the profile value, quick 5)
 batch_size = None        # captions per step (None: 128)
 lr = None                # learning rate of the heads (None: quick 1e-3; CLIP4Clip 1e-4 on msrvtt)
@@ -46,21 +49,23 @@ import torch
 
 import tvrlib.session
 from tvrlib import metrics as M
-from tvrlib.evaluation import (claim_verdict, evaluate, evaluation_rows, frame_order_test, reorder_frames,
-                               reported_vs_reproduced, summary_frame, twin_difference)
-from tvrlib.heads import HEADS, TextInput, VideoInput
+from tvrlib.evaluation import evaluate, evaluation_rows, summary_frame
+from tvrlib.frame_order import frame_order_test, reorder_frames
+from tvrlib.heads import HEADS, TextInput, VideoInput, score_all
 from tvrlib.heads.lstm_pooling import LSTMPooling
 from tvrlib.heads.temporal_transformer import TemporalTransformer
 from tvrlib.heads.tight_transformer import TightTransformer
-from tvrlib.paper_tables import load_paper_table
+from tvrlib.paper_tables import claim_verdict, load_paper_table, reported_vs_reproduced
+from tvrlib.profiles import training_settings
 from tvrlib.reporting import figure, save_figure, show_source, versions
-from tvrlib.training import FeatureSource, FitConfig, RetrievalModel, fit, similarity, training_defaults
+from tvrlib.training import FeatureSource, FitConfig, RetrievalModel, fit
+from tvrlib.twins import twin_difference
 
 pd.set_option("display.width", 200)
 pd.set_option("display.max_colwidth", 80)
 S = tvrlib.session.setup(profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device,
                          seed=seed)
-T = training_defaults(profile, epochs=epochs, batch_size=batch_size, lr=lr, temporal_layers=temporal_layers,
+T = training_settings(profile, epochs=epochs, batch_size=batch_size, lr=lr, temporal_layers=temporal_layers,
                       tight_batch_size=tight_batch_size, tight_steps=tight_steps, tight_val_videos=tight_val_videos,
                       tight_gallery=tight_gallery)
 train, val = FeatureSource.from_session(S, "train"), FeatureSource.from_session(S, "val")
@@ -132,22 +137,24 @@ show_source(TightTransformer.score_pairs)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def build_head(name):
-    torch.manual_seed(seed)
-    init = S.encoder.model if init_from_clip else None
-    if name == "meanP":
-        return HEADS.build("meanP")
-    if name == "seqLSTM":
-        return HEADS.build("seqLSTM", dim=D)
-    if name == "seqTransf":
-        return HEADS.build("seqTransf", dim=D, layers=T["temporal_layers"], init_from=init)
-    if name == "seqTransf (no PE)":
-        return HEADS.build("seqTransf", dim=D, layers=T["temporal_layers"], init_from=init, position_embeddings=False)
-    if name == "tightTransf":
-        return HEADS.build("tightTransf", dim=D, layers=T["temporal_layers"])
-    raise KeyError(name)
+LABELS = {"seqTransf-noPE": "seqTransf (no PE)"}   # how the tables name a head (default: its registered name)
+NAMES = {LABELS.get(name, name): name for name in heads}   # table label -> registered name
 
-NAMES = ["meanP", "seqLSTM", "seqTransf (no PE)", "seqTransf", "tightTransf"]
+
+def build_head(label):
+    """The head ``label`` names, with the settings of this run that it takes (dim, layers, init_from)."""
+    torch.manual_seed(seed)
+    shared = {"dim": D, "layers": T["temporal_layers"], "init_from": S.encoder.model if init_from_clip else None}
+    return HEADS.build(NAMES[label], **HEADS.accepted_kwargs(NAMES[label], **shared))
+
+
+def have(what, *names):
+    """Whether every registered head in ``names`` is in ``heads``; if not, a note that ``what`` is skipped."""
+    missing = [n for n in names if n not in heads]
+    if missing:
+        print(f"skipped {what}: `heads` has no {', '.join(missing)}")
+    return not missing
+
 g = torch.Generator().manual_seed(0)
 toy_t = TextInput(torch.randn(4, D, generator=g))
 toy_v = VideoInput(torch.randn(5, 8, D, generator=g), torch.arange(8).repeat(5, 1) < torch.tensor([[8], [6], [8], [3], [7]]))
@@ -164,8 +171,9 @@ for name in NAMES:
                       "padding changes a score": pad_moved > 0,
                       "passes to score 1000 x 1000": "1,000,000" if not h.is_dual_encoder else "2,000 + 1 matmul"})
 props = pd.DataFrame(prop_rows).set_index("head")
-assert not props.loc["meanP", "sees frame order"] and not props.loc["seqTransf (no PE)", "sees frame order"]
-assert props.loc["seqTransf", "sees frame order"] and not props["padding changes a score"].any()
+assert not props.loc[[n for n in ("meanP", "seqTransf (no PE)") if n in NAMES], "sees frame order"].any()
+assert props.loc[[n for n in ("seqTransf",) if n in NAMES], "sees frame order"].all()
+assert not props["padding changes a score"].any()
 props
 
 # %% [markdown]
@@ -185,9 +193,13 @@ props
 # %%
 cfg = FitConfig(epochs=T["epochs"], batch_size=T["batch_size"], lr=T["lr"], seed=seed)
 steps_per_epoch = len(train) // T["batch_size"]
-runs, heads = {}, {"meanP": build_head("meanP")}
-for name in NAMES[1:]:
-    model = RetrievalModel(build_head(name), logit_scale=clip_temperature)
+runs, trained = {}, {}
+for name in NAMES:
+    head = build_head(name)
+    if not any(p.requires_grad for p in head.parameters()):   # meanP: nothing to train, it enters zero-shot
+        trained[name] = head
+        continue
+    model = RetrievalModel(head, logit_scale=clip_temperature)
     if name == "tightTransf":
         tight_val = val.subset(T["tight_val_videos"]) if T["tight_val_videos"] else val
         per_epoch = max(1, T["tight_steps"] // T["epochs"]) if T["tight_steps"] else None
@@ -195,7 +207,7 @@ for name in NAMES[1:]:
                          progress=False)
     else:
         runs[name] = fit(model, train, val, cfg, progress=False)
-    heads[name] = runs[name].head
+    trained[name] = runs[name].head
 history = pd.concat([r.history.assign(head=k) for k, r in runs.items()])
 train_time = pd.DataFrame({k: {"steps per epoch": int(r.history["steps"].iloc[0]),
                                "captions per step": r.config.batch_size,
@@ -224,7 +236,7 @@ save_figure(fig);
 
 # %%
 evals = {}
-for name, head in heads.items():
+for name, head in trained.items():
     evals[name] = evaluate(head, texts, videos, test, method=name, n_boot=S.n_boot, seed=seed,
                            gallery=gallery if name == "tightTransf" else None)
 summary_frame(list(evals.values())).T
@@ -232,7 +244,7 @@ summary_frame(list(evals.values())).T
 # %%
 small = {name: (evals[name] if name == "tightTransf" or gallery is None else
                 evaluate(head, texts, videos, test, method=name, n_boot=S.n_boot, seed=seed, gallery=gallery))
-         for name, head in heads.items()}
+         for name, head in trained.items()}
 same_gallery = summary_frame(list(small.values()))
 same_gallery[[c for c in same_gallery.columns if not c.startswith("twin")]].T
 
@@ -244,15 +256,16 @@ same_gallery[[c for c in same_gallery.columns if not c.startswith("twin")]].T
 # %%
 n_t, n_v = 100, 100
 sub_t, sub_v = queries.index(slice(0, n_t)), videos.index(slice(0, n_v))
-cost = {}
-for name in ("seqTransf", "tightTransf"):
-    t0 = time.perf_counter(); similarity(heads[name], sub_t, sub_v); cost[name] = time.perf_counter() - t0
-full_pairs = (len(gold) + len(texts)) * len(videos)
-cost_table = pd.DataFrame({"seconds for 100 x 100 pairs": cost,
-                           "full test split, extrapolated (s)": {
-                               "seqTransf": cost["seqTransf"] * (len(texts) + len(videos)) / (n_t + n_v),
-                               "tightTransf": cost["tightTransf"] * full_pairs / (n_t * n_v)}})
-cost_table.round(2)
+cost, cost_table = {}, None
+if have("the cost comparison", "seqTransf", "tightTransf"):
+    for name in ("seqTransf", "tightTransf"):
+        t0 = time.perf_counter(); score_all(trained[name], sub_t, sub_v); cost[name] = time.perf_counter() - t0
+    full_pairs = (len(gold) + len(texts)) * len(videos)
+    cost_table = pd.DataFrame({"seconds for 100 x 100 pairs": cost,
+                               "full test split, extrapolated (s)": {
+                                   "seqTransf": cost["seqTransf"] * (len(texts) + len(videos)) / (n_t + n_v),
+                                   "tightTransf": cost["tightTransf"] * full_pairs / (n_t * n_v)}})
+cost_table if cost_table is None else cost_table.round(2)
 
 # %% [markdown]
 # ## 4. Per-factor twin accuracy
@@ -280,7 +293,8 @@ save_figure(fig);
 # %%
 tw = twins.set_index(["head", "factor"])
 for name in ("meanP", "seqTransf (no PE)"):
-    assert tw.loc[(name, "direction"), "ties"] == tw.loc[(name, "direction"), "n"], name   # guaranteed ties
+    if name in NAMES:
+        assert tw.loc[(name, "direction"), "ties"] == tw.loc[(name, "direction"), "n"], name   # guaranteed ties
 twins.pivot(index="head", columns="factor", values="accuracy").loc[list(evals), order + ["all"]].round(1)
 
 # %% [markdown]
@@ -293,9 +307,10 @@ twins.pivot(index="head", columns="factor", values="accuracy").loc[list(evals), 
 # %%
 order_tests = pd.concat([frame_order_test(head, texts, videos, test, method=name, n_boot=S.n_boot, seed=seed,
                                           gallery=gallery if name == "tightTransf" else None)
-                         for name, head in heads.items()], ignore_index=True)
+                         for name, head in trained.items()], ignore_index=True)
 ot = order_tests.set_index(["method", "frames"])
-assert ot.loc[("meanP", "reverse"), "dR1"] == 0 and ot.loc[("meanP", "shuffle"), "dR1"] == 0   # guaranteed
+if "meanP" in NAMES:
+    assert ot.loc[("meanP", "reverse"), "dR1"] == 0 and ot.loc[("meanP", "shuffle"), "dR1"] == 0   # guaranteed
 order_tests[["method", "frames", "R1", "dR1", "dR1_lo", "dR1_hi", "p_value", "twin_order", "twin_direction"]].round(2)
 
 # %% [markdown]
@@ -315,28 +330,32 @@ table5[["method", "R1", "R5", "R10", "MdR", "MnR"]]
 
 # %%
 mapping = {"baseline": "meanP", "no temporal encoding": "seqTransf (no PE)", "with temporal encoding": "seqTransf"}
-side_by_side = reported_vs_reproduced(table5, {k: evals[k].t2v for k in mapping.values()}, mapping)
+table5_heads = have("seed 001 Table 5", "meanP", "seqTransf-noPE", "seqTransf")
+side_by_side = (reported_vs_reproduced(table5, {k: evals[k].t2v for k in mapping.values()}, mapping)
+                if table5_heads else None)
 side_by_side
 
 # %%
 rep = table5.set_index("method")["R1"]
 claims = []
-for claim, (a, b), paper_delta in (
-        ("temporal encoding helps (with > without)", ("seqTransf", "seqTransf (no PE)"),
-         rep["with temporal encoding"] - rep["no temporal encoding"]),
-        ("a temporal model beats the baseline (without > baseline)", ("seqTransf (no PE)", "meanP"),
-         rep["no temporal encoding"] - rep["baseline"]),
-        ("the full model beats the baseline (with > baseline)", ("seqTransf", "meanP"),
-         rep["with temporal encoding"] - rep["baseline"])):
-    c = M.compare(evals[a].sim[q], evals[b].sim[q], gold, "t2v", metric="R1", n_boot=S.n_boot, seed=seed)
-    claims.append({"claim": claim, "paper ΔR@1": round(paper_delta, 1), "ours ΔR@1": round(c["delta"], 1),
-                   "95% CI": f"[{c['ci'][0]:+.1f}, {c['ci'][1]:+.1f}]", "verdict": claim_verdict(c), "ci_lo": c["ci"][0]})
-for factor in ("order", "direction"):
-    d = twin_difference(evals["seqTransf"], evals["seqTransf (no PE)"], factor, n_boot=S.n_boot, seed=seed)
-    claims.append({"claim": f"temporal encoding helps on {factor} twins (twin accuracy)", "paper ΔR@1": None,
-                   "ours ΔR@1": round(d["delta"], 1), "95% CI": f"[{d['ci'][0]:+.1f}, {d['ci'][1]:+.1f}]",
-                   "verdict": claim_verdict(d), "ci_lo": d["ci"][0]})
-claims = pd.DataFrame(claims)
+if table5_heads:
+    for claim, (a, b), paper_delta in (
+            ("temporal encoding helps (with > without)", ("seqTransf", "seqTransf (no PE)"),
+             rep["with temporal encoding"] - rep["no temporal encoding"]),
+            ("a temporal model beats the baseline (without > baseline)", ("seqTransf (no PE)", "meanP"),
+             rep["no temporal encoding"] - rep["baseline"]),
+            ("the full model beats the baseline (with > baseline)", ("seqTransf", "meanP"),
+             rep["with temporal encoding"] - rep["baseline"])):
+        c = M.compare(evals[a].sim[q], evals[b].sim[q], gold, "t2v", metric="R1", n_boot=S.n_boot, seed=seed)
+        claims.append({"claim": claim, "paper ΔR@1": round(paper_delta, 1), "ours ΔR@1": round(c["delta"], 1),
+                       "95% CI": f"[{c['ci'][0]:+.1f}, {c['ci'][1]:+.1f}]", "verdict": claim_verdict(c),
+                       "ci_lo": c["ci"][0]})
+    for factor in ("order", "direction"):
+        d = twin_difference(evals["seqTransf"], evals["seqTransf (no PE)"], factor, n_boot=S.n_boot, seed=seed)
+        claims.append({"claim": f"temporal encoding helps on {factor} twins (twin accuracy)", "paper ΔR@1": None,
+                       "ours ΔR@1": round(d["delta"], 1), "95% CI": f"[{d['ci'][0]:+.1f}, {d['ci'][1]:+.1f}]",
+                       "verdict": claim_verdict(d), "ci_lo": d["ci"][0]})
+claims = pd.DataFrame(claims, columns=["claim", "paper ΔR@1", "ours ΔR@1", "95% CI", "verdict", "ci_lo"])
 claims.drop(columns="ci_lo")
 
 # %% [markdown]
@@ -346,8 +365,8 @@ claims.drop(columns="ci_lo")
 # The frame-order test, the Table 5 layout with verdicts, and the training times go beside it.
 
 # %%
-budget = {name: ("none (no parameters)" if name == "meanP" else
-                 f"{len(runs[name].steps)} steps x {runs[name].config.batch_size}") for name in heads}
+budget = {name: ("none (no parameters)" if name not in runs else
+                 f"{len(runs[name].steps)} steps x {runs[name].config.batch_size}") for name in trained}
 rows = []
 for name, ev in evals.items():
     rows += evaluation_rows("temporal_modelling", ev, budget=budget[name], seed=seed)
@@ -356,12 +375,13 @@ for name, ev in small.items():
         rows += [r for r in evaluation_rows("temporal_modelling", ev, budget=budget[name], seed=seed)
                  if r["direction"] != "twin"]
 paths = [S.save("temporal_modelling", rows),
-         S.save("temporal_modelling_frame_order", order_tests.assign(experiment="temporal_modelling_frame_order", seed=seed)),
-         S.save("temporal_modelling_table5", pd.concat([side_by_side.assign(part="reported vs reproduced"),
-                                                        claims.assign(part="claims")]).assign(
-                                                            experiment="temporal_modelling_table5", seed=seed)),
-         S.save("temporal_modelling_training_time", train_time.reset_index(names="head").assign(
-             experiment="temporal_modelling_training_time", seed=seed))]
+         S.save("temporal_modelling_frame_order", order_tests.assign(experiment="temporal_modelling_frame_order", seed=seed))]
+if table5_heads:
+    paths.append(S.save("temporal_modelling_table5", pd.concat([side_by_side.assign(part="reported vs reproduced"),
+                                                                claims.assign(part="claims")]).assign(
+                                                                    experiment="temporal_modelling_table5", seed=seed)))
+paths.append(S.save("temporal_modelling_training_time", train_time.reset_index(names="head").assign(
+    experiment="temporal_modelling_training_time", seed=seed)))
 print("\n".join(p.name for p in paths))
 
 
@@ -372,10 +392,13 @@ print("\n".join(p.name for p in paths))
 def fmt(d, m="R1"):
     return f"{d[m]:.1f} % [{d[m + '_lo']:.1f}, {d[m + '_hi']:.1f}]"
 
+tight = ""
+if "tightTransf" in evals:
+    tight = f"; tightTransf {fmt(evals['tightTransf'].t2v)} on a {evals['tightTransf'].num_videos}-video gallery"
+    if "seqTransf" in small:
+        tight += f" (where seqTransf has {fmt(small['seqTransf'].t2v)})"
 print("t2v R@1 on the full test split: " + "; ".join(
-    f"{k} {fmt(ev.t2v)}" for k, ev in evals.items() if k != "tightTransf")
-      + f"; tightTransf {fmt(evals['tightTransf'].t2v)} on a {evals['tightTransf'].num_videos}-video gallery "
-        f"(where seqTransf has {fmt(small['seqTransf'].t2v)}).")
+    f"{k} {fmt(ev.t2v)}" for k, ev in evals.items() if k != "tightTransf") + tight + ".")
 best_order = max(evals, key=lambda k: tw.loc[(k, "order"), "accuracy"])
 print(f"Best on order twins: {best_order} ({tw.loc[(best_order, 'order'), 'accuracy']:.1f} %).")
 for factor in ("order", "direction", "detail"):
@@ -383,22 +406,29 @@ for factor in ("order", "direction", "detail"):
     print(f"{factor} twins: " + ", ".join(f"{k} {tw.loc[(k, factor), 'accuracy']:.1f}" for k in evals)
           + f" % -> above chance (CI > 50 %): {', '.join(above) if above else 'none'}.")
 for name in ("seqLSTM", "seqTransf", "tightTransf"):
+    if name not in evals:
+        continue
     r = ot.loc[(name, "reverse")]
     print(f"Reversed frames, {name}: ΔR@1 {r['dR1']:+.1f} points [{r['dR1_lo']:+.1f}, {r['dR1_hi']:+.1f}]"
           + (" (the trained head uses frame order)" if r["dR1_hi"] < 0 else " (no significant loss)") + ".")
-c0 = claims.iloc[0]
-print(f"Seed 001 Table 5: temporal encoding +{c0['paper ΔR@1']:.1f} R@1 in the paper; ours {c0['ours ΔR@1']:+.1f} "
-      f"{c0['95% CI']} -> the direction {c0['verdict']}" + (
-          (f" on this benchmark, narrowly: one training seed, and the interval starts at {c0['ci_lo']:+.1f}."
-           if c0["ci_lo"] < 1 else " on this benchmark (one training seed).")
-          if c0["verdict"] == "reproduces" else
-          (": the interval contains 0, so this run neither confirms nor refutes it." if c0["verdict"] == "inconclusive"
-           else ": on this benchmark position embeddings hurt.")))
-for _, c in claims.iloc[3:].iterrows():
-    print(f"  {c['claim']}: {c['ours ΔR@1']:+.1f} points {c['95% CI']} -> {c['verdict']}.")
+if table5_heads:
+    c0 = claims.iloc[0]
+    print(f"Seed 001 Table 5: temporal encoding +{c0['paper ΔR@1']:.1f} R@1 in the paper; ours {c0['ours ΔR@1']:+.1f} "
+          f"{c0['95% CI']} -> the direction {c0['verdict']}" + (
+              (f" on this benchmark, narrowly: one training seed, and the interval starts at {c0['ci_lo']:+.1f}."
+               if c0["ci_lo"] < 1 else " on this benchmark (one training seed).")
+              if c0["verdict"] == "reproduces" else
+              (": the interval contains 0, so this run neither confirms nor refutes it."
+               if c0["verdict"] == "inconclusive" else ": on this benchmark position embeddings hurt.")))
+    for _, c in claims.iloc[3:].iterrows():
+        print(f"  {c['claim']}: {c['ours ΔR@1']:+.1f} points {c['95% CI']} -> {c['verdict']}.")
 tt = train_time["seconds per epoch"]
-print(f"Training time per epoch here: " + ", ".join(f"{k} {v:.1f} s" for k, v in tt.items())
-      + f" (tightTransf: {int(train_time.loc['tightTransf', 'steps per epoch'])} capped steps of "
-        f"{T['tight_batch_size']}^2 pairs); scoring the full test split with tightTransf would take about "
-        f"{cost_table.loc['tightTransf', 'full test split, extrapolated (s)'] / 60:.0f} min against "
-        f"{cost_table.loc['seqTransf', 'full test split, extrapolated (s)']:.1f} s for seqTransf.")
+line = "Training time per epoch here: " + ", ".join(f"{k} {v:.1f} s" for k, v in tt.items())
+if "tightTransf" in runs:
+    line += (f" (tightTransf: {int(train_time.loc['tightTransf', 'steps per epoch'])} capped steps of "
+             f"{T['tight_batch_size']}^2 pairs)")
+if cost_table is not None:
+    line += (f"; scoring the full test split with tightTransf would take about "
+             f"{cost_table.loc['tightTransf', 'full test split, extrapolated (s)'] / 60:.0f} min against "
+             f"{cost_table.loc['seqTransf', 'full test split, extrapolated (s)']:.1f} s for seqTransf")
+print(line + ".")

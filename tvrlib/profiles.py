@@ -6,6 +6,9 @@ run (the whole suite in minutes on two CPU cores); ``full`` is a larger syntheti
 confidence intervals; ``msrvtt`` is the real path (MSR-VTT 1k-A, ViT-B/32 with OpenAI weights, the papers'
 settings: 12 frames, 32 words, batch 128) and expects a GPU.
 
+``clip_benchmark`` (optional) names the benchmark whose still frames pretrained the tiny CLIP, when it is
+not the profile's own ``benchmark``.
+
 Each profile holds the data and model settings (:func:`get_profile`, what :func:`tvrlib.session.setup`
 uses) and, under ``"training"``, the training budget of the notebooks that train heads
 (:func:`training_settings`). A notebook parameter that is not ``None`` overrides the profile's value.
@@ -22,6 +25,7 @@ from .errors import UnknownNameError
 #: (every step, every video) when 0.
 PROFILES: dict[str, dict] = {
     "tiny": {"dataset": "synthetic", "benchmark": "tiny", "clip_model": "tvr-tiny", "pretrained": None,
+             "clip_benchmark": "quick",  # the tiny CLIP trained on the quick benchmark's stills (64 are too few)
              "num_frames": 12, "sampler": "uniform", "n_boot": 200, "dataset_options": {"config": "tiny"},
              "training": {"epochs": 1, "batch_size": 32, "lr": 1e-3, "lr_encoder": 5e-5, "temporal_layers": 1,
                           "tight_batch_size": 8, "tight_steps": 2, "tight_val_videos": 4, "tight_gallery": 12,

@@ -62,7 +62,7 @@ class Session:
             from .models import get_encoder
 
             self._cache["encoder"] = get_encoder(self.settings["clip_model"], self.settings["pretrained"],
-                                                 device=self.device, benchmark=self.settings["benchmark"] or "quick",
+                                                 device=self.device, benchmark=self.settings.get("clip_benchmark") or self.settings["benchmark"] or "quick",
                                                  seed=0)
         return self._cache["encoder"]
 
