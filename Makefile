@@ -5,14 +5,20 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROFILE ?= quick
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+SCRIPTS   := $(NOTEBOOKS:.ipynb=.py)
 EXECUTED  := results/$(PROFILE)/executed
+# what the test command writes goes here (ignored by git), never into the committed results/
+TEST_OUT  := $(CURDIR)/build/test
 
-.PHONY: setup data reproduce test unit notebooks-run nbval notebooks bench clean-cache help
+.PHONY: setup data reproduce test unit lint format sync lab notebooks-tiny nbval notebooks bench clean-cache help
 
 help:
 	@echo "make reproduce   run the whole suite (profile=$(PROFILE)): benchmark, tiny CLIP, every notebook"
-	@echo "make test        unit tests + every notebook under papermill + nbval regression checks"
-	@echo "make notebooks   re-execute the committed notebooks in place (updates nbval references)"
+	@echo "make test        lint + unit tests + every notebook on the tiny profile + nbval on the committed notebooks"
+	@echo "make lab         open the notebooks in JupyterLab (the project's environment and kernel)"
+	@echo "make sync        after editing notebooks/NN_*.py: update the paired .ipynb (outputs kept)"
+	@echo "make notebooks   re-execute the committed notebooks in place (refreshes outputs and results/quick/)"
+	@echo "make format      ruff format + ruff check --fix"
 	@echo "make bench       run benchmarks/ and print the numbers for docs/performance.md"
 
 $(STAMP): pyproject.toml
@@ -32,22 +38,47 @@ reproduce: data
 	$(BIN)/python -m tvrlib run-notebooks --profile $(PROFILE) --out $(EXECUTED) $(NOTEBOOKS)
 	@echo "executed notebooks: $(EXECUTED)/   results: results/$(PROFILE)/"
 
+# a student's way in: JupyterLab from .venv, so the notebooks' python3 kernel is the project's
+lab: data
+	$(BIN)/jupyter lab notebooks/
+
+# notebooks are edited as notebooks/NN_*.py (jupytext percent format); this writes the changes into the
+# paired .ipynb files and keeps their outputs (and the other way round after editing in JupyterLab)
+sync: setup
+	$(BIN)/jupytext --sync --quiet $(NOTEBOOKS)
+
+lint: setup
+	$(BIN)/ruff check tvrlib tests benchmarks $(SCRIPTS)
+	$(BIN)/ruff format --check tvrlib tests benchmarks $(SCRIPTS)
+
+format: setup
+	$(BIN)/ruff format tvrlib tests benchmarks $(SCRIPTS)
+	$(BIN)/ruff check --fix tvrlib tests benchmarks $(SCRIPTS)
+
 unit: setup
 	$(BIN)/python -m pytest -q tests
 
-notebooks-run: data
-	$(BIN)/python -m tvrlib run-notebooks --profile quick --out results/quick/executed $(NOTEBOOKS)
+# every notebook end to end under papermill on the tiny profile: proves each runs with parameters
+# (numbers there are meaningless); results and executed copies go to $(TEST_OUT)/, not to results/
+notebooks-tiny: setup
+	$(BIN)/python -m tvrlib prepare --profile tiny
+	TVR_RESULTS_DIR=$(TEST_OUT)/results $(BIN)/python -m tvrlib run-notebooks --profile tiny \
+		--out $(TEST_OUT)/executed-tiny $(NOTEBOOKS)
 
+# regression check of the committed (quick) notebooks: nbval re-executes them and compares the cells
+# marked NBVAL_CHECK_OUTPUT; what they write goes to $(TEST_OUT)/, so the committed results/ stay as they are
 nbval: data
-	$(BIN)/python -m pytest -q --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+	TVR_RESULTS_DIR=$(TEST_OUT)/results $(BIN)/python -m pytest -q --nbval-lax \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
 
 test: data
+	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest -q tests
-	$(MAKE) --no-print-directory notebooks-run
+	$(MAKE) --no-print-directory notebooks-tiny
 	$(MAKE) --no-print-directory nbval
 
-# re-execute the committed notebooks in place (quick profile) to refresh their outputs
-notebooks: data
+# re-execute the committed notebooks in place (quick profile) to refresh their outputs and results/quick/
+notebooks: data sync
 	$(BIN)/python -m tvrlib run-notebooks --profile quick --in-place $(NOTEBOOKS)
 
 bench: data

@@ -24,4 +24,4 @@ def models_dir() -> Path:
 
 def results_dir(profile: str) -> Path:
     """Tidy result rows written by the notebooks; ``TVR_RESULTS_DIR`` moves the parent."""
-    return Path(os.environ.get("TVR_RESULTS_DIR", PROJECT_ROOT / "results")) / profile
+    return PROJECT_ROOT / os.environ.get("TVR_RESULTS_DIR", "results") / profile  # a relative path: from the root
