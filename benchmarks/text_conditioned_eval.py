@@ -1,9 +1,10 @@
 """Benchmark: memory and time of evaluating a text-conditioned pooling head over every (text, video) pair.
 
-Setting (issue 4): 1,000 texts x 1,000 videos x 12 frames x D = 512, random features, CPU.
-The head is seed 000's cross-modal aggregation (:class:`tvrlib.heads.CrossModalAggregation`,
-pooled video = attention-weighted sum of frames, eq. 4.9, then cosine), with its identity
-initialisation moved by a seeded random perturbation so that the weights are not uniform.
+Setting: 1,000 texts x 1,000 videos x 12 frames x D = 512, random features, CPU.
+The head is CrossAttnGL's cross-modal aggregation (docs/papers.md;
+:class:`tvrlib.heads.cross_modal_aggregation.CrossModalAggregation`: pooled video = attention-weighted
+sum of frames, CrossAttnGL eq. 4.9, then cosine), with its identity initialisation moved by a seeded
+random perturbation so that the weights are not uniform.
 The ways to get the ``[T, V]`` scores:
 
 (a) ``full``        X-Pool-reference style: every pooled vector at once (a ``[T, V, D]`` tensor);
@@ -12,7 +13,7 @@ The ways to get the ``[T, V]`` scores:
 (c) ``gram``        the Gram-matrix path: no pooled vector (``path="gram"``), same blocks;
 (d) ``meanP``       mean pooling, a dual encoder: embed each side once, then one
                     ``[T, D] x [D, V]`` matrix product (timed with and without the embedding).
-(e), (f)            X-Pool (method card 2, identity initialisation perturbed) in blocks, by
+(e), (f)            X-Pool (method_cards.md card 2, identity initialisation perturbed) in blocks, by
                     materialising ``[t, v, D]`` per block and by its moment path (no pooled vector).
 
 Both (b) and (c) include the attention logits (one matrix product of caption vectors with the

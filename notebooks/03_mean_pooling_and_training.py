@@ -10,9 +10,10 @@
 # * mean pooling (CLIP4Clip eqs. 4–5) and the two properties that follow from its formula: frame order and padding
 #   frames cannot change a score;
 # * how good zero-shot mean pooling is on our benchmark, and why it ties *exactly* on direction twins;
-# * the two training losses of our seeds, side by side: CLIP's **symmetric InfoNCE** with a learnable temperature,
-#   and VSE++'s **hardest-negative hinge** (seed 000, eqs. 4.16–4.20), both masked so that two captions of one video
-#   are never each other's negatives;
+# * the two training losses of the papers we follow, side by side: CLIP's **symmetric InfoNCE** with a learnable
+#   temperature, and VSE++'s **hardest-negative hinge** (the ranking loss of CrossAttnGL
+#   ([docs/papers.md](../docs/papers.md)), its eqs. 4.16–4.20), both masked so that two captions of one video are
+#   never each other's negatives;
 # * the fit loop (`tvrlib.training.fit`): two learning rates, warm-up + cosine, clipping, checkpoints, resume,
 #   model selection on the validation split, learning curves;
 # * **frozen features vs end-to-end**: on cached CLIP features mean pooling has nothing to learn, so CLIP4Clip
@@ -34,7 +35,7 @@ e2e_epochs = None     # end-to-end fine-tuning epochs (None: quick 1)
 e2e_steps = None      # cap on steps per end-to-end epoch (None: quick 30, 0 for a full epoch)
 e2e_batch_size = None # pairs per end-to-end step (None: quick 16)
 e2e_val_videos = None # validation videos for end-to-end model selection (None: quick 100, 0 for all)
-margin = 0.2          # hinge margin (VSE++, seed 000)
+margin = 0.2          # hinge margin (VSE++, CrossAttnGL)
 
 # %%
 import time
@@ -148,9 +149,9 @@ tw.round(1)
 # $$L = \tfrac12\Big[\tfrac1B\sum_i -\log \frac{e^{\ell_{ii}}}{\sum_j e^{\ell_{ij}}} +
 # \tfrac1B\sum_j -\log \frac{e^{\ell_{jj}}}{\sum_i e^{\ell_{ij}}}\Big], \qquad \ell = e^{\tau} S.$$
 #
-# **Hardest-negative hinge** (VSE++; seed 000's ranking loss, eqs. 4.16–4.20) keeps, for every caption and every
-# video, only the most offending negative. It asks the positive to beat it by a margin `α` (seed 000's α; VSE++ uses
-# 0.2):
+# **Hardest-negative hinge** (VSE++; CrossAttnGL's ranking loss, eqs. 4.16–4.20) keeps, for every caption and
+# every video, only the most offending negative. It asks the positive to beat it by a margin `α` (CrossAttnGL's α;
+# VSE++ uses 0.2):
 #
 # $$V' = \arg\max_{r \ne v} s(r, T)\ (4.16), \quad T' = \arg\max_{w \ne T} s(V, w)\ (4.17), \quad
 # L = \sum [\alpha - s(V,T) + s(V',T)]_+ + [\alpha - s(V,T) + s(V,T')]_+\ (4.20).$$

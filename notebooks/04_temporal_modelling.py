@@ -4,8 +4,9 @@
 # Mean pooling (notebook 03) cannot tell *"a circle moves left, then a square appears"* from the same events in the
 # other order. CLIP4Clip's other similarity heads model time. `seqLSTM` reads the frames in order. `seqTransf` lets
 # the frames attend to each other, with **position embeddings** that say which frame comes when. `tightTransf` reads
-# the caption and the frames together in one cross-encoder. Seed 001's Table 5 reports that adding *temporal encoding*
-# improves retrieval. We test that claim on a benchmark built to expose order.
+# the caption and the frames together in one cross-encoder. Table 5 of TopKTemporal
+# ([docs/papers.md](../docs/papers.md)) reports that adding *temporal encoding* improves retrieval. We test that
+# claim on a benchmark built to expose order.
 #
 # **What you will learn here**
 #
@@ -15,7 +16,7 @@
 #   **motion direction** or a small **detail**;
 # * CLIP4Clip's frame-order evaluation: the same trained heads on **reversed** and **shuffled** frames;
 # * why a cross-encoder is expensive: one transformer pass per (caption, video) pair;
-# * seed 001 Table 5 (baseline / without / with temporal encoding) beside our numbers, with a verdict on the
+# * TopKTemporal Table 5 (baseline / without / with temporal encoding) beside our numbers, with a verdict on the
 #   direction of its claim.
 
 # %% tags=["parameters"]
@@ -26,7 +27,7 @@ pretrained = None
 device = "auto"
 seed = 0
 # the heads trained and compared, by registered name: any name in HEADS.names() works (HEADS.describe() lists them).
-# Section 6 (seed 001 Table 5) needs meanP, seqTransf-noPE and seqTransf
+# Section 6 (TopKTemporal Table 5) needs meanP, seqTransf-noPE and seqTransf
 heads = ["meanP", "seqLSTM", "seqTransf-noPE", "seqTransf", "tightTransf"]
 epochs = None            # epochs of every trained head (None: the profile value, quick 5)
 batch_size = None        # captions per step (None: 128)
@@ -113,7 +114,7 @@ show_source(LSTMPooling.temporal)
 #
 # Without `P` a transformer is **permutation-equivariant**: shuffle the frames and its outputs shuffle with them.
 # After mean pooling the score is then exactly as order-blind as meanP. The position embeddings are the only source of
-# order. This on/off switch is seed 001's "temporal encoding" ablation (its Table 5).
+# order. This on/off switch is TopKTemporal's "temporal encoding" ablation (its Table 5).
 
 # %%
 show_source(TemporalTransformer.temporal)
@@ -314,11 +315,11 @@ if "meanP" in NAMES:
 order_tests[["method", "frames", "R1", "dR1", "dR1_lo", "dR1_hi", "p_value", "twin_order", "twin_direction"]].round(2)
 
 # %% [markdown]
-# ## 6. Seed 001, Table 5: does temporal encoding help?
+# ## 6. TopKTemporal, Table 5: does temporal encoding help?
 #
-# Seed 001 (a cross-modal attention model; its paper gives only tables) reports on MSR-VTT t2v: a CLIP4Clip
-# **baseline**, its model **without temporal encoding**, and **with temporal encoding**. The paper's model is not
-# CLIP4Clip's `seqTransf`, and its "temporal encoding" is not described further. We test the same *idea* with the
+# TopKTemporal (a cross-modal attention model; our copy of the paper gives only tables) reports on MSR-VTT t2v: a
+# CLIP4Clip **baseline**, its model **without temporal encoding**, and **with temporal encoding**. The paper's model is
+# not CLIP4Clip's `seqTransf`, and its "temporal encoding" is not described further. We test the same *idea* with the
 # closest CLIP4Clip pieces: baseline = meanP, without = seqTransf without position embeddings, with = seqTransf. The
 # claim we can check is the **direction** of each step: does adding temporal encoding help? Absolute numbers are not
 # comparable (MSR-VTT vs our synthetic benchmark, ViT-B/32 vs the tiny CLIP).

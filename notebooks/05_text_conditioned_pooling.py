@@ -8,15 +8,15 @@
 #
 # **What you will learn here**
 #
-# * seed 000's **cross-modal attention aggregation** (section 4.2, eqs. 4.5–4.9), its two baselines from the seed's
-#   Table 2 (**Mean**, **Self-Att**), **X-Pool**'s pooling block (method card 2), and seed 001's **top-K frames**
-#   (our reading of a paper that gives only tables);
+# * the **cross-modal attention aggregation** of CrossAttnGL ([docs/papers.md](../docs/papers.md); section 4.2,
+#   eqs. 4.5–4.9), its two baselines from the paper's Table 2 (**Mean**, **Self-Att**), **X-Pool**'s pooling block,
+#   and TopKTemporal's **top-K frames** (our reading of a paper that gives only tables);
 # * why these heads are expensive to evaluate (one pooled video per caption–video pair: a `[T, V, D]` tensor) and
 #   how to evaluate them in **bounded memory**, and for a linear attention pool **without any pooled vector** (the
 #   Gram-matrix path);
 # * where text-conditioned pooling helps on our benchmark (captions about one event: *partial relevance*), where it
 #   does not (whole-video captions, order and direction twins), and what its attention looks at;
-# * seed 000 Table 2 and seed 001 Tables 4–5 beside our numbers, with confidence intervals and a verdict on the
+# * CrossAttnGL Table 2 and TopKTemporal Tables 4–5 beside our numbers, with confidence intervals and a verdict on the
 #   direction of each claim.
 
 # %% tags=["parameters"]
@@ -31,11 +31,11 @@ sweep_epochs = None   # epochs per K in the top-K sweep; None: quick 1, otherwis
 lr = None             # learning rate of the heads; None: the profile's (quick 1e-3, msrvtt 1e-4)
 batch_size = None     # captions per step; None: the profile's, quick: 64
 # the heads trained and compared, by registered name: any name in HEADS.names() works (HEADS.describe() lists them).
-# Seed 000 Table 2 needs meanP, self_attention_aggregation and cross_modal_aggregation; seed 001 Table 5 needs a
-# top-K head with and without temporal encoding (topK{K} and topK{K}-noTE, same K)
+# CrossAttnGL Table 2 needs meanP, self_attention_aggregation and cross_modal_aggregation; TopKTemporal Table 5
+# needs a top-K head with and without temporal encoding (topK{K} and topK{K}-noTE, same K)
 heads = ["meanP", "self_attention_aggregation", "cross_modal_aggregation", "xpool", "topK4", "topK4-noTE"]
-Ks = [1, 2, 4, 6, 8, 10, 12]   # seed 001 Table 4; each K trains the registered head topK{K}
-xpool_dropout = 0.3   # method card 2: 0.3 (MSR-VTT 9k, LSMDC), 0.4 (7k, MSVD)
+Ks = [1, 2, 4, 6, 8, 10, 12]   # TopKTemporal Table 4; each K trains the registered head topK{K}
+xpool_dropout = 0.3   # X-Pool (method_cards.md card 2): 0.3 (MSR-VTT 9k, LSMDC), 0.4 (7k, MSVD)
 eval_max_bytes = 64 * 2**20   # working-memory budget of one block of (text, video) pairs
 
 # %%
@@ -90,7 +90,7 @@ print(f"training: {T['epochs']} epochs of {T['batch_size']} captions, head lr {T
 versions().T
 
 # %% [markdown]
-# ## 1. Seed 000: cross-modal attention aggregation (eqs. 4.5–4.9)
+# ## 1. CrossAttnGL: cross-modal attention aggregation (eqs. 4.5–4.9)
 #
 # The caption embedding $E_t$ is the **query**, the frame embeddings $E_{f_1}, \dots, E_{f_n}$ are the **keys**:
 #
@@ -132,7 +132,7 @@ with torch.no_grad():
           bool(torch.allclose(folded, cma.textbook_logits(toy_text, toy_video), atol=1e-5)))
 
 # %% [markdown]
-# ## 2. The baselines of seed 000's Table 2: Mean and Self-Att
+# ## 2. The baselines of CrossAttnGL's Table 2: Mean and Self-Att
 #
 # * **Mean** is CLIP4Clip's meanP (notebook 03): the average of the L2-normalised frames.
 # * **Self-Att** "computes aggregation weights without utilizing textual semantic information". The seed gives no
@@ -158,7 +158,7 @@ with torch.no_grad():
           bool(torch.allclose(SelfAttentionAggregation(16).score(toy_text, toy_video), mean_scores, atol=1e-6)))
 
 # %% [markdown]
-# ## 3. X-Pool (method card 2)
+# ## 3. X-Pool
 #
 # X-Pool's block adds more machinery around the same idea: one **shared LayerNorm** for caption and frames, query /
 # key / value / output projections (all initialised to the **identity**), then LayerNorm, a **residual single linear
@@ -180,9 +180,9 @@ with torch.no_grad():
           bool(torch.allclose(xp.score_encoded(te, ve, "gram"), xp.score_encoded(te, ve, "materialise"), atol=1e-5)))
 
 # %% [markdown]
-# ## 4. Seed 001: the caption's top-K frames
+# ## 4. TopKTemporal: the caption's top-K frames
 #
-# Seed 001 (Dong et al. 2026) gives only tables: Table 4 sweeps the number of selected frames K and Table 5 compares
+# TopKTemporal (Dong et al. 2026) gives only tables: Table 4 sweeps the number of selected frames K and Table 5 compares
 # with and without temporal encoding. **Our reading** (documented in `tvrlib/heads/topk_frames.py`): the relevance of a
 # frame is the cross-modal attention logit (eq. 4.8 before the softmax); each (caption, video) pair keeps its K most
 # relevant frames, softmax over those, pool as in eq. 4.9. Temporal encoding adds a learned position embedding to each
@@ -258,8 +258,8 @@ pd.DataFrame(rows).set_index("evaluation")
 #
 # Every head is trained on the frozen CLIP features of the training split with the same recipe (`tvrlib.training.fit`:
 # symmetric InfoNCE with CLIP's learnable temperature, AdamW, warm-up then cosine decay), and the epoch with the best
-# **validation** R@1 is kept. Mean pooling has no parameters. Besides the three rows of seed 000's Table 2 we train
-# X-Pool, and the top-K head with and without temporal encoding (seed 001 Table 5). The heads are the parameter
+# **validation** R@1 is kept. Mean pooling has no parameters. Besides the three rows of CrossAttnGL's Table 2 we train
+# X-Pool, and the top-K head with and without temporal encoding (TopKTemporal Table 5). The heads are the parameter
 # `heads`, built by registered name (`HEADS.describe()` shows what each variant, e.g. `topK4-noTE`, fixes).
 
 # %%
@@ -290,7 +290,7 @@ train_seconds = time.perf_counter() - t0
 MEAN, SELF, CROSS, XPOOL = (labels.get(n) for n in
                             ("meanP", "self_attention_aggregation", "cross_modal_aggregation", "xpool"))
 topk = {(h.k, h.temporal): label for label, h in trained.items() if isinstance(h, TopKFrames)}
-main_k = next((k for k, te in topk if te and (k, False) in topk), None)   # seed 001 Table 5: the same K, ± encoding
+main_k = next((k for k, te in topk if te and (k, False) in topk), None)   # TopKTemporal Table 5: the same K, ± encoding
 TOPK = topk.get((main_k, True), next((label for (k, te), label in topk.items() if te), None))
 TOPK_NT = topk.get((main_k, False))
 
@@ -429,7 +429,7 @@ if has_events:
     display(mass_table.round(1))
 
 # %% [markdown]
-# **One example, drawn on the frames** (like seed 000's Figures 3 and 4). We show the single-event query at the
+# **One example, drawn on the frames** (like CrossAttnGL's Figures 3 and 4). We show the single-event query at the
 # *median* of the cross-modal head's attention share on its event — a typical case, not the best one. Frames of the
 # described event are outlined; the curves are each head's weights over the 12 frames.
 
@@ -461,7 +461,7 @@ if has_events and have("the figure", {"cross_modal_aggregation": CROSS}):
     save_figure(fig);
 
 # %% [markdown]
-# ## 9. Seed 000, Table 2: Mean vs Self-Att vs Cross-modal
+# ## 9. CrossAttnGL, Table 2: Mean vs Self-Att vs Cross-modal
 #
 # The reported rows (MSR-VTT, ViT-B/32; the check marks were lost in extraction, rows assigned by order — see
 # `data/paper_tables/README.md`):
@@ -487,7 +487,7 @@ if have("seed 000 Table 2", {"meanP": MEAN, "self_attention_aggregation": SELF, 
 pd.DataFrame([c for c in claims if c["source"] == "seed 000 Table 2"]).round(1)
 
 # %% [markdown]
-# ## 10. Seed 001, Table 4: how many frames should the caption keep?
+# ## 10. TopKTemporal, Table 4: how many frames should the caption keep?
 #
 # We train the top-K head (with temporal encoding) for each K of the paper's sweep — with `sweep_epochs` epochs each,
 # fewer than the main runs, so that the sweep fits in the quick profile — and score t2v on the test queries with the

@@ -1,4 +1,4 @@
-"""The head interface (issue 15): variants by name, declared capabilities, and the one scoring entry point.
+"""The head interface: variants by name, declared capabilities, and the one scoring entry point.
 
 ``score_all`` replaced ``score_chunked`` and ``score_bounded``; frozen copies of those two (as they were
 before the change) are kept below as references, and ``score_all`` must reproduce them bit for bit on
@@ -49,7 +49,7 @@ def inputs():
     return text, VideoInput(torch.randn(V, F_, D, generator=g), mask)
 
 
-# --------------------------------------------------------------------------- references: the code before issue 15
+# ------------------------------------------------- references: the code before the one-scoring-entry-point refactor
 @torch.no_grad()
 def old_score_chunked(head, text, video, text_chunk=256, video_chunk=256, device="cpu"):
     head.eval()
@@ -88,7 +88,7 @@ def old_score_bounded(head, text, video, max_bytes=DEFAULT_MAX_BYTES, path=None,
         te = head.encode_text(text.to(device))
         ve = head.encode_video(video.to(device))
         return old_score_chunked(_OldBlockScorer(head, path), te, ve, t_chunk, v_chunk, device=device)
-    # before issue 15 only some heads had pair_bytes; the others got this guess (now the base default)
+    # before the refactor only some heads had pair_bytes; the others got this guess (now the base default)
     has_own = type(head).pair_bytes is not RetrievalHead.pair_bytes
     per_pair = head.pair_bytes(num_frames, dim) if has_own else 4 * num_frames * dim * 4
     t_chunk, v_chunk = block_shape(len(text), len(video), per_pair, max_bytes)
@@ -209,7 +209,7 @@ def test_score_pairs_is_the_diagonal_of_score_all(name, heads, inputs):
 
 @pytest.mark.parametrize("name", [n for n in ALL if n != "tightTransf"])
 def test_score_pairs_is_bitwise_the_old_twin_pair_fallback(name, heads, inputs):
-    """Before issue 15, twin scores came from this fallback (tightTransf had its own score_pairs, unchanged)."""
+    """Before the refactor, twin scores came from this fallback (tightTransf had its own score_pairs, unchanged)."""
     head, (text, video) = heads[name], inputs
     gold, twin = torch.tensor([0, 3, 6, 2, 1]), torch.tensor([5, 4, 1, 2, 0])
     with torch.no_grad():

@@ -1,4 +1,4 @@
-"""Text-conditioned pooling heads (issue 4): X-Pool, cross-modal aggregation, top-K frames, and
+"""Text-conditioned pooling heads (notebook 05): X-Pool, cross-modal aggregation, top-K frames, and
 their memory-bounded evaluation. Properties a reader cares about, on small random tensors."""
 from __future__ import annotations
 

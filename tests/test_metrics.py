@@ -78,7 +78,7 @@ def test_all_equal_row_gives_mean_rank():
 def test_tie_at_top_is_not_a_hit_at_1():
     # Gold (column 0) tied with exactly one other at the top. CLIP4Clip's
     # "subtract and find zero" ranking would emit two ranks (1 and 2) for this
-    # one query (issue #80); we emit a single rank 1.5.
+    # one query (CLIP4Clip issue #80); we emit a single rank 1.5.
     sim = np.array([[0.9, 0.9, 0.1, 0.0], [0.1, 0.8, 0.2, 0.3]])
     ranks = M.rank_of_gold(sim, [0, 1])
     np.testing.assert_array_equal(ranks, [1.5, 1.0])

@@ -4,17 +4,17 @@ Row ``i`` and column ``i`` come from the same training pair, so the diagonal hol
 A batch built from captions can hold **two captions of the same video**; their cross entries
 ``(i, j)`` are then also correct matches. Both losses take the batch's ``video_ids [B]`` and never
 use such an entry as a negative (``same_video_mask``): it is dropped from the softmax (InfoNCE)
-or from the hinge (VSE++), the way ALBEF masks by image id (method card 5b).
+or from the hinge (VSE++), the way ALBEF masks by image id (method_cards.md card 5b).
 
 * :func:`symmetric_infonce` -- CLIP's symmetric cross-entropy (CLIP4Clip's ``CrossEn`` on ``S``
-  and ``S^T``, method card 1)::
+  and ``S^T``, method_cards.md card 1)::
 
       L = 1/2 [ mean_i -log softmax_j(l_ij)[i]  +  mean_j -log softmax_i(l_ij)[j] ],
       l_ij = exp(tau) * s_ij   with CLIP's learnable log-temperature tau clamped to [0, ln 100]
 
   With distinct video ids it equals :class:`open_clip.loss.ClipLoss` (checked in the tests).
 * :func:`hardest_negative_hinge` -- VSE++ (Faghri et al. 2018) max-violation triplet loss, the
-  ranking loss of seed 000 (eq. 4.16-4.20, margin ``alpha``)::
+  ranking loss of CrossAttnGL (docs/papers.md), eqs. 4.16-4.20 with the sign of 4.20 corrected, margin ``alpha``::
 
       V' = argmax_{r != v} s(r, T),   T' = argmax_{w != T} s(V, w)             (4.16), (4.17)
       L  = sum_i [alpha - s_ii + s_i,V'(i)]_+  +  sum_j [alpha - s_jj + s_T'(j),j]_+   (4.20)

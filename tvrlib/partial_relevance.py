@@ -1,8 +1,8 @@
 """Partial relevance: captions that describe one event of a multi-event video.
 
-A text-conditioned head (seed 000 section 4.2, X-Pool, seed 001) pools each video *for* the
-caption, so a caption about one event can focus on that event's frames, where mean pooling
-dilutes it with every other event. The synthetic benchmark marks each test query as
+A text-conditioned head (CrossAttnGL section 4.2, X-Pool, TopKTemporal; papers in docs/papers.md)
+pools each video *for* the caption, so a caption about one event can focus on that event's frames,
+where mean pooling dilutes it with every other event. The synthetic benchmark marks each test query as
 ``"video"`` (describes every event) or ``"event"`` (describes one event, ``event_index``),
 and :func:`tvrlib.synthetic.events.sampled_frame_events` tells which event each sampled frame shows.
 

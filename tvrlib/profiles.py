@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from .errors import UnknownNameError
 
-#: Every profile: data/model settings, then its ``training`` settings. ``msrvtt`` trains with CLIP4Clip's
-#: MSR-VTT recipe (method card 1); ``quick`` shrinks it to minutes on two CPU cores: a 10x higher head learning
-#: rate for few epochs, 2 temporal layers instead of 4, a short end-to-end demo (30 steps of 16 pairs, encoder
-#: lr 5e-5), and a capped budget for the cross-encoder, whose every step costs ``B^2`` passes. The caps
-#: ``tight_steps``, ``tight_val_videos``, ``tight_gallery``, ``e2e_steps`` and ``e2e_val_videos`` mean "no cap"
-#: (every step, every video) when 0.
+#: Every profile: data/model settings, then its ``training`` settings. ``msrvtt`` trains with CLIP4Clip's MSR-VTT recipe
+#: (docs/papers.md; method_cards.md card 1); ``quick`` shrinks it to minutes on two CPU cores: a 10x higher head
+#: learning rate for few epochs, 2 temporal layers instead of 4, a short end-to-end demo (30 steps of 16 pairs, encoder
+#: lr 5e-5), and a capped budget for the cross-encoder, whose every step costs ``B^2`` passes. The caps ``tight_steps``,
+#: ``tight_val_videos``, ``tight_gallery``, ``e2e_steps`` and ``e2e_val_videos`` mean "no cap" (every step, every video)
+#: when 0.
 PROFILES: dict[str, dict] = {
     "tiny": {"dataset": "synthetic", "benchmark": "tiny", "clip_model": "tvr-tiny", "pretrained": None,
              "clip_benchmark": "quick",  # the tiny CLIP trained on the quick benchmark's stills (64 are too few)

@@ -18,11 +18,11 @@ from .scoring import DEFAULT_MAX_BYTES, score_all
 # isort: off
 from . import mean_pooling  # noqa: F401  meanP (CLIP4Clip)
 from . import lstm_pooling  # noqa: F401  seqLSTM (CLIP4Clip)
-from . import temporal_transformer  # noqa: F401  seqTransf, seqTransf-noPE (CLIP4Clip; seed 001 Table 5)
+from . import temporal_transformer  # noqa: F401  seqTransf, seqTransf-noPE (CLIP4Clip; TopKTemporal Table 5)
 from . import tight_transformer  # noqa: F401  tightTransf cross-encoder (CLIP4Clip)
-from . import cross_modal_aggregation  # noqa: F401  cross-modal attention aggregation (seed 000, eqs. 4.5-4.9)
-from . import self_attention_aggregation  # noqa: F401  text-agnostic attention pooling (seed 000 Table 2)
-from . import topk_frames  # noqa: F401  top-K frame selection, topK{K}[-noTE] (seed 001 Tables 4-5)
+from . import cross_modal_aggregation  # noqa: F401  cross-modal attention aggregation (CrossAttnGL eqs. 4.5-4.9)
+from . import self_attention_aggregation  # noqa: F401  text-agnostic attention pooling (CrossAttnGL Table 2)
+from . import topk_frames  # noqa: F401  top-K frames, topK{K}[-noTE] (TopKTemporal Tables 4-5)
 from . import xpool  # noqa: F401  X-Pool text-conditioned pooling
 # isort: on
 

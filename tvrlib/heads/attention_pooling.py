@@ -1,12 +1,12 @@
 """Text-conditioned attention pooling: the kernels and the base class of the heads the Gram path covers.
 
-Paper: seed 000, section 4.2, eqs. 4.8-4.9: a caption attends over a video's frames (eq. 4.8:
+Paper: CrossAttnGL (docs/papers.md), section 4.2, eqs. 4.8-4.9: a caption attends over a video's frames (eq. 4.8:
 softmax of query-key logits over the frames) and the pooled video is the attention-weighted sum
 of frame vectors (eq. 4.9), compared with the caption by cosine.
 
 :class:`AttentionPoolingHead` is the family whose pooled video is a *linear* weighted sum of
-per-frame vectors: seed 000's cross-modal aggregation
-(:class:`~tvrlib.heads.cross_modal_aggregation.CrossModalAggregation`) and seed 001's top-K frames
+per-frame vectors: CrossAttnGL's cross-modal aggregation
+(:class:`~tvrlib.heads.cross_modal_aggregation.CrossModalAggregation`) and TopKTemporal's top-K frames
 (:class:`~tvrlib.heads.topk_frames.TopKFrames`). For them the attention logits are dot products of
 a text-side vector with the same frame vectors that are pooled
 (``(W_Q t) . (W_K u_f) = (W_K^T W_Q t) . u_f``), so the logits and the dot products in the

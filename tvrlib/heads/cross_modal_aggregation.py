@@ -1,6 +1,6 @@
 """Cross-modal (text-conditioned) attention aggregation of frames, scored by cosine.
 
-Paper: seed 000 (`seeds/000_6b49f8a173a2ab00.txt`), section 4.2, eqs. 4.5-4.9:
+Paper: CrossAttnGL (docs/papers.md; `seeds/000_6b49f8a173a2ab00.txt`), section 4.2, eqs. 4.5-4.9:
 
 * eq. 4.5  ``Q_t = W_Q E_t``                 the caption embedding is the query;
 * eq. 4.6  ``K_F = W_K SetF``                the frame embeddings are the keys;
@@ -8,18 +8,18 @@ Paper: seed 000 (`seeds/000_6b49f8a173a2ab00.txt`), section 4.2, eqs. 4.5-4.9:
 * eq. 4.9  ``E_V = S_1 E_f1 + ... + S_n E_fn``    the video embedding is the weighted sum
   of the frame embeddings; the score is ``cos(E_t, E_V)``.
 
-Our reading, where the seed is ambiguous or silent:
+Our reading, where the paper is ambiguous or silent:
 
 * eq. 4.8 as printed ends in ``V_v`` (a projected value, eq. 4.7) while eq. 4.9 sums the
   *frame embeddings* with the weights. We follow eq. 4.9 (the pooled video stays in CLIP's
   joint space, where the cosine with ``E_t`` means something), so ``W_V`` is not used.
 * Frame embeddings are L2-normalised before the sum (as CLIP4Clip's meanP does), so that
   with uniform weights this head *is* mean pooling (meanP) -- the three rows of the
-  seed's Table 2 (Mean / Self-Att / Cross-modal) then differ only in the weights.
+  paper's Table 2 (Mean / Self-Att / Cross-modal) then differ only in the weights.
 * Queries and keys are computed from the embeddings rescaled to unit mean square (a
   LayerNorm without centring, as X-Pool feeds LayerNorm outputs to its attention), and
   ``W_Q``, ``W_K`` start as the identity: at initialisation the logit of frame ``f`` is
-  ``sqrt(d) * cos(E_t, E_f)``. No biases (the seed's equations have none).
+  ``sqrt(d) * cos(E_t, E_f)``. No biases (the paper's equations have none).
 
 Shapes: ``text.sentence [T, D]``, ``video.frames [V, F, D]``, ``video.mask bool [V, F]``
 -> scores ``[T, V]``; :meth:`frame_weights` -> ``[T, V, F]``; :meth:`pool` -> ``[T, V, D]``.
@@ -48,7 +48,7 @@ __all__ = ["CrossModalAggregation"]
 
 @HEADS.register("cross_modal_aggregation")
 class CrossModalAggregation(AttentionPoolingHead):
-    """Seed 000's text-conditioned aggregation: ``E_V = sum_f softmax_f(Q_t K_f / sqrt(d_a)) E_f`` (eqs. 4.5-4.9).
+    """CrossAttnGL's text-conditioned aggregation: ``E_V = sum_f softmax_f(Q_t K_f / sqrt(d_a)) E_f`` (eqs. 4.5-4.9).
 
     ``dim``: embedding size ``D``; ``attn_dim``: ``d_a`` (default ``D``; identity init needs ``d_a = D``).
     """

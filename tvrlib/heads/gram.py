@@ -1,10 +1,10 @@
 """The cosine of an attention-pooled video, with and without building the pooled vector (the Gram-matrix path).
 
-Paper: seed 000, section 4.2, eq. 4.9: the text-conditioned video embedding is an attention-weighted
+Paper: CrossAttnGL (docs/papers.md), section 4.2, eq. 4.9: the text-conditioned video embedding is an attention-weighted
 sum of frame vectors, then compared with the text by cosine. A text-conditioned head pools every
 video once *per text*, so for ``T`` texts and ``V`` videos it produces ``T x V`` pooled vectors of
-size ``D``. X-Pool's reference code builds that whole ``[V, T, D]`` tensor (method card 2:
-1,000 x 1,000 x 512 floats = 2 GB on MSR-VTT 1k-A; on MSVD it runs out of memory).
+size ``D``. X-Pool's reference code builds that whole ``[V, T, D]`` tensor (X-Pool in docs/papers.md,
+method_cards.md card 2: 1,000 x 1,000 x 512 floats = 2 GB on MSR-VTT 1k-A; on MSVD it runs out of memory).
 
 For a pooled video that is a *linear* attention-weighted sum of per-frame vectors ``u_{v,f}``,
 scored by a cosine with a text vector ``t``, no pooled vector is needed at all::

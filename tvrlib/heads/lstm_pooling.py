@@ -1,8 +1,8 @@
 """``seqLSTM``: an LSTM over the frames, a residual to the input frames, then mean pooling (CLIP4Clip).
 
 Paper: Luo et al., "CLIP4Clip" (Neurocomputing 2022), Sec. 3.2 "sequential type", the LSTM variant
-(method card 1). The LSTM reads the valid frames in order, so unlike ``meanP`` the pooled video
-depends on the order of the frames.
+(CLIP4Clip in docs/papers.md; method_cards.md card 1). The LSTM reads the valid frames in order, so
+unlike ``meanP`` the pooled video depends on the order of the frames.
 
 Equations (with the frame mask made explicit)::
 

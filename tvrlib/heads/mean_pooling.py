@@ -1,8 +1,8 @@
 """``meanP``: parameter-free mean pooling of frame embeddings (CLIP4Clip).
 
 Paper: Luo et al., "CLIP4Clip: An Empirical Study of CLIP for End to End Video Clip Retrieval"
-(Neurocomputing 2022), Sec. 3.2 "parameter-free type"; it is the baseline row (基准) of seed 001's
-Table 5 (``../shared/seeds/001_*``).
+(Neurocomputing 2022), Sec. 3.2 "parameter-free type"; it is the baseline row (基准) of TopKTemporal's
+Table 5 (docs/papers.md; raw text ``../shared/seeds/001_*``).
 
 Equations (CLIP4Clip eq. 4-5, with the frame mask made explicit)::
 

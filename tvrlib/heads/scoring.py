@@ -10,7 +10,7 @@
   and per-pair parts: each side is encoded once (frame keys, values, Gram matrices; text
   queries), then only the per-pair part runs in blocks. A text-conditioned pooling head would
   otherwise build a ``[T, V, D]`` tensor of pooled videos (X-Pool's reference evaluation: 2 GB at
-  1,000 x 1,000 x 512, method card 2); with blocks and the Gram-matrix path
+  1,000 x 1,000 x 512; X-Pool in docs/papers.md, method_cards.md card 2); with blocks and the Gram-matrix path
   (:mod:`tvrlib.heads.gram`) no such tensor exists. ``path`` picks the head's evaluation path
   (``"gram"`` or ``"materialise"`` for attention-pooling heads; ``None`` = the head's default).
 

@@ -1,8 +1,8 @@
-"""Self-attention aggregation: frame weights from the video alone (the "Self-Att" row of seed 000's Table 2).
+"""Self-attention aggregation: frame weights from the video alone (the "Self-Att" row of CrossAttnGL's Table 2).
 
-Paper: seed 000 (`seeds/000_6b49f8a173a2ab00.txt`), section 5 ablation (Table 2): "the
+Paper: CrossAttnGL (docs/papers.md; `seeds/000_6b49f8a173a2ab00.txt`), section 5 ablation (Table 2): "the
 Self-attention Aggregation method computes aggregation weights without utilizing textual
-semantic information and aggregates the frame features". The seed gives no equations
+semantic information and aggregates the frame features". The paper gives no equations
 for it; our reading keeps everything of the cross-modal head
 (:class:`~tvrlib.heads.cross_modal_aggregation.CrossModalAggregation`, eqs. 4.6-4.9) and
 replaces the caption's query ``W_Q E_t`` by one learned query vector ``q``::
@@ -36,7 +36,7 @@ __all__ = ["SelfAttentionAggregation"]
 
 @HEADS.register("self_attention_aggregation")
 class SelfAttentionAggregation(DualEncoderHead):
-    """Text-agnostic attention pooling with one learned query (seed 000 Table 2, "Self-Att")."""
+    """Text-agnostic attention pooling with one learned query (CrossAttnGL Table 2, "Self-Att")."""
 
     has_frame_weights = True
 

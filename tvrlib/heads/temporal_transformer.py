@@ -1,8 +1,8 @@
 """``seqTransf``: a temporal transformer over the frames, with or without frame position embeddings
-(CLIP4Clip; the "temporal encoding" ablation of seed 001, Table 5).
+(CLIP4Clip; the "temporal encoding" ablation of TopKTemporal, Table 5; papers in docs/papers.md).
 
 Paper: Luo et al., "CLIP4Clip" (Neurocomputing 2022), Sec. 3.2 "sequential type", the Transformer
-variant (method card 1). Seed 001 (``../shared/seeds/001_*``, Table 5) reports the same model
+variant (method_cards.md card 1). TopKTemporal (``../shared/seeds/001_*``, Table 5) reports the same model
 family with and without temporal (position) encoding: 46.8 -> 47.2 R@1 on MSR-VTT.
 
 Equations (with the frame mask made explicit)::

@@ -1,6 +1,6 @@
 """``tightTransf``: a cross-encoder over ``[text; frames]`` with a matching head (CLIP4Clip).
 
-Paper: Luo et al., "CLIP4Clip" (Neurocomputing 2022), Sec. 3.2 "tight type" (method card 1).
+Paper: Luo et al., "CLIP4Clip" (Neurocomputing 2022), Sec. 3.2 "tight type" (docs/papers.md; method_cards.md card 1).
 Unlike the dual encoders (``meanP``, ``seqLSTM``, ``seqTransf``) the text and the video are read
 *together*: every pair (text, video) is one sequence through the transformer, so scoring
 ``T`` texts against ``V`` videos costs ``T * V`` transformer passes instead of ``T + V``

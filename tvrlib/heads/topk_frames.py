@@ -1,10 +1,10 @@
 """Top-K frame selection: the caption keeps its K most relevant frames and attends over them.
 
-Paper: seed 001 (`seeds/001_9901961dbd826a92.txt`, Dong et al., J. Northeastern Univ.
-2026). The seed holds **only tables**: Table 4 sweeps the number of selected frames
+Paper: TopKTemporal (docs/papers.md; `seeds/001_9901961dbd826a92.txt`, Dong et al., J. Northeastern
+Univ. 2026). Our copy holds **only tables**: Table 4 sweeps the number of selected frames
 ``K = 1, 2, 4, 6, 8, 10, 12`` (R@1 peaks at K = 4 and falls towards K = 12) and Table 5
 compares the model with and without temporal (position) encoding. Everything below is
-our reading of the method, built from seed 000's cross-modal attention (eqs. 4.5-4.9),
+our reading of the method, built from CrossAttnGL's cross-modal attention (CrossAttnGL eqs. 4.5-4.9),
 which it extends:
 
 1. **relevance**: the text-frame logit of the cross-modal attention,
@@ -19,7 +19,7 @@ which it extends:
    frame happened; ``temporal=False`` uses ``x_f = E_f / |E_f|``.
 
 Selection is a hard top-K (no gradient through the choice; gradients flow through the
-softmax over the chosen frames). With ``K >= F`` the head is exactly seed 000's
+softmax over the chosen frames). With ``K >= F`` the head is exactly CrossAttnGL's
 :class:`~tvrlib.heads.cross_modal_aggregation.CrossModalAggregation` (plus the position
 embedding when ``temporal=True``). With ``K = 1`` the score is the cosine with the single
 most relevant frame.
@@ -29,7 +29,7 @@ Shapes: ``text.sentence [T, D]``, ``video.frames [V, F, D]``, ``video.mask bool 
 The pooled video is linear in the frames, so evaluation uses the Gram-matrix path.
 
 Named variants (``HEADS.build("topK4", dim=512)``): ``topK{K}`` (with temporal encoding) and
-``topK{K}-noTE`` (without) for every K of seed 001's Table 4 (1, 2, 4, 6, 8, 10, 12).
+``topK{K}-noTE`` (without) for every K of TopKTemporal's Table 4 (1, 2, 4, 6, 8, 10, 12).
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ from .mean_pooling import masked_frames
 
 __all__ = ["TopKFrames", "top_k_mask", "TABLE4_K"]
 
-#: the numbers of selected frames that seed 001's Table 4 sweeps (each gets a named variant)
+#: the numbers of selected frames that TopKTemporal's Table 4 sweeps (each gets a named variant)
 TABLE4_K = (1, 2, 4, 6, 8, 10, 12)
 
 
@@ -63,7 +63,7 @@ def top_k_mask(logits: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor
 
 @HEADS.register("topk_frames")
 class TopKFrames(CrossModalAggregation):
-    """Seed 001 (our reading): attend over the caption's ``k`` most relevant frames, optional temporal encoding."""
+    """TopKTemporal (our reading): attend over the caption's ``k`` most relevant frames, optional temporal encoding."""
 
     def __init__(self, dim: int = 512, k: int = 4, temporal: bool = True, max_frames: int = 64,
                  attn_dim: int | None = None):

@@ -1,6 +1,6 @@
 """X-Pool: text-conditioned attention pooling of frames (Gorti et al., CVPR 2022), scored by cosine.
 
-Facts from method card 2 (the public ``layer6ai-labs/xpool`` code), in the order the
+Facts from method_cards.md card 2 (the public ``layer6ai-labs/xpool`` code; X-Pool in docs/papers.md), in the order the
 block runs (``D`` = embedding size, ``H`` heads of size ``D/H``; the default is one head). The
 paper's equations are not in our sources, so the code marks each line with its step, ``# step N``:
 
