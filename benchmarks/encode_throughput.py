@@ -6,6 +6,7 @@ Decodes 12 uniformly sampled frames from each of N synthetic test videos and enc
 tiny CLIP (its checkpoint) and with ViT-B-32 (random weights: the speed does not depend on the values).
 Prints a markdown table; the numbers go into docs/performance.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,14 +27,19 @@ def measure(enc, paths, num_frames=12, batch_videos=16):
     n = 0
     for i in range(0, len(paths), batch_videos):
         t = time.perf_counter()
-        frames = np.concatenate([sample_frames(p, num_frames, enc.image_size)[0] for p in paths[i:i + batch_videos]])
+        frames = np.concatenate([sample_frames(p, num_frames, enc.image_size)[0] for p in paths[i : i + batch_videos]])
         decode += time.perf_counter() - t
         t = time.perf_counter()
         enc.encode_frames(frames, with_patches=False)
         encode += time.perf_counter() - t
         n += len(frames)
-    return {"frames": n, "decode s": decode, "encode s": encode, "frames/s (decode+encode)": n / (decode + encode),
-            "frames/s (encode only)": n / encode}
+    return {
+        "frames": n,
+        "decode s": decode,
+        "encode s": encode,
+        "frames/s (decode+encode)": n / (decode + encode),
+        "frames/s (encode only)": n / encode,
+    }
 
 
 def main():
@@ -47,19 +53,25 @@ def main():
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        encoders = [("tvr-tiny (64 px)", get_encoder("tvr-tiny", device="cpu")),
-                    ("ViT-B-32 (224 px, random weights)", get_encoder("ViT-B-32", None, device="cpu"))]
+        encoders = [
+            ("tvr-tiny (64 px)", get_encoder("tvr-tiny", device="cpu")),
+            ("ViT-B-32 (224 px, random weights)", get_encoder("ViT-B-32", None, device="cpu")),
+        ]
     for name, enc in encoders:
         measure(enc, paths[:16])  # warm-up
         r = measure(enc, paths)
         rows.append((name, r))
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads {a.threads}, "
-          f"{a.videos} videos x 12 frames, {time.strftime('%Y-%m-%d')}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch threads {a.threads}, "
+        f"{a.videos} videos x 12 frames, {time.strftime('%Y-%m-%d')}"
+    )
     print("| encoder | frames | decode s | encode s | frames/s decode+encode | frames/s encode only |")
     print("|---|---|---|---|---|---|")
     for name, r in rows:
-        print(f"| {name} | {r['frames']} | {r['decode s']:.2f} | {r['encode s']:.2f} | "
-              f"{r['frames/s (decode+encode)']:.0f} | {r['frames/s (encode only)']:.0f} |")
+        print(
+            f"| {name} | {r['frames']} | {r['decode s']:.2f} | {r['encode s']:.2f} | "
+            f"{r['frames/s (decode+encode)']:.0f} | {r['frames/s (encode only)']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

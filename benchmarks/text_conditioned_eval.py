@@ -32,6 +32,7 @@ both sizes are reported so the linearity can be checked.
 
 Run: ``.venv/bin/python benchmarks/text_conditioned_eval.py`` (about 4 minutes on 2 cores).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,17 @@ def _reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def worker(method: str, num_texts: int, num_videos: int, num_frames: int, dim: int, max_bytes: int,
-           repeats: int, threads: int, out: str) -> dict:
+def worker(
+    method: str,
+    num_texts: int,
+    num_videos: int,
+    num_frames: int,
+    dim: int,
+    max_bytes: int,
+    repeats: int,
+    threads: int,
+    out: str,
+) -> dict:
     """Run one method in this (fresh) process; save its scores to ``out`` and return its measurements."""
     import torch
 
@@ -78,8 +88,10 @@ def worker(method: str, num_texts: int, num_videos: int, num_frames: int, dim: i
     torch.set_num_threads(threads)
     # separate generators: (a) at fewer videos sees the same texts, head and first videos
     text = TextInput(torch.randn(num_texts, dim, generator=torch.Generator().manual_seed(0)))
-    video = VideoInput(torch.randn(num_videos, num_frames, dim, generator=torch.Generator().manual_seed(1)),
-                       torch.ones(num_videos, num_frames, dtype=torch.bool))
+    video = VideoInput(
+        torch.randn(num_videos, num_frames, dim, generator=torch.Generator().manual_seed(1)),
+        torch.ones(num_videos, num_frames, dtype=torch.bool),
+    )
     head = CrossModalAggregation(dim).eval()
     g = torch.Generator().manual_seed(2)
     with torch.no_grad():
@@ -100,20 +112,24 @@ def worker(method: str, num_texts: int, num_videos: int, num_frames: int, dim: i
         if method == "gram":
             return score_all(head, text, video, max_bytes=max_bytes, path="gram")
         if method in ("xpool_chunked", "xpool_gram"):
-            return score_all(head, text, video, max_bytes=max_bytes,
-                             path="materialise" if method == "xpool_chunked" else "gram")
+            return score_all(
+                head, text, video, max_bytes=max_bytes, path="materialise" if method == "xpool_chunked" else "gram"
+            )
         if method == "meanP":
             return score_all(MeanPooling(dim), text, video)
         if method == "meanP_product":  # the gallery is already embedded: only the [T, D] x [D, V] product
             return embedded_text @ embedded_video.T
         if method.startswith("stage_"):  # the pooled-cosine stage alone, the attention weights given
-            path = method[len("stage_"):]
+            path = method[len("stage_") :]
             t_chunk, _ = block_shape(num_texts, num_videos, head.pair_bytes(num_frames, dim, path), max_bytes)
             out = torch.empty(num_texts, num_videos)
             for i in range(0, num_texts, t_chunk):
-                w, tgt = weights[i:i + t_chunk], te_["target"][i:i + t_chunk]
-                out[i:i + t_chunk] = (pooled_cosine_gram(tgt, w, ve_["values"], ve_["gram"]) if path == "gram"
-                                      else pooled_cosine_materialised(tgt, w, ve_["values"]))
+                w, tgt = weights[i : i + t_chunk], te_["target"][i : i + t_chunk]
+                out[i : i + t_chunk] = (
+                    pooled_cosine_gram(tgt, w, ve_["values"], ve_["gram"])
+                    if path == "gram"
+                    else pooled_cosine_materialised(tgt, w, ve_["values"])
+                )
             return out
         raise ValueError(method)
 
@@ -139,16 +155,42 @@ def worker(method: str, num_texts: int, num_videos: int, num_frames: int, dim: i
         times.append(time.perf_counter() - t0)
     times = times or [cold]
     np.save(out, scores.numpy())  # the last run's scores, compared across methods by the parent
-    return {"method": method, "texts": num_texts, "videos": num_videos, "frames": num_frames, "dim": dim,
-            "seconds": float(np.median(times)), "all_seconds": times, "peak_bytes": int(peak)}
+    return {
+        "method": method,
+        "texts": num_texts,
+        "videos": num_videos,
+        "frames": num_frames,
+        "dim": dim,
+        "seconds": float(np.median(times)),
+        "all_seconds": times,
+        "peak_bytes": int(peak),
+    }
 
 
 def run_in_subprocess(method: str, num_videos: int, args, tmp: Path) -> dict:
     out = tmp / f"{method}_{num_videos}.npy"
-    cmd = [sys.executable, __file__, "--worker", method, "--videos", str(num_videos), "--texts", str(args.texts),
-           "--frames", str(args.frames), "--dim", str(args.dim), "--max-bytes", str(args.max_bytes),
-           "--repeats", str(1 if method == "full" else args.repeats), "--threads", str(args.threads),
-           "--out", str(out)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        method,
+        "--videos",
+        str(num_videos),
+        "--texts",
+        str(args.texts),
+        "--frames",
+        str(args.frames),
+        "--dim",
+        str(args.dim),
+        "--max-bytes",
+        str(args.max_bytes),
+        "--repeats",
+        str(1 if method == "full" else args.repeats),
+        "--threads",
+        str(args.threads),
+        "--out",
+        str(out),
+    ]
     res = subprocess.run(cmd, check=True, capture_output=True, text=True)
     row = json.loads(res.stdout.strip().splitlines()[-1])
     row["scores_file"] = str(out)
@@ -164,41 +206,74 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--max-bytes", type=int, default=128 * 2**20, help="working-memory budget of one block")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--full-videos", type=int, nargs="+", default=[125, 250],
-                    help="video counts at which (a) is measured and then extrapolated")
+    ap.add_argument(
+        "--full-videos",
+        type=int,
+        nargs="+",
+        default=[125, 250],
+        help="video counts at which (a) is measured and then extrapolated",
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the measurements here")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.worker:
-        print(json.dumps(worker(args.worker, args.texts, args.videos, args.frames, args.dim, args.max_bytes,
-                                args.repeats, args.threads, args.out)))
+        print(
+            json.dumps(
+                worker(
+                    args.worker,
+                    args.texts,
+                    args.videos,
+                    args.frames,
+                    args.dim,
+                    args.max_bytes,
+                    args.repeats,
+                    args.threads,
+                    args.out,
+                )
+            )
+        )
         return {}
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        methods = ("meanP_product", "meanP", "gram", "chunked", "stage_gram", "stage_materialise", "xpool_gram",
-                   "xpool_chunked")
+        methods = (
+            "meanP_product",
+            "meanP",
+            "gram",
+            "chunked",
+            "stage_gram",
+            "stage_materialise",
+            "xpool_gram",
+            "xpool_chunked",
+        )
         rows = {m: run_in_subprocess(m, args.videos, args, tmp) for m in methods}
         full = [run_in_subprocess("full", n, args, tmp) for n in args.full_videos]
         gram_scores = np.load(rows["gram"]["scores_file"])
         chunk_scores = np.load(rows["chunked"]["scores_file"])
         diff = float(np.abs(gram_scores - chunk_scores).max())
-        xpool_diff = float(np.abs(np.load(rows["xpool_gram"]["scores_file"])
-                                  - np.load(rows["xpool_chunked"]["scores_file"])).max())
+        xpool_diff = float(
+            np.abs(np.load(rows["xpool_gram"]["scores_file"]) - np.load(rows["xpool_chunked"]["scores_file"])).max()
+        )
         full_diff = max(float(np.abs(np.load(r["scores_file"]) - gram_scores[:, : r["videos"]]).max()) for r in full)
 
     scale = args.videos / full[-1]["videos"]
-    rows["full"] = {"method": "full", "seconds": full[-1]["seconds"] * scale,
-                    "peak_bytes": int(full[-1]["peak_bytes"] * scale), "extrapolated_from": full}
+    rows["full"] = {
+        "method": "full",
+        "seconds": full[-1]["seconds"] * scale,
+        "peak_bytes": int(full[-1]["peak_bytes"] * scale),
+        "extrapolated_from": full,
+    }
     result = {
-        "setting": {k: getattr(args, k) for k in ("texts", "videos", "frames", "dim", "max_bytes", "threads",
-                                                   "repeats")},
+        "setting": {
+            k: getattr(args, k) for k in ("texts", "videos", "frames", "dim", "max_bytes", "threads", "repeats")
+        },
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
-                   f"torch threads {args.threads}",
-        "rows": {k: {kk: vv for kk, vv in v.items() if kk not in ("scores_file", "all_seconds")}
-                 for k, v in rows.items()},
+        f"torch threads {args.threads}",
+        "rows": {
+            k: {kk: vv for kk, vv in v.items() if kk not in ("scores_file", "all_seconds")} for k, v in rows.items()
+        },
         "max_abs_diff_gram_vs_chunked": diff,
         "max_abs_diff_full_vs_gram": full_diff,
         "max_abs_diff_xpool_moment_vs_chunked": xpool_diff,
@@ -216,21 +291,33 @@ def main(argv: list[str] | None = None) -> dict:
 def markdown(result: dict) -> str:
     s, rows = result["setting"], result["rows"]
     mb = lambda b: f"{b / 2**20:,.0f} MiB"  # noqa: E731
-    lines = [f"{s['texts']:,} texts x {s['videos']:,} videos x {s['frames']} frames x D = {s['dim']}, float32, "
-             f"{s['threads']} torch threads, block budget {mb(s['max_bytes'])}; {result['machine']}.", "",
-             "| method | peak extra memory | time (s) | time / meanP product |", "|---|---:|---:|---:|"]
-    names = {"full": "(a) full materialisation `[T, V, D]` (X-Pool reference style)*",
-             "chunked": "(b) chunked materialising", "gram": "(c) Gram-matrix path (ours)",
-             "meanP": "(d) meanP: embed both sides + one matrix product",
-             "meanP_product": "(d') meanP: the matrix product alone",
-             "xpool_chunked": "(e) X-Pool, chunked materialising", "xpool_gram": "(f) X-Pool, moment path (ours)"}
+    lines = [
+        f"{s['texts']:,} texts x {s['videos']:,} videos x {s['frames']} frames x D = {s['dim']}, float32, "
+        f"{s['threads']} torch threads, block budget {mb(s['max_bytes'])}; {result['machine']}.",
+        "",
+        "| method | peak extra memory | time (s) | time / meanP product |",
+        "|---|---:|---:|---:|",
+    ]
+    names = {
+        "full": "(a) full materialisation `[T, V, D]` (X-Pool reference style)*",
+        "chunked": "(b) chunked materialising",
+        "gram": "(c) Gram-matrix path (ours)",
+        "meanP": "(d) meanP: embed both sides + one matrix product",
+        "meanP_product": "(d') meanP: the matrix product alone",
+        "xpool_chunked": "(e) X-Pool, chunked materialising",
+        "xpool_gram": "(f) X-Pool, moment path (ours)",
+    }
     base = rows["meanP_product"]["seconds"]
     for k in ("full", "chunked", "gram", "meanP", "meanP_product", "xpool_chunked", "xpool_gram"):
         r = rows[k]
         lines.append(f"| {names[k]} | {mb(r['peak_bytes'])} | {r['seconds']:.2f} | {r['seconds'] / base:,.0f}x |")
     ext = rows["full"]["extrapolated_from"]
-    lines += ["", "*(a) measured at " + ", ".join(
-        f"{r['texts']:,} x {r['videos']:,} videos: {mb(r['peak_bytes'])}, {r['seconds']:.2f} s" for r in ext)
+    lines += [
+        "",
+        "*(a) measured at "
+        + ", ".join(
+            f"{r['texts']:,} x {r['videos']:,} videos: {mb(r['peak_bytes'])}, {r['seconds']:.2f} s" for r in ext
+        )
         + f"; extrapolated linearly to {s['videos']:,} videos.",
         f"Gram path vs chunked materialising: {result['speedup_gram_over_chunked']:.1f}x faster; "
         f"max |score difference| = {result['max_abs_diff_gram_vs_chunked']:.1e} "
@@ -239,7 +326,8 @@ def markdown(result: dict) -> str:
         f"{rows['stage_gram']['seconds']:.2f} s vs materialising {rows['stage_materialise']['seconds']:.2f} s, "
         f"{result['speedup_stage']:.1f}x.",
         f"X-Pool: moment path {rows['xpool_chunked']['seconds'] / rows['xpool_gram']['seconds']:.1f}x faster than "
-        f"chunked materialising; max |score difference| = {result['max_abs_diff_xpool_moment_vs_chunked']:.1e}."]
+        f"chunked materialising; max |score difference| = {result['max_abs_diff_xpool_moment_vs_chunked']:.1e}.",
+    ]
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ The heads are configured as in notebook 04 (quick profile: 2 temporal layers). P
 (the numbers go into docs/performance.md, section "Training time per epoch, per head") and writes a CSV.
 The tiny CLIP checkpoint must exist (``python -m tvrlib prepare``); this script never trains it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,17 @@ def seconds_per_step(model, train, val, batch_size: int, steps: int, repeats: in
     fit(model, train, val, epochs=1, batch_size=batch_size, max_steps_per_epoch=1, warmup=0.0, progress=False)
     times = []
     for r in range(repeats):
-        res = fit(model, train, val, epochs=1, batch_size=batch_size, max_steps_per_epoch=steps, warmup=0.0,
-                  seed=r, progress=False)
+        res = fit(
+            model,
+            train,
+            val,
+            epochs=1,
+            batch_size=batch_size,
+            max_steps_per_epoch=steps,
+            warmup=0.0,
+            seed=r,
+            progress=False,
+        )
         times.append(float(res.history["train_seconds"].sum() / res.history["steps"].sum()))
     return float(np.median(times))
 
@@ -96,9 +106,19 @@ def main() -> None:
         bs = T["tight_batch_size"] if name == "tightTransf" else T["batch_size"]
         model = RetrievalModel(build(name, dim, T["temporal_layers"]))
         sps = seconds_per_step(model, train, tiny_val, bs, a.frozen_steps, a.repeats)
-        rows.append({"head": name, "mode": "frozen features", "batch": bs, "steps per epoch": n_captions // bs,
-                     "measured steps": a.frozen_steps, "repeats": a.repeats, "s per step": sps, "s per epoch": sps * (n_captions // bs),
-                     "extrapolated": (n_captions // bs) > a.frozen_steps})
+        rows.append(
+            {
+                "head": name,
+                "mode": "frozen features",
+                "batch": bs,
+                "steps per epoch": n_captions // bs,
+                "measured steps": a.frozen_steps,
+                "repeats": a.repeats,
+                "s per step": sps,
+                "s per epoch": sps * (n_captions // bs),
+                "extrapolated": (n_captions // bs) > a.frozen_steps,
+            }
+        )
         print(rows[-1], flush=True)
     e2e_train = FrameSource(S.data("train"), S.num_frames)
     e2e_val = FrameSource(S.data("val"), S.num_frames).subset(4)
@@ -106,9 +126,19 @@ def main() -> None:
     for name in a.heads:
         model = RetrievalModel(build(name, dim, T["temporal_layers"]), encoder=finetunable_copy(S.encoder))
         sps = seconds_per_step(model, e2e_train, e2e_val, bs, a.e2e_steps, a.repeats)
-        rows.append({"head": name, "mode": "end to end", "batch": bs, "steps per epoch": n_captions // bs,
-                     "measured steps": a.e2e_steps, "repeats": a.repeats, "s per step": sps, "s per epoch": sps * (n_captions // bs),
-                     "extrapolated": True})
+        rows.append(
+            {
+                "head": name,
+                "mode": "end to end",
+                "batch": bs,
+                "steps per epoch": n_captions // bs,
+                "measured steps": a.e2e_steps,
+                "repeats": a.repeats,
+                "s per step": sps,
+                "s per epoch": sps * (n_captions // bs),
+                "extrapolated": True,
+            }
+        )
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     df["threads"] = a.threads
@@ -120,11 +150,14 @@ def main() -> None:
     df.to_csv(out, index=False)
     show = df.pivot(index="head", columns="mode", values="s per epoch").loc[a.heads]
     step = df.pivot(index="head", columns="mode", values="s per step").loc[a.heads]
-    table = pd.DataFrame({
-        "frozen: s/step": step["frozen features"].round(3),
-        "frozen: s/epoch": show["frozen features"].round(1),
-        "end to end: s/step": step["end to end"].round(2),
-        "end to end: min/epoch (extrapolated)": (show["end to end"] / 60).round(1)})
+    table = pd.DataFrame(
+        {
+            "frozen: s/step": step["frozen features"].round(3),
+            "frozen: s/epoch": show["frozen features"].round(1),
+            "end to end: s/step": step["end to end"].round(2),
+            "end to end: min/epoch (extrapolated)": (show["end to end"] / 60).round(1),
+        }
+    )
     print(f"\n{out}\nthreads={a.threads}, load average at start {load0:.2f}\n")
     print(markdown(table))
 

@@ -22,7 +22,7 @@
 # read by the very loader that reads the real MSR-VTT.
 
 # %% tags=["parameters"]
-profile = "quick"   # quick | full: which synthetic config (data/synthetic/<name>.json)
+profile = "quick"  # quick | full: which synthetic config (data/synthetic/<name>.json)
 # None = take the value from the profile
 dataset = None
 seed = 0
@@ -33,6 +33,7 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
 import tvrlib.session
 from tvrlib.reporting import frame_grid, show_source, versions
@@ -42,7 +43,7 @@ from tvrlib.video import sample_frames, sample_indices
 
 S = tvrlib.session.setup(profile, dataset=dataset, seed=seed)
 cfg = B.load_config(S.settings["benchmark"])
-root = B.generate(cfg, progress=False)      # generated once, then reused (about 30 s for `quick`)
+root = B.generate(cfg, progress=False)  # generated once, then reused (about 30 s for `quick`)
 ann = json.loads((root / "MSRVTT_data.json").read_text())
 versions().T
 
@@ -71,8 +72,15 @@ pd.Series({k: v for k, v in vars(cfg).items() if k != "description"}, name=cfg.n
 rows = []
 for split in ("train", "val", "test"):
     d = S.data(split)
-    rows.append({"split": split, "videos": d.num_videos, "captions": len(d.texts), "t2v queries": len(d.query_index),
-                 "captions per video": len(d.texts) / d.num_videos})
+    rows.append(
+        {
+            "split": split,
+            "videos": d.num_videos,
+            "captions": len(d.texts),
+            "t2v queries": len(d.query_index),
+            "captions per video": len(d.texts) / d.num_videos,
+        }
+    )
 pd.DataFrame(rows).set_index("split")
 
 # %%
@@ -87,9 +95,15 @@ sorted(p.name for p in root.iterdir() if p.is_file()), len(list((root / "videos"
 
 # %%
 # NBVAL_CHECK_OUTPUT
-pd.DataFrame({"object colours": [", ".join(W.COLORS)], "shapes": [", ".join(W.SHAPES)],
-              "backgrounds": [", ".join(W.BACKGROUNDS)], "events": [", ".join(W.EVENT_KINDS)],
-              "directions": [", ".join(W.DIRECTIONS)]}).T
+pd.DataFrame(
+    {
+        "object colours": [", ".join(W.COLORS)],
+        "shapes": [", ".join(W.SHAPES)],
+        "backgrounds": [", ".join(W.BACKGROUNDS)],
+        "events": [", ".join(W.EVENT_KINDS)],
+        "directions": [", ".join(W.DIRECTIONS)],
+    }
+).T
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -97,7 +111,11 @@ test = S.data("test")
 kinds = Counter(e["kind"] for v in ann["videos"] for e in v["spec"]["events"])
 n_events = Counter(len(v["spec"]["events"]) for v in ann["videos"])
 with_distractor = np.mean([v["spec"]["distractor"] is not None for v in ann["videos"]])
-pd.Series(kinds, name="events of each kind").to_frame().T, dict(sorted(n_events.items())), round(float(with_distractor), 3)
+(
+    pd.Series(kinds, name="events of each kind").to_frame().T,
+    dict(sorted(n_events.items())),
+    round(float(with_distractor), 3),
+)
 
 
 # %% [markdown]
@@ -106,16 +124,22 @@ pd.Series(kinds, name="events of each kind").to_frame().T, dict(sorted(n_events.
 # Each row is one test video sampled the way every model in this suite sees it: 12 frames, uniformly. The query
 # caption is the row's label.
 
+
 # %%
 def frames_of(video_id, size=96):
     return sample_frames(root / "videos" / f"{video_id}.mp4", num_frames=12, size=size)[0]
 
+
 picks = [0, 5, 9]
 qtexts, gold = [test.texts[i] for i in test.query_index], test.text_to_video[test.query_index]
 labels = [f"{test.video_ids[gold[i]]}: {qtexts[i]}" for i in picks]
-frame_grid([frames_of(test.video_ids[gold[i]]) for i in picks], row_labels=labels,
-           col_labels=[f"f{j}" for j in sample_indices(cfg.num_frames, 12)], name="00_videos", profile=profile);
-
+frame_grid(
+    [frames_of(test.video_ids[gold[i]]) for i in picks],
+    row_labels=labels,
+    col_labels=[f"f{j}" for j in sample_indices(cfg.num_frames, 12)],
+    name="00_videos",
+    profile=profile,
+)
 # %% [markdown]
 # ## 5. Captions: a grammar with paraphrases
 #
@@ -125,8 +149,13 @@ frame_grid([frames_of(test.video_ids[gold[i]]) for i in picks], row_labels=label
 
 # %%
 # NBVAL_CHECK_OUTPUT
-caps = pd.DataFrame({"video_id": [test.video_ids[j] for j in test.text_to_video],
-                     "kind": test.meta["kind_of_text"], "caption": test.texts})
+caps = pd.DataFrame(
+    {
+        "video_id": [test.video_ids[j] for j in test.text_to_video],
+        "kind": test.meta["kind_of_text"],
+        "caption": test.texts,
+    }
+)
 with pd.option_context("display.max_colwidth", 200):
     display(caps.head(10))
 
@@ -163,7 +192,7 @@ for factor in ("order", "direction", "detail"):
         rows.append(frames_of(vid))
         q = qtexts[qi[vid]]
         labels.append(f"{factor}: {vid}: {q}")
-frame_grid(rows, row_labels=labels, name="00_twins", profile=profile);
+frame_grid(rows, row_labels=labels, name="00_twins", profile=profile)
 
 
 # %% [markdown]
@@ -176,13 +205,17 @@ frame_grid(rows, row_labels=labels, name="00_twins", profile=profile);
 # a tie, so exactly 50 %. The videos are written losslessly (H.264 at qp 0, 4:4:4), so this holds for the decoded
 # pixels, not just the rendered ones. We check it for every direction pair:
 
+
 # %%
 # NBVAL_CHECK_OUTPUT
 def same_multiset(a, b):
     return sorted(map(bytes, a)) == sorted(map(bytes, b))
 
-checks = {f: [same_multiset(frames_of(r.video_id, 64), frames_of(r.twin_id, 64)) for r in tw[tw.factor == f].itertuples()]
-          for f in ("direction", "order", "detail")}
+
+checks = {
+    f: [same_multiset(frames_of(r.video_id, 64), frames_of(r.twin_id, 64)) for r in tw[tw.factor == f].itertuples()]
+    for f in ("direction", "order", "detail")
+}
 summary = pd.DataFrame({f: {"pairs": len(v), "same multiset of frames": int(sum(v))} for f, v in checks.items()}).T
 assert summary.loc["direction", "same multiset of frames"] == summary.loc["direction", "pairs"]
 summary
@@ -203,16 +236,18 @@ show_source(W.render_frame)
 # %%
 specs, descs, labels_ = B.load_stills(cfg, "train")
 from tvrlib.pretrain import render_still_frames
-ims = render_still_frames(specs[:8], cfg.frame_size, 96)
-frame_grid([ims], col_labels=[f"#{i}" for i in range(8)], name="00_stills", profile=profile, cell=1.2);
 
+ims = render_still_frames(specs[:8], cfg.frame_size, 96)
+frame_grid([ims], col_labels=[f"#{i}" for i in range(8)], name="00_stills", profile=profile, cell=1.2)
 # %%
 # NBVAL_CHECK_OUTPUT
 motion_words = {"moves", "then", "before", "after", "appears", "disappears", "grows", "shrinks", "first", "finally"}
 assert not any(w in motion_words for d in descs for w in d.split())
 with pd.option_context("display.max_colwidth", 200):
     display(pd.DataFrame({"description": descs[:8], "main object": labels_[:8]}))
-print(f"{len(descs)} training stills, {cfg.num_stills_heldout} held-out stills; no description uses a motion or order word")
+print(
+    f"{len(descs)} training stills, {cfg.num_stills_heldout} held-out stills; no description uses a motion or order word"
+)
 
 # %% [markdown]
 # ## What we found

@@ -32,7 +32,6 @@ import time
 
 import numpy as np
 import pandas as pd
-import torch
 
 import tvrlib.session
 from tvrlib import metrics as M
@@ -40,11 +39,13 @@ from tvrlib.cache import FeatureCache, default_cache_dir
 from tvrlib.encoders import CONFIG_DIR
 from tvrlib.heads import HEADS
 from tvrlib.pretrain import pretrain_history, render_still_frames, zero_shot_accuracy
-from tvrlib.reporting import figure, save_figure, frame_grid, metrics_frame, show_source
+from tvrlib.reporting import figure, frame_grid, metrics_frame, save_figure, show_source
 from tvrlib.synthetic import benchmark as B
 from tvrlib.video import sample_frames, sample_indices
 
-S = tvrlib.session.setup(profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device, seed=seed)
+S = tvrlib.session.setup(
+    profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device, seed=seed
+)
 S.settings
 
 # %% [markdown]
@@ -58,8 +59,12 @@ S.settings
 # %%
 # NBVAL_CHECK_OUTPUT
 rng = np.random.default_rng(seed)
-pd.DataFrame({mode: {f"n={n}": sample_indices(n, 12, mode, rng=rng).tolist() for n in (45, 100, 7)}
-              for mode in ("uniform", "segment_middle", "random_in_segment")}).T
+pd.DataFrame(
+    {
+        mode: {f"n={n}": sample_indices(n, 12, mode, rng=rng).tolist() for n in (45, 100, 7)}
+        for mode in ("uniform", "segment_middle", "random_in_segment")
+    }
+).T
 
 # %%
 show_source(sample_frames)
@@ -95,15 +100,18 @@ print(json.dumps(cfg_json, indent=1))
 # training settings and the seed. The history below is the one recorded when this checkpoint was trained.
 
 # %%
-enc = S.encoder          # trains the tiny CLIP first if no checkpoint exists yet
+enc = S.encoder  # trains the tiny CLIP first if no checkpoint exists yet
 print(enc)
 if S.settings["clip_model"] == "tvr-tiny" and S.settings["pretrained"] is None:
     from tvrlib.pretrain import ensure_tiny_clip
+
     record = pretrain_history(ensure_tiny_clip(S.settings["benchmark"]))
     hist = pd.DataFrame(record["history"])
     fig, ax = figure("01_pretraining_loss", profile, width=5, height=3)
-    ax.plot(hist["epoch"], hist["loss"], marker="o"); ax.set_xlabel("epoch"); ax.set_ylabel("contrastive loss")
-    save_figure(fig);
+    ax.plot(hist["epoch"], hist["loss"], marker="o")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("contrastive loss")
+    save_figure(fig)
     print(f"{record['num_pairs']} pairs, {len(hist)} epochs, {record['seconds']:.0f} s when it was trained")
 
 # %%
@@ -121,15 +129,22 @@ specs, descs, labels = B.load_stills(S.settings["benchmark"], "heldout")
 cfg = B.load_config(S.settings["benchmark"])
 held = render_still_frames(specs, cfg.frame_size, enc.image_size)
 zs = zero_shot_accuracy(enc, held, labels)
-print(f"zero-shot colour+shape accuracy on {zs['n']} held-out frames: {100 * zs['accuracy']:.1f} % "
-      f"(colour {100 * zs['color_accuracy']:.1f} %, shape {100 * zs['shape_accuracy']:.1f} %; chance {100 / zs['num_classes']:.1f} %)")
+print(
+    f"zero-shot colour+shape accuracy on {zs['n']} held-out frames: {100 * zs['accuracy']:.1f} % "
+    f"(colour {100 * zs['color_accuracy']:.1f} %, shape {100 * zs['shape_accuracy']:.1f} %; chance {100 / zs['num_classes']:.1f} %)"
+)
 assert zs["accuracy"] >= 0.90, "the tiny CLIP misses its quality target; see tvrlib/pretrain.py"
 
 # %%
 wrong = [i for i, (p, y) in enumerate(zip(zs["predictions"], labels)) if p != y][:8]
 if wrong:
-    frame_grid([held[wrong]], col_labels=[f"{labels[i]}\n→ {zs['predictions'][i]}" for i in wrong],
-               name="01_zero_shot_errors", profile=profile, cell=1.3);
+    frame_grid(
+        [held[wrong]],
+        col_labels=[f"{labels[i]}\n→ {zs['predictions'][i]}" for i in wrong],
+        name="01_zero_shot_errors",
+        profile=profile,
+        cell=1.3,
+    )
 
 # %% [markdown]
 # ## 3. From frames and captions to features
@@ -143,9 +158,15 @@ if wrong:
 # NBVAL_CHECK_OUTPUT
 f = enc.encode_frames(frames)
 t = enc.encode_text([test.texts[0], "a red circle"])
-pd.DataFrame({"frames (CLS)": [tuple(f.cls.shape)], "patch tokens": [tuple(f.patches.shape)],
-              "sentences (EOT)": [tuple(t.sentence.shape)], "word tokens": [tuple(t.words.shape)],
-              "word mask (real tokens per caption)": [t.mask.sum(1).tolist()]}).T
+pd.DataFrame(
+    {
+        "frames (CLS)": [tuple(f.cls.shape)],
+        "patch tokens": [tuple(f.patches.shape)],
+        "sentences (EOT)": [tuple(t.sentence.shape)],
+        "word tokens": [tuple(t.words.shape)],
+        "word mask (real tokens per caption)": [t.mask.sum(1).tolist()],
+    }
+).T
 
 # %%
 show_source(type(enc).text_forward)
@@ -156,8 +177,12 @@ show_source(type(enc).text_forward)
 # %%
 # NBVAL_CHECK_OUTPUT
 from tvrlib.errors import TVRError
-for bad in (lambda: sample_frames("no/such/video.mp4"), lambda: enc.encode_text(["a red circle", "   "]),
-            lambda: tvrlib.encoders.load_encoder("ViT-B-99")):
+
+for bad in (
+    lambda: sample_frames("no/such/video.mp4"),
+    lambda: enc.encode_text(["a red circle", "   "]),
+    lambda: tvrlib.encoders.load_encoder("ViT-B-99"),
+):
     try:
         bad()
     except TVRError as err:
@@ -177,7 +202,7 @@ t0 = time.time()
 feats = {split: S.video_features(split) for split in ("train", "val", "test")}
 texts = {split: S.text_features(split) for split in ("train", "val", "test")}
 first = time.time() - t0
-S._cache.clear()                     # forget the in-memory copies: the next call reads the disk cache
+S._cache.clear()  # forget the in-memory copies: the next call reads the disk cache
 t0 = time.time()
 feats = {split: S.video_features(split) for split in ("train", "val", "test")}
 second = time.time() - t0
@@ -185,13 +210,18 @@ print(f"encode or load: {first:.1f} s, then from the disk cache: {second:.1f} s"
 
 # %%
 # NBVAL_CHECK_OUTPUT
-pd.DataFrame({split: {"frames": tuple(v.frames.shape), "mask": tuple(v.mask.shape), "unreadable videos": len(v.failed)}
-              for split, v in feats.items()}).T
+pd.DataFrame(
+    {
+        split: {"frames": tuple(v.frames.shape), "mask": tuple(v.mask.shape), "unreadable videos": len(v.failed)}
+        for split, v in feats.items()
+    }
+).T
 
 # %%
 entries = FeatureCache(default_cache_dir()).entries()
-entries[["key", "size", "committed"]].assign(kind=[p.get("kind") for p in entries["parts"]],
-                                              split=[p.get("split") for p in entries["parts"]]).head(10)
+entries[["key", "size", "committed"]].assign(
+    kind=[p.get("kind") for p in entries["parts"]], split=[p.get("split") for p in entries["parts"]]
+).head(10)
 
 # %% [markdown]
 # ## 5. Zero-shot retrieval with mean pooling
@@ -208,13 +238,16 @@ head = HEADS.build("meanP")
 queries, qgold = S.queries("test")
 sim_q = head.score(queries, S.videos("test"))
 sim_all = head.score(S.texts("test"), S.videos("test"))
-res = {"t2v": M.with_ci(sim_q, qgold, "t2v", n_boot=S.n_boot, seed=seed),
-       "v2t": M.with_ci(sim_all, test.text_to_video, "v2t", "best_caption", n_boot=S.n_boot, seed=seed)}
+res = {
+    "t2v": M.with_ci(sim_q, qgold, "t2v", n_boot=S.n_boot, seed=seed),
+    "v2t": M.with_ci(sim_all, test.text_to_video, "v2t", "best_caption", n_boot=S.n_boot, seed=seed),
+}
 kinds = np.array(test.meta["kind_of_query"])
 for k in ("video", "event"):
     sel = kinds == k
     res[f"t2v, {k} captions"] = M.with_ci(sim_q[sel], qgold[sel], "t2v", n_boot=S.n_boot, seed=seed)
 from tvrlib.reporting import results_rows
+
 rows = [r for name, m in res.items() for r in results_rows("zero_shot", "meanP", name, m)]
 S.save("zero_shot_meanP", rows)
 metrics_frame(res)
@@ -224,9 +257,14 @@ metrics_frame(res)
 
 # %%
 t = res["t2v"]
-print(f"The tiny CLIP names colour and shape of held-out frames with {100 * zs['accuracy']:.1f} % accuracy "
-      f"(target 90 %).")
-print(f"Zero-shot mean pooling: t2v R@1 {t['R1']:.1f} % [{t['R1_lo']:.1f}, {t['R1_hi']:.1f}], "
-      f"R@5 {t['R5']:.1f} %, MdR {t['MdR']:.1f}; v2t R@1 {res['v2t']['R1']:.1f} %.")
-print(f"Queries describing the whole video: R@1 {res['t2v, video captions']['R1']:.1f} %; queries about a single "
-      f"event: R@1 {res['t2v, event captions']['R1']:.1f} %.")
+print(
+    f"The tiny CLIP names colour and shape of held-out frames with {100 * zs['accuracy']:.1f} % accuracy (target 90 %)."
+)
+print(
+    f"Zero-shot mean pooling: t2v R@1 {t['R1']:.1f} % [{t['R1_lo']:.1f}, {t['R1_hi']:.1f}], "
+    f"R@5 {t['R5']:.1f} %, MdR {t['MdR']:.1f}; v2t R@1 {res['v2t']['R1']:.1f} %."
+)
+print(
+    f"Queries describing the whole video: R@1 {res['t2v, video captions']['R1']:.1f} %; queries about a single "
+    f"event: R@1 {res['t2v, event captions']['R1']:.1f} %."
+)

@@ -25,14 +25,15 @@ seed = 0
 # %%
 import numpy as np
 import pandas as pd
-import torch
 
 import tvrlib.session
 from tvrlib import metrics as M
 from tvrlib.heads import HEADS
-from tvrlib.reporting import figure, save_figure, metrics_frame, show_source
+from tvrlib.reporting import figure, metrics_frame, save_figure, show_source
 
-S = tvrlib.session.setup(profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device, seed=seed)
+S = tvrlib.session.setup(
+    profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device, seed=seed
+)
 
 # %% [markdown]
 # ## 1. From scores to ranks
@@ -43,10 +44,14 @@ S = tvrlib.session.setup(profile, dataset=dataset, clip_model=clip_model, pretra
 
 # %%
 # NBVAL_CHECK_OUTPUT
-sim = np.array([[0.9, 0.1, 0.3, 0.2],    # text 0 -> gold video 0: rank 1
-                [0.8, 0.7, 0.1, 0.0],    # text 1 -> gold video 1: rank 2
-                [0.5, 0.6, 0.4, 0.9],    # text 2 -> gold video 2: rank 4
-                [0.1, 0.2, 0.3, 0.95]])  # text 3 -> gold video 3: rank 1
+sim = np.array(
+    [
+        [0.9, 0.1, 0.3, 0.2],  # text 0 -> gold video 0: rank 1
+        [0.8, 0.7, 0.1, 0.0],  # text 1 -> gold video 1: rank 2
+        [0.5, 0.6, 0.4, 0.9],  # text 2 -> gold video 2: rank 4
+        [0.1, 0.2, 0.3, 0.95],
+    ]
+)  # text 3 -> gold video 3: rank 1
 gold = np.array([0, 1, 2, 3])
 print("ranks:", M.ranks_t2v(sim, gold))
 M.t2v(sim, gold)
@@ -66,9 +71,13 @@ show_source(M.rank_of_gold)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-tied = np.array([[0.5, 0.5, 0.1, 0.0],   # gold 0 tied with video 1 at the top -> 1.5
-                 [0.3, 0.3, 0.3, 0.3],   # all equal -> (4 + 1) / 2 = 2.5
-                 [0.1, 0.2, 0.9, 0.2]])  # no tie -> 1
+tied = np.array(
+    [
+        [0.5, 0.5, 0.1, 0.0],  # gold 0 tied with video 1 at the top -> 1.5
+        [0.3, 0.3, 0.3, 0.3],  # all equal -> (4 + 1) / 2 = 2.5
+        [0.1, 0.2, 0.9, 0.2],
+    ]
+)  # no tie -> 1
 print("ranks:", M.ranks_t2v(tied, np.array([0, 1, 2])))
 M.t2v(tied, np.array([0, 1, 2]))
 
@@ -87,12 +96,16 @@ M.t2v(tied, np.array([0, 1, 2]))
 # %%
 # NBVAL_CHECK_OUTPUT
 #                 v0    v1    v2
-sim3 = np.array([[0.9, 0.2, 0.5],   # caption of v0
-                 [0.8, 0.1, 0.4],   # caption of v0
-                 [0.7, 0.3, 0.35],  # caption of v0
-                 [0.1, 0.9, 0.2],   # caption of v1
-                 [0.2, 0.1, 0.3],   # caption of v2
-                 [0.3, 0.2, 0.1]])  # caption of v1
+sim3 = np.array(
+    [
+        [0.9, 0.2, 0.5],  # caption of v0
+        [0.8, 0.1, 0.4],  # caption of v0
+        [0.7, 0.3, 0.35],  # caption of v0
+        [0.1, 0.9, 0.2],  # caption of v1
+        [0.2, 0.1, 0.3],  # caption of v2
+        [0.3, 0.2, 0.1],
+    ]
+)  # caption of v1
 t2v_gold = np.array([0, 0, 0, 1, 2, 1])
 for c in M.CONVENTIONS:
     print(f"{c:>12}: rank of each video = {M.ranks_v2t(sim3, t2v_gold, convention=c)}")
@@ -111,12 +124,14 @@ pd.DataFrame({c: M.v2t(sim3, t2v_gold, convention=c) for c in M.CONVENTIONS}).T
 head = HEADS.build("meanP")
 queries, qgold = S.queries("test")
 videos = S.videos("test")
-sim_q = head.score(queries, videos)                      # [1000 queries, 1000 videos]
-sim_all = head.score(S.texts("test"), videos)             # [5000 captions, 1000 videos]
+sim_q = head.score(queries, videos)  # [1000 queries, 1000 videos]
+sim_all = head.score(S.texts("test"), videos)  # [5000 captions, 1000 videos]
 test = S.data("test")
-res = {"t2v": M.with_ci(sim_q, qgold, "t2v", n_boot=S.n_boot, seed=seed),
-       "v2t (best_caption)": M.with_ci(sim_all, test.text_to_video, "v2t", "best_caption", n_boot=S.n_boot, seed=seed),
-       "v2t (max_group)": M.with_ci(sim_all, test.text_to_video, "v2t", "max_group", n_boot=S.n_boot, seed=seed)}
+res = {
+    "t2v": M.with_ci(sim_q, qgold, "t2v", n_boot=S.n_boot, seed=seed),
+    "v2t (best_caption)": M.with_ci(sim_all, test.text_to_video, "v2t", "best_caption", n_boot=S.n_boot, seed=seed),
+    "v2t (max_group)": M.with_ci(sim_all, test.text_to_video, "v2t", "max_group", n_boot=S.n_boot, seed=seed),
+}
 metrics_frame(res)
 
 # %% [markdown]
@@ -138,7 +153,8 @@ for n in (100, 250, 500, 1000):
 widths = pd.DataFrame(rows)
 fig, ax = figure("02_ci_width", profile, width=5, height=3)
 ax.plot(widths["queries"], widths["CI width"], marker="o")
-ax.set_xlabel("number of queries"); ax.set_ylabel("width of the 95% CI of R@1 (points)")
+ax.set_xlabel("number of queries")
+ax.set_ylabel("width of the 95% CI of R@1 (points)")
 save_figure(fig)
 widths.round(1)
 
@@ -153,8 +169,11 @@ widths.round(1)
 # baseline, scored with the same head and a different mask.
 
 # %%
-one = videos.mask.clone(); one[:] = False; one[:, S.num_frames // 2] = True
+one = videos.mask.clone()
+one[:] = False
+one[:, S.num_frames // 2] = True
 from tvrlib.heads.base import VideoInput
+
 sim_one = head.score(queries, VideoInput(videos.frames, one))
 cmp = M.compare(sim_q, sim_one, qgold, "t2v", metric="R1", n_boot=S.n_boot, seed=seed)
 pd.Series({k: (np.round(v, 2) if not isinstance(v, str) else v) for k, v in cmp.items()})
@@ -176,9 +195,11 @@ for f in ("order", "direction", "detail"):
     sel = factors == f
     acc, per = M.twin_accuracy(sim_q[sel], qgold[sel], twin_of[sel])
     lo, hi = M.bootstrap_mean_ci(per, n_boot=S.n_boot, seed=seed)
-    rows.append({"factor": f, "twin queries": int(sel.sum()), "accuracy %": 100 * acc, "CI lo": 100 * lo, "CI hi": 100 * hi})
+    rows.append(
+        {"factor": f, "twin queries": int(sel.sum()), "accuracy %": 100 * acc, "CI lo": 100 * lo, "CI hi": 100 * hi}
+    )
 twins = pd.DataFrame(rows).set_index("factor")
-assert twins.loc["direction", "accuracy %"] == 50.0   # guaranteed: same multiset of frames, mean pooling ties
+assert twins.loc["direction", "accuracy %"] == 50.0  # guaranteed: same multiset of frames, mean pooling ties
 twins.round(1)
 
 # %% [markdown]
@@ -186,11 +207,19 @@ twins.round(1)
 
 # %%
 t = res["t2v"]
-print(f"Zero-shot mean pooling on {int(t['n'])} test queries: t2v R@1 = {t['R1']:.1f} % "
-      f"(95 % CI {t['R1_lo']:.1f}-{t['R1_hi']:.1f}), MdR {t['MdR']:.1f}, MnR {t['MnR']:.1f}.")
-print(f"The two v2t conventions agree on R@1 ({res['v2t (best_caption)']['R1']:.1f} vs {res['v2t (max_group)']['R1']:.1f}) "
-      f"and differ on MnR ({res['v2t (best_caption)']['MnR']:.1f} vs {res['v2t (max_group)']['MnR']:.1f}).")
-print(f"All 12 frames vs the middle frame only: R@1 difference {cmp['delta']:+.1f} points, "
-      f"95 % CI [{cmp['ci'][0]:+.1f}, {cmp['ci'][1]:+.1f}], paired-bootstrap p = {cmp['p_value']:.3f}.")
-print(f"Twin accuracy of mean pooling: order {twins.loc['order', 'accuracy %']:.1f} %, direction "
-      f"{twins.loc['direction', 'accuracy %']:.1f} % (a guaranteed tie), detail {twins.loc['detail', 'accuracy %']:.1f} %.")
+print(
+    f"Zero-shot mean pooling on {int(t['n'])} test queries: t2v R@1 = {t['R1']:.1f} % "
+    f"(95 % CI {t['R1_lo']:.1f}-{t['R1_hi']:.1f}), MdR {t['MdR']:.1f}, MnR {t['MnR']:.1f}."
+)
+print(
+    f"The two v2t conventions agree on R@1 ({res['v2t (best_caption)']['R1']:.1f} vs {res['v2t (max_group)']['R1']:.1f}) "
+    f"and differ on MnR ({res['v2t (best_caption)']['MnR']:.1f} vs {res['v2t (max_group)']['MnR']:.1f})."
+)
+print(
+    f"All 12 frames vs the middle frame only: R@1 difference {cmp['delta']:+.1f} points, "
+    f"95 % CI [{cmp['ci'][0]:+.1f}, {cmp['ci'][1]:+.1f}], paired-bootstrap p = {cmp['p_value']:.3f}."
+)
+print(
+    f"Twin accuracy of mean pooling: order {twins.loc['order', 'accuracy %']:.1f} %, direction "
+    f"{twins.loc['direction', 'accuracy %']:.1f} % (a guaranteed tie), detail {twins.loc['detail', 'accuracy %']:.1f} %."
+)

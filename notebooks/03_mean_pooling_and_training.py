@@ -21,21 +21,21 @@
 # * **which frames matter**: how much each frame adds to a mean-pooled score, and how many frames mean pooling needs.
 
 # %% tags=["parameters"]
-profile = "quick"     # quick | full | msrvtt
-dataset = None        # None: take it from the profile (also clip_model and pretrained)
+profile = "quick"  # quick | full | msrvtt
+dataset = None  # None: take it from the profile (also clip_model and pretrained)
 clip_model = None
 pretrained = None
 device = "auto"
 seed = 0
-epochs = None         # frozen-feature training epochs (None: the profile value, quick 5)
-batch_size = None     # captions per step (None: 128)
-lr = None             # learning rate of new modules (None: quick 1e-3; CLIP4Clip 1e-4 on msrvtt)
-lr_encoder = None     # learning rate of the CLIP towers end to end (None: quick 5e-5; CLIP4Clip 1e-7 on msrvtt)
-e2e_epochs = None     # end-to-end fine-tuning epochs (None: quick 1)
-e2e_steps = None      # cap on steps per end-to-end epoch (None: quick 30, 0 for a full epoch)
-e2e_batch_size = None # pairs per end-to-end step (None: quick 16)
-e2e_val_videos = None # validation videos for end-to-end model selection (None: quick 100, 0 for all)
-margin = 0.2          # hinge margin (VSE++, CrossAttnGL)
+epochs = None  # frozen-feature training epochs (None: the profile value, quick 5)
+batch_size = None  # captions per step (None: 128)
+lr = None  # learning rate of new modules (None: quick 1e-3; CLIP4Clip 1e-4 on msrvtt)
+lr_encoder = None  # learning rate of the CLIP towers end to end (None: quick 5e-5; CLIP4Clip 1e-7 on msrvtt)
+e2e_epochs = None  # end-to-end fine-tuning epochs (None: quick 1)
+e2e_steps = None  # cap on steps per end-to-end epoch (None: quick 30, 0 for a full epoch)
+e2e_batch_size = None  # pairs per end-to-end step (None: quick 16)
+e2e_val_videos = None  # validation videos for end-to-end model selection (None: quick 100, 0 for all)
+margin = 0.2  # hinge margin (VSE++, CrossAttnGL)
 
 # %%
 import time
@@ -58,16 +58,25 @@ from tvrlib.synthetic.events import sampled_frame_events
 from tvrlib.training import FeatureSource, FitConfig, FrameSource, RetrievalModel, finetunable_copy, fit
 
 pd.set_option("display.width", 200)
-S = tvrlib.session.setup(profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device,
-                         seed=seed)
-T = training_settings(profile, epochs=epochs, batch_size=batch_size, lr=lr, lr_encoder=lr_encoder,
-                      e2e_epochs=e2e_epochs, e2e_steps=e2e_steps, e2e_batch_size=e2e_batch_size,
-                      e2e_val_videos=e2e_val_videos)
+S = tvrlib.session.setup(
+    profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device, seed=seed
+)
+T = training_settings(
+    profile,
+    epochs=epochs,
+    batch_size=batch_size,
+    lr=lr,
+    lr_encoder=lr_encoder,
+    e2e_epochs=e2e_epochs,
+    e2e_steps=e2e_steps,
+    e2e_batch_size=e2e_batch_size,
+    e2e_val_videos=e2e_val_videos,
+)
 train, val = FeatureSource.from_session(S, "train"), FeatureSource.from_session(S, "val")
 test = S.data("test")
-texts, videos = S.texts("test"), S.videos("test")      # every caption and every video of the test split
-queries, gold = S.queries("test")                       # the t2v queries and their gold videos
-clip_temperature = float(S.encoder.model.logit_scale)   # CLIP's learned log-temperature, the starting point
+texts, videos = S.texts("test"), S.videos("test")  # every caption and every video of the test split
+queries, gold = S.queries("test")  # the t2v queries and their gold videos
+clip_temperature = float(S.encoder.model.logit_scale)  # CLIP's learned log-temperature, the starting point
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -104,12 +113,15 @@ g = torch.Generator().manual_seed(0)
 toy_text = TextInput(torch.randn(3, 8, generator=g))
 toy = VideoInput(torch.randn(2, 5, 8, generator=g), torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=torch.bool))
 meanP = HEADS.build("meanP")
-shuffled = VideoInput(toy.frames[:, [3, 0, 2, 1, 4]], toy.mask)                  # padding stays last
-padded = VideoInput(torch.cat([toy.frames, 99 * torch.ones(2, 3, 8)], 1),
-                    torch.cat([toy.mask, torch.zeros(2, 3, dtype=torch.bool)], 1))
+shuffled = VideoInput(toy.frames[:, [3, 0, 2, 1, 4]], toy.mask)  # padding stays last
+padded = VideoInput(
+    torch.cat([toy.frames, 99 * torch.ones(2, 3, 8)], 1), torch.cat([toy.mask, torch.zeros(2, 3, dtype=torch.bool)], 1)
+)
 print("scores [3 texts, 2 videos]:\n", meanP.score(toy_text, toy).numpy().round(4))
 print("same scores with shuffled frames:", torch.equal(meanP.score(toy_text, toy), meanP.score(toy_text, shuffled)))
-print("same scores with 3 extra padding frames:", torch.equal(meanP.score(toy_text, toy), meanP.score(toy_text, padded)))
+print(
+    "same scores with 3 extra padding frames:", torch.equal(meanP.score(toy_text, toy), meanP.score(toy_text, padded))
+)
 
 # %% [markdown]
 # ## 2. Zero-shot mean pooling on the test split
@@ -167,14 +179,17 @@ show_source(hardest_negative_hinge)
 # %%
 # NBVAL_CHECK_OUTPUT
 # captions 0 and 2 describe the same video (id 7): S[0, 2] and S[2, 0] are correct matches, not negatives
-S_toy = torch.tensor([[0.80, 0.20, 0.79, 0.10],
-                      [0.30, 0.70, 0.20, 0.40],
-                      [0.81, 0.10, 0.82, 0.20],
-                      [0.10, 0.45, 0.30, 0.60]])
+S_toy = torch.tensor(
+    [[0.80, 0.20, 0.79, 0.10], [0.30, 0.70, 0.20, 0.40], [0.81, 0.10, 0.82, 0.20], [0.10, 0.45, 0.30, 0.60]]
+)
 ids = torch.tensor([7, 3, 7, 5])
-pd.DataFrame({"InfoNCE (exp(tau)=100)": [symmetric_infonce(100 * S_toy).item(), symmetric_infonce(100 * S_toy, ids).item()],
-              "hinge (margin 0.2)": [hardest_negative_hinge(S_toy).item(), hardest_negative_hinge(S_toy, ids).item()]},
-             index=["ids ignored", "masked by video id"]).round(4)
+pd.DataFrame(
+    {
+        "InfoNCE (exp(tau)=100)": [symmetric_infonce(100 * S_toy).item(), symmetric_infonce(100 * S_toy, ids).item()],
+        "hinge (margin 0.2)": [hardest_negative_hinge(S_toy).item(), hardest_negative_hinge(S_toy, ids).item()],
+    },
+    index=["ids ignored", "masked by video id"],
+).round(4)
 
 # %% [markdown]
 # Without the ids, captions 0 and 2 are pushed away from a copy of their own video, which they match almost as well
@@ -201,13 +216,23 @@ show_source(fit)
 
 # %%
 torch.manual_seed(seed)
-frozen_meanP = fit(RetrievalModel(HEADS.build("meanP"), logit_scale=clip_temperature), train, val,
-                   epochs=1, batch_size=T["batch_size"], lr=T["lr"], seed=seed, progress=False)
+frozen_meanP = fit(
+    RetrievalModel(HEADS.build("meanP"), logit_scale=clip_temperature),
+    train,
+    val,
+    epochs=1,
+    batch_size=T["batch_size"],
+    lr=T["lr"],
+    seed=seed,
+    progress=False,
+)
 print("trainable parameters:", [n for n, _ in frozen_meanP.model.named_parameters()])
 same = torch.equal(score_all(frozen_meanP.head, queries, videos), score_all(meanP, queries, videos))
-assert same   # guaranteed: only the temperature moved
-print(f"temperature exp(tau): {np.exp(clip_temperature):.2f} -> {frozen_meanP.model.logit_scale.exp().item():.2f}; "
-      f"test scores unchanged: {same}")
+assert same  # guaranteed: only the temperature moved
+print(
+    f"temperature exp(tau): {np.exp(clip_temperature):.2f} -> {frozen_meanP.model.logit_scale.exp().item():.2f}; "
+    f"test scores unchanged: {same}"
+)
 
 # %% [markdown]
 # ## 5. The losses side by side
@@ -224,8 +249,9 @@ runs = {}
 for loss in ("infonce", "hinge"):
     torch.manual_seed(seed)
     head = HEADS.build("seqLSTM", dim=videos.frames.shape[-1])
-    runs[loss] = fit(RetrievalModel(head, logit_scale=clip_temperature), train, val, cfg, loss=loss,
-                     margin=margin, progress=False)
+    runs[loss] = fit(
+        RetrievalModel(head, logit_scale=clip_temperature), train, val, cfg, loss=loss, margin=margin, progress=False
+    )
 history = pd.concat([r.history.assign(objective=k) for k, r in runs.items()])
 history[["objective", "epoch", "train_loss", "val_R1", "val_R5", "val_MnR", "logit_scale", "train_seconds"]].round(2)
 
@@ -237,11 +263,11 @@ sns.lineplot(data=steps, x="step", y="relative loss", hue="objective", ax=axes[0
 axes[0].set_title("training loss / its first value")
 sns.lineplot(data=history, x="epoch", y="val_R1", hue="objective", marker="o", ax=axes[1])
 axes[1].set_title("validation t2v R@1 (%)")
-save_figure(fig);
-
+save_figure(fig)
 # %%
-loss_evals = [evaluate(runs[k].head, texts, videos, test, method=f"seqLSTM + {k}", n_boot=S.n_boot, seed=seed)
-              for k in runs]
+loss_evals = [
+    evaluate(runs[k].head, texts, videos, test, method=f"seqLSTM + {k}", n_boot=S.n_boot, seed=seed) for k in runs
+]
 q = torch.as_tensor(test.query_index)
 loss_cmp = M.compare(loss_evals[0].sim[q], loss_evals[1].sim[q], gold, "t2v", metric="R1", n_boot=S.n_boot, seed=seed)
 summary_frame([zero_shot, *loss_evals]).T
@@ -265,20 +291,29 @@ e2e_model = RetrievalModel(HEADS.build("meanP"), encoder=finetunable_copy(S.enco
 e2e_val = FrameSource(S.data("val"), S.num_frames)
 if T["e2e_val_videos"]:
     e2e_val = e2e_val.subset(T["e2e_val_videos"])
-e2e = fit(e2e_model, FrameSource(S.data("train"), S.num_frames), e2e_val, epochs=T["e2e_epochs"],
-          batch_size=T["e2e_batch_size"], lr=T["lr"], lr_encoder=T["lr_encoder"],
-          max_steps_per_epoch=T["e2e_steps"] or None, seed=seed, progress=False)
+e2e = fit(
+    e2e_model,
+    FrameSource(S.data("train"), S.num_frames),
+    e2e_val,
+    epochs=T["e2e_epochs"],
+    batch_size=T["e2e_batch_size"],
+    lr=T["lr"],
+    lr_encoder=T["lr_encoder"],
+    max_steps_per_epoch=T["e2e_steps"] or None,
+    seed=seed,
+    progress=False,
+)
 e2e_step_seconds = e2e.history["train_seconds"].sum() / e2e.history["steps"].sum()
 e2e.history.round(3)
 
 # %%
 t0 = time.perf_counter()
-e2e_texts, e2e_videos = FrameSource(test, S.num_frames).eval_inputs(e2e.model)   # the test split, re-encoded
+e2e_texts, e2e_videos = FrameSource(test, S.num_frames).eval_inputs(e2e.model)  # the test split, re-encoded
 e2e_encode_seconds = time.perf_counter() - t0
 finetuned = evaluate(e2e.head, e2e_texts, e2e_videos, test, method="meanP end-to-end", n_boot=S.n_boot, seed=seed)
 e2e_cmp = M.compare(finetuned.sim[q], zero_shot.sim[q], gold, "t2v", metric="R1", n_boot=S.n_boot, seed=seed)
 ft = finetuned.twins.set_index("factor")
-assert ft.loc["direction", "accuracy"] == 50.0   # still mean pooling: still blind to direction
+assert ft.loc["direction", "accuracy"] == 50.0  # still mean pooling: still blind to direction
 summary_frame([zero_shot, finetuned]).T
 
 # %% [markdown]
@@ -298,7 +333,7 @@ show_source(frame_contributions)
 kind = np.array(test.meta.get("kind_of_query", ["video"] * len(gold)))
 has_events = bool((kind == "event").any()) and "video_fields" in test.meta
 if has_events:
-    events = sampled_frame_events(test, S.num_frames)                  # [V, F]: event of each sampled frame
+    events = sampled_frame_events(test, S.num_frames)  # [V, F]: event of each sampled frame
     fields = test.meta["sentence_fields"]
     ev_q = np.flatnonzero(kind == "event")
     ev_idx = np.array([fields[test.query_index[i]]["event_index"] for i in ev_q])
@@ -308,21 +343,31 @@ if has_events:
     cos = (unit @ torch.nn.functional.normalize(queries.sentence[ev_q], dim=-1)[:, :, None]).squeeze(-1).numpy()
     inside = events[g_ev] == ev_idx[:, None]
     outside = (events[g_ev] >= 0) & ~inside
-    frame_table = pd.DataFrame({"frames": ["inside the described event", "in the other events"],
-                                "mean cosine with the caption": [cos[inside].mean(), cos[outside].mean()],
-                                "share of the frames": [inside.sum() / (inside.sum() + outside.sum()),
-                                                        outside.sum() / (inside.sum() + outside.sum())],
-                                "share of the score": [contrib[inside].sum() / contrib[inside | outside].sum(),
-                                                       contrib[outside].sum() / contrib[inside | outside].sum()]})
+    frame_table = pd.DataFrame(
+        {
+            "frames": ["inside the described event", "in the other events"],
+            "mean cosine with the caption": [cos[inside].mean(), cos[outside].mean()],
+            "share of the frames": [
+                inside.sum() / (inside.sum() + outside.sum()),
+                outside.sum() / (inside.sum() + outside.sum()),
+            ],
+            "share of the score": [
+                contrib[inside].sum() / contrib[inside | outside].sum(),
+                contrib[outside].sum() / contrib[inside | outside].sum(),
+            ],
+        }
+    )
     fig, ax = figure("03_frame_contributions", profile, width=8, height=3.2)
     show = slice(0, 6)
     sns.heatmap(contrib[show], cmap="viridis", ax=ax, cbar_kws={"label": "contribution to the score"})
     for r, row_in in enumerate(inside[show]):
         cols = np.flatnonzero(row_in)
         if cols.size:
-            ax.plot([cols[0], cols[0]], [r, r + 1], "w--"); ax.plot([cols[-1] + 1, cols[-1] + 1], [r, r + 1], "w--")
-    ax.set_xlabel("sampled frame"); ax.set_ylabel("single-event query")
-    save_figure(fig);
+            ax.plot([cols[0], cols[0]], [r, r + 1], "w--")
+            ax.plot([cols[-1] + 1, cols[-1] + 1], [r, r + 1], "w--")
+    ax.set_xlabel("sampled frame")
+    ax.set_ylabel("single-event query")
+    save_figure(fig)
 
 # %%
 frame_table.round(3) if has_events else "no single-event queries in this dataset"
@@ -333,19 +378,28 @@ frame_table.round(3) if has_events else "no single-event queries in this dataset
 
 # %%
 k_rows = []
-for name, head, vids, txt in (("zero-shot", meanP, videos, queries),
-                              ("end-to-end", e2e.head, e2e_videos, e2e_texts.index(q))):
+for name, head, vids, txt in (
+    ("zero-shot", meanP, videos, queries),
+    ("end-to-end", e2e.head, e2e_videos, e2e_texts.index(q)),
+):
     for k in sorted({1, 2, 3, 4, 6, S.num_frames}):
         r = M.with_ci(score_all(head, txt, keep_uniform_frames(vids, k)), gold, "t2v", n_boot=S.n_boot, seed=seed)
         k_rows.append({"meanP": name, "frames kept": k, "R1": r["R1"], "R1_lo": r["R1_lo"], "R1_hi": r["R1_hi"]})
 k_table = pd.DataFrame(k_rows)
 fig, ax = figure("03_frames_kept", profile, width=6, height=3.2)
 for name, part in k_table.groupby("meanP"):
-    ax.errorbar(part["frames kept"], part["R1"], yerr=[part["R1"] - part["R1_lo"], part["R1_hi"] - part["R1"]],
-                marker="o", capsize=3, label=name)
-ax.set_xlabel("frames kept per video"); ax.set_ylabel("test t2v R@1 (%)"); ax.legend(title="meanP")
-save_figure(fig);
-
+    ax.errorbar(
+        part["frames kept"],
+        part["R1"],
+        yerr=[part["R1"] - part["R1_lo"], part["R1_hi"] - part["R1"]],
+        marker="o",
+        capsize=3,
+        label=name,
+    )
+ax.set_xlabel("frames kept per video")
+ax.set_ylabel("test t2v R@1 (%)")
+ax.legend(title="meanP")
+save_figure(fig)
 # %% [markdown]
 # ## Results
 #
@@ -353,52 +407,74 @@ save_figure(fig);
 # `results/<profile>/mean_pooling_and_training.csv`; the frames-kept curve and the learning curves go beside it.
 
 # %%
-budget = {"meanP zero-shot": "none", "meanP frozen (temperature only)": "1 epoch",
-          "seqLSTM + infonce": f"{T['epochs']} epochs", "seqLSTM + hinge": f"{T['epochs']} epochs",
-          "meanP end-to-end": f"{len(e2e.steps)} steps x {T['e2e_batch_size']}"}
-frozen_eval = evaluate(frozen_meanP.head, texts, videos, test, method="meanP frozen (temperature only)",
-                       n_boot=S.n_boot, seed=seed)
+budget = {
+    "meanP zero-shot": "none",
+    "meanP frozen (temperature only)": "1 epoch",
+    "seqLSTM + infonce": f"{T['epochs']} epochs",
+    "seqLSTM + hinge": f"{T['epochs']} epochs",
+    "meanP end-to-end": f"{len(e2e.steps)} steps x {T['e2e_batch_size']}",
+}
+frozen_eval = evaluate(
+    frozen_meanP.head, texts, videos, test, method="meanP frozen (temperature only)", n_boot=S.n_boot, seed=seed
+)
 rows = []
 for ev in (zero_shot, frozen_eval, *loss_evals, finetuned):
     rows += evaluation_rows("mean_pooling_and_training", ev, budget=budget[ev.method], seed=seed)
-paths = [S.save("mean_pooling_and_training", rows),
-         S.save("mean_pooling_frames_kept", k_table.assign(experiment="mean_pooling_frames_kept", seed=seed)),
-         S.save("mean_pooling_learning_curves", history.assign(experiment="mean_pooling_learning_curves", seed=seed))]
+paths = [
+    S.save("mean_pooling_and_training", rows),
+    S.save("mean_pooling_frames_kept", k_table.assign(experiment="mean_pooling_frames_kept", seed=seed)),
+    S.save("mean_pooling_learning_curves", history.assign(experiment="mean_pooling_learning_curves", seed=seed)),
+]
 print("\n".join(p.name for p in paths))
 
 
 # %% [markdown]
 # ## What we found
 
+
 # %%
 def fmt(d, m="R1"):
     return f"{d[m]:.1f} % [{d[m + '_lo']:.1f}, {d[m + '_hi']:.1f}]"
 
+
 zs, ftw = zero_shot.twins.set_index("factor"), finetuned.twins.set_index("factor")
 best_loss = "infonce" if loss_cmp["delta"] > 0 else "hinge"
-print(f"Zero-shot mean pooling: t2v R@1 {fmt(zero_shot.t2v)}, v2t R@1 {fmt(zero_shot.v2t)}; twins: order "
-      f"{zs.loc['order', 'accuracy']:.1f} %, direction {zs.loc['direction', 'accuracy']:.1f} % (an exact tie, as "
-      f"guaranteed), detail {zs.loc['detail', 'accuracy']:.1f} %.")
-print(f"Training meanP on frozen features moved only the temperature, and the test ranking stayed identical.")
-print(f"Losses on seqLSTM ({T['epochs']} epochs each): InfoNCE t2v R@1 {fmt(loss_evals[0].t2v)} vs hinge "
-      f"{fmt(loss_evals[1].t2v)}; paired difference {loss_cmp['delta']:+.1f} points, 95 % CI "
-      f"[{loss_cmp['ci'][0]:+.1f}, {loss_cmp['ci'][1]:+.1f}]"
-      + (f" (a clear win for {best_loss} on this run)." if loss_cmp['ci'][0] > 0 or loss_cmp['ci'][1] < 0
-         else " (no clear winner on this run).")
-      + f" Best validation epochs: InfoNCE {runs['infonce'].best_epoch}, hinge {runs['hinge'].best_epoch} of "
-        f"{T['epochs']} (validation R@1 by epoch: InfoNCE {runs['infonce'].history['val_R1'].round(1).tolist()}, "
-        f"hinge {runs['hinge'].history['val_R1'].round(1).tolist()}).")
-print(f"End-to-end fine-tuning ({len(e2e.steps)} steps of {T['e2e_batch_size']} pairs, {e2e_step_seconds:.1f} s per "
-      f"step here): t2v R@1 {fmt(zero_shot.t2v)} -> {fmt(finetuned.t2v)} (paired difference "
-      f"{e2e_cmp['delta']:+.1f} points, 95 % CI [{e2e_cmp['ci'][0]:+.1f}, {e2e_cmp['ci'][1]:+.1f}]); MnR "
-      f"{zero_shot.t2v['MnR']:.1f} -> {finetuned.t2v['MnR']:.1f}. Direction twins stay at "
-      f"{ftw.loc['direction', 'accuracy']:.1f} %: fine-tuning the towers cannot give mean pooling a sense of order.")
+print(
+    f"Zero-shot mean pooling: t2v R@1 {fmt(zero_shot.t2v)}, v2t R@1 {fmt(zero_shot.v2t)}; twins: order "
+    f"{zs.loc['order', 'accuracy']:.1f} %, direction {zs.loc['direction', 'accuracy']:.1f} % (an exact tie, as "
+    f"guaranteed), detail {zs.loc['detail', 'accuracy']:.1f} %."
+)
+print("Training meanP on frozen features moved only the temperature, and the test ranking stayed identical.")
+print(
+    f"Losses on seqLSTM ({T['epochs']} epochs each): InfoNCE t2v R@1 {fmt(loss_evals[0].t2v)} vs hinge "
+    f"{fmt(loss_evals[1].t2v)}; paired difference {loss_cmp['delta']:+.1f} points, 95 % CI "
+    f"[{loss_cmp['ci'][0]:+.1f}, {loss_cmp['ci'][1]:+.1f}]"
+    + (
+        f" (a clear win for {best_loss} on this run)."
+        if loss_cmp["ci"][0] > 0 or loss_cmp["ci"][1] < 0
+        else " (no clear winner on this run)."
+    )
+    + f" Best validation epochs: InfoNCE {runs['infonce'].best_epoch}, hinge {runs['hinge'].best_epoch} of "
+    f"{T['epochs']} (validation R@1 by epoch: InfoNCE {runs['infonce'].history['val_R1'].round(1).tolist()}, "
+    f"hinge {runs['hinge'].history['val_R1'].round(1).tolist()})."
+)
+print(
+    f"End-to-end fine-tuning ({len(e2e.steps)} steps of {T['e2e_batch_size']} pairs, {e2e_step_seconds:.1f} s per "
+    f"step here): t2v R@1 {fmt(zero_shot.t2v)} -> {fmt(finetuned.t2v)} (paired difference "
+    f"{e2e_cmp['delta']:+.1f} points, 95 % CI [{e2e_cmp['ci'][0]:+.1f}, {e2e_cmp['ci'][1]:+.1f}]); MnR "
+    f"{zero_shot.t2v['MnR']:.1f} -> {finetuned.t2v['MnR']:.1f}. Direction twins stay at "
+    f"{ftw.loc['direction', 'accuracy']:.1f} %: fine-tuning the towers cannot give mean pooling a sense of order."
+)
 if has_events:
     ins, out = frame_table.iloc[0], frame_table.iloc[1]
-    print(f"Single-event captions match the frames of their event better (mean cosine "
-          f"{ins['mean cosine with the caption']:.3f}) than the other frames ({out['mean cosine with the caption']:.3f}), "
-          f"but those frames are {100 * ins['share of the frames']:.0f} % of the frames and give "
-          f"{100 * ins['share of the score']:.0f} % of the mean-pooled score: averaging dilutes the evidence.")
+    print(
+        f"Single-event captions match the frames of their event better (mean cosine "
+        f"{ins['mean cosine with the caption']:.3f}) than the other frames ({out['mean cosine with the caption']:.3f}), "
+        f"but those frames are {100 * ins['share of the frames']:.0f} % of the frames and give "
+        f"{100 * ins['share of the score']:.0f} % of the mean-pooled score: averaging dilutes the evidence."
+    )
 zk = k_table[k_table["meanP"] == "zero-shot"].set_index("frames kept")["R1"]
-print(f"Frames kept (zero-shot): R@1 {zk.iloc[0]:.1f} % with 1 frame, {zk.loc[S.num_frames]:.1f} % with all "
-      f"{S.num_frames}.")
+print(
+    f"Frames kept (zero-shot): R@1 {zk.iloc[0]:.1f} % with 1 frame, {zk.loc[S.num_frames]:.1f} % with all "
+    f"{S.num_frames}."
+)

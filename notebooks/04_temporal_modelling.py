@@ -20,8 +20,8 @@
 #   direction of its claim.
 
 # %% tags=["parameters"]
-profile = "quick"        # quick | full | msrvtt
-dataset = None           # None: take it from the profile (also clip_model and pretrained)
+profile = "quick"  # quick | full | msrvtt
+dataset = None  # None: take it from the profile (also clip_model and pretrained)
 clip_model = None
 pretrained = None
 device = "auto"
@@ -29,18 +29,17 @@ seed = 0
 # the heads trained and compared, by registered name: any name in HEADS.names() works (HEADS.describe() lists them).
 # Section 6 (TopKTemporal Table 5) needs meanP, seqTransf-noPE and seqTransf
 heads = ["meanP", "seqLSTM", "seqTransf-noPE", "seqTransf", "tightTransf"]
-epochs = None            # epochs of every trained head (None: the profile value, quick 5)
-batch_size = None        # captions per step (None: 128)
-lr = None                # learning rate of the heads (None: quick 1e-3; CLIP4Clip 1e-4 on msrvtt)
-temporal_layers = None   # transformer layers of seqTransf and tightTransf (None: quick 2; CLIP4Clip 4)
-init_from_clip = True    # seqTransf starts from the CLIP text transformer and positions (CLIP4Clip)
+epochs = None  # epochs of every trained head (None: the profile value, quick 5)
+batch_size = None  # captions per step (None: 128)
+lr = None  # learning rate of the heads (None: quick 1e-3; CLIP4Clip 1e-4 on msrvtt)
+temporal_layers = None  # transformer layers of seqTransf and tightTransf (None: quick 2; CLIP4Clip 4)
+init_from_clip = True  # seqTransf starts from the CLIP text transformer and positions (CLIP4Clip)
 tight_batch_size = None  # tightTransf trains on B x B pairs per step (None: quick 32)
-tight_steps = None       # total tightTransf training steps (None: quick 60, 0 for as many as the others)
+tight_steps = None  # total tightTransf training steps (None: quick 60, 0 for as many as the others)
 tight_val_videos = None  # validation videos for the tightTransf model selection (None: quick 50, 0 for all)
-tight_gallery = None     # test videos tightTransf ranks against (None: quick 100, 0 for the whole test split)
+tight_gallery = None  # test videos tightTransf ranks against (None: quick 100, 0 for the whole test split)
 
 # %%
-import math
 import time
 
 import numpy as np
@@ -64,11 +63,20 @@ from tvrlib.twins import twin_difference
 
 pd.set_option("display.width", 200)
 pd.set_option("display.max_colwidth", 80)
-S = tvrlib.session.setup(profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device,
-                         seed=seed)
-T = training_settings(profile, epochs=epochs, batch_size=batch_size, lr=lr, temporal_layers=temporal_layers,
-                      tight_batch_size=tight_batch_size, tight_steps=tight_steps, tight_val_videos=tight_val_videos,
-                      tight_gallery=tight_gallery)
+S = tvrlib.session.setup(
+    profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device, seed=seed
+)
+T = training_settings(
+    profile,
+    epochs=epochs,
+    batch_size=batch_size,
+    lr=lr,
+    temporal_layers=temporal_layers,
+    tight_batch_size=tight_batch_size,
+    tight_steps=tight_steps,
+    tight_val_videos=tight_val_videos,
+    tight_gallery=tight_gallery,
+)
 train, val = FeatureSource.from_session(S, "train"), FeatureSource.from_session(S, "val")
 test = S.data("test")
 texts, videos = S.texts("test"), S.videos("test")
@@ -80,9 +88,11 @@ gallery = T["tight_gallery"] or None
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"features: D = {D}, {videos.frames.shape[1]} frames per video; train {len(train.videos)} videos / "
-      f"{len(train)} captions, val {len(val.videos)} / {len(val)}, test {len(videos)} / {len(texts)} "
-      f"({len(gold)} t2v queries)")
+print(
+    f"features: D = {D}, {videos.frames.shape[1]} frames per video; train {len(train.videos)} videos / "
+    f"{len(train)} captions, val {len(val.videos)} / {len(val)}, test {len(videos)} / {len(texts)} "
+    f"({len(gold)} t2v queries)"
+)
 
 # %%
 pd.DataFrame({"setting": list(T), "value": [str(v) for v in T.values()]}).set_index("setting").T
@@ -138,8 +148,8 @@ show_source(TightTransformer.score_pairs)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-LABELS = {"seqTransf-noPE": "seqTransf (no PE)"}   # how the tables name a head (default: its registered name)
-NAMES = {LABELS.get(name, name): name for name in heads}   # table label -> registered name
+LABELS = {"seqTransf-noPE": "seqTransf (no PE)"}  # how the tables name a head (default: its registered name)
+NAMES = {LABELS.get(name, name): name for name in heads}  # table label -> registered name
 
 
 def build_head(label):
@@ -156,10 +166,14 @@ def have(what, *names):
         print(f"skipped {what}: `heads` has no {', '.join(missing)}")
     return not missing
 
+
 g = torch.Generator().manual_seed(0)
 toy_t = TextInput(torch.randn(4, D, generator=g))
-toy_v = VideoInput(torch.randn(5, 8, D, generator=g), torch.arange(8).repeat(5, 1) < torch.tensor([[8], [6], [8], [3], [7]]))
-garbage = toy_v.frames.clone(); garbage[~toy_v.mask] = 1e4
+toy_v = VideoInput(
+    torch.randn(5, 8, D, generator=g), torch.arange(8).repeat(5, 1) < torch.tensor([[8], [6], [8], [3], [7]])
+)
+garbage = toy_v.frames.clone()
+garbage[~toy_v.mask] = 1e4
 prop_rows = []
 for name in NAMES:
     h = build_head(name).eval()
@@ -167,10 +181,16 @@ for name in NAMES:
         s = h.score(toy_t, toy_v)
         moved = (s - h.score(toy_t, reorder_frames(toy_v, "reverse"))).abs().max().item()
         pad_moved = (s - h.score(toy_t, VideoInput(garbage, toy_v.mask))).abs().max().item()
-    prop_rows.append({"head": name, "parameters": sum(p.numel() for p in h.parameters()),
-                      "dual encoder": h.is_dual_encoder, "sees frame order": moved > 1e-4,
-                      "padding changes a score": pad_moved > 0,
-                      "passes to score 1000 x 1000": "1,000,000" if not h.is_dual_encoder else "2,000 + 1 matmul"})
+    prop_rows.append(
+        {
+            "head": name,
+            "parameters": sum(p.numel() for p in h.parameters()),
+            "dual encoder": h.is_dual_encoder,
+            "sees frame order": moved > 1e-4,
+            "padding changes a score": pad_moved > 0,
+            "passes to score 1000 x 1000": "1,000,000" if not h.is_dual_encoder else "2,000 + 1 matmul",
+        }
+    )
 props = pd.DataFrame(prop_rows).set_index("head")
 assert not props.loc[[n for n in ("meanP", "seqTransf (no PE)") if n in NAMES], "sees frame order"].any()
 assert props.loc[[n for n in ("seqTransf",) if n in NAMES], "sees frame order"].all()
@@ -197,26 +217,39 @@ steps_per_epoch = len(train) // T["batch_size"]
 runs, trained = {}, {}
 for name in NAMES:
     head = build_head(name)
-    if not any(p.requires_grad for p in head.parameters()):   # meanP: nothing to train, it enters zero-shot
+    if not any(p.requires_grad for p in head.parameters()):  # meanP: nothing to train, it enters zero-shot
         trained[name] = head
         continue
     model = RetrievalModel(head, logit_scale=clip_temperature)
     if name == "tightTransf":
         tight_val = val.subset(T["tight_val_videos"]) if T["tight_val_videos"] else val
         per_epoch = max(1, T["tight_steps"] // T["epochs"]) if T["tight_steps"] else None
-        runs[name] = fit(model, train, tight_val, cfg, batch_size=T["tight_batch_size"], max_steps_per_epoch=per_epoch,
-                         progress=False)
+        runs[name] = fit(
+            model,
+            train,
+            tight_val,
+            cfg,
+            batch_size=T["tight_batch_size"],
+            max_steps_per_epoch=per_epoch,
+            progress=False,
+        )
     else:
         runs[name] = fit(model, train, val, cfg, progress=False)
     trained[name] = runs[name].head
 history = pd.concat([r.history.assign(head=k) for k, r in runs.items()])
-train_time = pd.DataFrame({k: {"steps per epoch": int(r.history["steps"].iloc[0]),
-                               "captions per step": r.config.batch_size,
-                               "(text, video) pairs per step": r.config.batch_size ** 2 if k == "tightTransf"
-                                                                else 2 * r.config.batch_size,
-                               "seconds per epoch": r.history["train_seconds"].mean(),
-                               "seconds per step": r.history["train_seconds"].sum() / r.history["steps"].sum(),
-                               "best epoch (val)": r.best_epoch} for k, r in runs.items()}).T
+train_time = pd.DataFrame(
+    {
+        k: {
+            "steps per epoch": int(r.history["steps"].iloc[0]),
+            "captions per step": r.config.batch_size,
+            "(text, video) pairs per step": r.config.batch_size**2 if k == "tightTransf" else 2 * r.config.batch_size,
+            "seconds per epoch": r.history["train_seconds"].mean(),
+            "seconds per step": r.history["train_seconds"].sum() / r.history["steps"].sum(),
+            "best epoch (val)": r.best_epoch,
+        }
+        for k, r in runs.items()
+    }
+).T
 train_time.round(3)
 
 # %%
@@ -225,8 +258,7 @@ sns.lineplot(data=history, x="epoch", y="train_loss", hue="head", marker="o", ax
 axes[0].set_title("training loss (InfoNCE)")
 sns.lineplot(data=history, x="epoch", y="val_R1", hue="head", marker="o", ax=axes[1], legend=False)
 axes[1].set_title("validation t2v R@1 (%)")
-save_figure(fig);
-
+save_figure(fig)
 # %% [markdown]
 # ## 3. Test results
 #
@@ -238,14 +270,27 @@ save_figure(fig);
 # %%
 evals = {}
 for name, head in trained.items():
-    evals[name] = evaluate(head, texts, videos, test, method=name, n_boot=S.n_boot, seed=seed,
-                           gallery=gallery if name == "tightTransf" else None)
+    evals[name] = evaluate(
+        head,
+        texts,
+        videos,
+        test,
+        method=name,
+        n_boot=S.n_boot,
+        seed=seed,
+        gallery=gallery if name == "tightTransf" else None,
+    )
 summary_frame(list(evals.values())).T
 
 # %%
-small = {name: (evals[name] if name == "tightTransf" or gallery is None else
-                evaluate(head, texts, videos, test, method=name, n_boot=S.n_boot, seed=seed, gallery=gallery))
-         for name, head in trained.items()}
+small = {
+    name: (
+        evals[name]
+        if name == "tightTransf" or gallery is None
+        else evaluate(head, texts, videos, test, method=name, n_boot=S.n_boot, seed=seed, gallery=gallery)
+    )
+    for name, head in trained.items()
+}
 same_gallery = summary_frame(list(small.values()))
 same_gallery[[c for c in same_gallery.columns if not c.startswith("twin")]].T
 
@@ -260,12 +305,19 @@ sub_t, sub_v = queries.index(slice(0, n_t)), videos.index(slice(0, n_v))
 cost, cost_table = {}, None
 if have("the cost comparison", "seqTransf", "tightTransf"):
     for name in ("seqTransf", "tightTransf"):
-        t0 = time.perf_counter(); score_all(trained[name], sub_t, sub_v); cost[name] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        score_all(trained[name], sub_t, sub_v)
+        cost[name] = time.perf_counter() - t0
     full_pairs = (len(gold) + len(texts)) * len(videos)
-    cost_table = pd.DataFrame({"seconds for 100 x 100 pairs": cost,
-                               "full test split, extrapolated (s)": {
-                                   "seqTransf": cost["seqTransf"] * (len(texts) + len(videos)) / (n_t + n_v),
-                                   "tightTransf": cost["tightTransf"] * full_pairs / (n_t * n_v)}})
+    cost_table = pd.DataFrame(
+        {
+            "seconds for 100 x 100 pairs": cost,
+            "full test split, extrapolated (s)": {
+                "seqTransf": cost["seqTransf"] * (len(texts) + len(videos)) / (n_t + n_v),
+                "tightTransf": cost["tightTransf"] * full_pairs / (n_t * n_v),
+            },
+        }
+    )
 cost_table if cost_table is None else cost_table.round(2)
 
 # %% [markdown]
@@ -285,17 +337,24 @@ order = ["order", "direction", "detail"]
 for i, name in enumerate(evals):
     part = twins[twins["head"] == name].set_index("factor").loc[order]
     x = np.arange(len(order)) + (i - 2) * 0.14
-    ax.errorbar(x, part["accuracy"], yerr=[part["accuracy"] - part["ci_lo"], part["ci_hi"] - part["accuracy"]],
-                fmt="o", capsize=3, label=name)
+    ax.errorbar(
+        x,
+        part["accuracy"],
+        yerr=[part["accuracy"] - part["ci_lo"], part["ci_hi"] - part["accuracy"]],
+        fmt="o",
+        capsize=3,
+        label=name,
+    )
 ax.axhline(50, color="gray", ls="--", lw=1)
-ax.set_xticks(range(len(order)), order); ax.set_ylabel("twin accuracy (%)"); ax.legend(fontsize=8, ncol=3)
-save_figure(fig);
-
+ax.set_xticks(range(len(order)), order)
+ax.set_ylabel("twin accuracy (%)")
+ax.legend(fontsize=8, ncol=3)
+save_figure(fig)
 # %%
 tw = twins.set_index(["head", "factor"])
 for name in ("meanP", "seqTransf (no PE)"):
     if name in NAMES:
-        assert tw.loc[(name, "direction"), "ties"] == tw.loc[(name, "direction"), "n"], name   # guaranteed ties
+        assert tw.loc[(name, "direction"), "ties"] == tw.loc[(name, "direction"), "n"], name  # guaranteed ties
 twins.pivot(index="head", columns="factor", values="accuracy").loc[list(evals), order + ["all"]].round(1)
 
 # %% [markdown]
@@ -306,12 +365,25 @@ twins.pivot(index="head", columns="factor", values="accuracy").loc[list(evals), 
 # is the paired-bootstrap difference from the original frames.
 
 # %%
-order_tests = pd.concat([frame_order_test(head, texts, videos, test, method=name, n_boot=S.n_boot, seed=seed,
-                                          gallery=gallery if name == "tightTransf" else None)
-                         for name, head in trained.items()], ignore_index=True)
+order_tests = pd.concat(
+    [
+        frame_order_test(
+            head,
+            texts,
+            videos,
+            test,
+            method=name,
+            n_boot=S.n_boot,
+            seed=seed,
+            gallery=gallery if name == "tightTransf" else None,
+        )
+        for name, head in trained.items()
+    ],
+    ignore_index=True,
+)
 ot = order_tests.set_index(["method", "frames"])
 if "meanP" in NAMES:
-    assert ot.loc[("meanP", "reverse"), "dR1"] == 0 and ot.loc[("meanP", "shuffle"), "dR1"] == 0   # guaranteed
+    assert ot.loc[("meanP", "reverse"), "dR1"] == 0 and ot.loc[("meanP", "shuffle"), "dR1"] == 0  # guaranteed
 order_tests[["method", "frames", "R1", "dR1", "dR1_lo", "dR1_hi", "p_value", "twin_order", "twin_direction"]].round(2)
 
 # %% [markdown]
@@ -332,8 +404,9 @@ table5[["method", "R1", "R5", "R10", "MdR", "MnR"]]
 # %%
 mapping = {"baseline": "meanP", "no temporal encoding": "seqTransf (no PE)", "with temporal encoding": "seqTransf"}
 table5_heads = have("seed 001 Table 5", "meanP", "seqTransf-noPE", "seqTransf")
-side_by_side = (reported_vs_reproduced(table5, {k: evals[k].t2v for k in mapping.values()}, mapping)
-                if table5_heads else None)
+side_by_side = (
+    reported_vs_reproduced(table5, {k: evals[k].t2v for k in mapping.values()}, mapping) if table5_heads else None
+)
 side_by_side
 
 # %%
@@ -341,21 +414,45 @@ rep = table5.set_index("method")["R1"]
 claims = []
 if table5_heads:
     for claim, (a, b), paper_delta in (
-            ("temporal encoding helps (with > without)", ("seqTransf", "seqTransf (no PE)"),
-             rep["with temporal encoding"] - rep["no temporal encoding"]),
-            ("a temporal model beats the baseline (without > baseline)", ("seqTransf (no PE)", "meanP"),
-             rep["no temporal encoding"] - rep["baseline"]),
-            ("the full model beats the baseline (with > baseline)", ("seqTransf", "meanP"),
-             rep["with temporal encoding"] - rep["baseline"])):
+        (
+            "temporal encoding helps (with > without)",
+            ("seqTransf", "seqTransf (no PE)"),
+            rep["with temporal encoding"] - rep["no temporal encoding"],
+        ),
+        (
+            "a temporal model beats the baseline (without > baseline)",
+            ("seqTransf (no PE)", "meanP"),
+            rep["no temporal encoding"] - rep["baseline"],
+        ),
+        (
+            "the full model beats the baseline (with > baseline)",
+            ("seqTransf", "meanP"),
+            rep["with temporal encoding"] - rep["baseline"],
+        ),
+    ):
         c = M.compare(evals[a].sim[q], evals[b].sim[q], gold, "t2v", metric="R1", n_boot=S.n_boot, seed=seed)
-        claims.append({"claim": claim, "paper ΔR@1": round(paper_delta, 1), "ours ΔR@1": round(c["delta"], 1),
-                       "95% CI": f"[{c['ci'][0]:+.1f}, {c['ci'][1]:+.1f}]", "verdict": claim_verdict(c),
-                       "ci_lo": c["ci"][0]})
+        claims.append(
+            {
+                "claim": claim,
+                "paper ΔR@1": round(paper_delta, 1),
+                "ours ΔR@1": round(c["delta"], 1),
+                "95% CI": f"[{c['ci'][0]:+.1f}, {c['ci'][1]:+.1f}]",
+                "verdict": claim_verdict(c),
+                "ci_lo": c["ci"][0],
+            }
+        )
     for factor in ("order", "direction"):
         d = twin_difference(evals["seqTransf"], evals["seqTransf (no PE)"], factor, n_boot=S.n_boot, seed=seed)
-        claims.append({"claim": f"temporal encoding helps on {factor} twins (twin accuracy)", "paper ΔR@1": None,
-                       "ours ΔR@1": round(d["delta"], 1), "95% CI": f"[{d['ci'][0]:+.1f}, {d['ci'][1]:+.1f}]",
-                       "verdict": claim_verdict(d), "ci_lo": d["ci"][0]})
+        claims.append(
+            {
+                "claim": f"temporal encoding helps on {factor} twins (twin accuracy)",
+                "paper ΔR@1": None,
+                "ours ΔR@1": round(d["delta"], 1),
+                "95% CI": f"[{d['ci'][0]:+.1f}, {d['ci'][1]:+.1f}]",
+                "verdict": claim_verdict(d),
+                "ci_lo": d["ci"][0],
+            }
+        )
 claims = pd.DataFrame(claims, columns=["claim", "paper ΔR@1", "ours ΔR@1", "95% CI", "verdict", "ci_lo"])
 claims.drop(columns="ci_lo")
 
@@ -366,70 +463,118 @@ claims.drop(columns="ci_lo")
 # The frame-order test, the Table 5 layout with verdicts, and the training times go beside it.
 
 # %%
-budget = {name: ("none (no parameters)" if name not in runs else
-                 f"{len(runs[name].steps)} steps x {runs[name].config.batch_size}") for name in trained}
+budget = {
+    name: (
+        "none (no parameters)"
+        if name not in runs
+        else f"{len(runs[name].steps)} steps x {runs[name].config.batch_size}"
+    )
+    for name in trained
+}
 rows = []
 for name, ev in evals.items():
     rows += evaluation_rows("temporal_modelling", ev, budget=budget[name], seed=seed)
 for name, ev in small.items():
     if name != "tightTransf" and gallery is not None:
-        rows += [r for r in evaluation_rows("temporal_modelling", ev, budget=budget[name], seed=seed)
-                 if r["direction"] != "twin"]
-paths = [S.save("temporal_modelling", rows),
-         S.save("temporal_modelling_frame_order", order_tests.assign(experiment="temporal_modelling_frame_order", seed=seed))]
+        rows += [
+            r
+            for r in evaluation_rows("temporal_modelling", ev, budget=budget[name], seed=seed)
+            if r["direction"] != "twin"
+        ]
+paths = [
+    S.save("temporal_modelling", rows),
+    S.save(
+        "temporal_modelling_frame_order", order_tests.assign(experiment="temporal_modelling_frame_order", seed=seed)
+    ),
+]
 if table5_heads:
-    paths.append(S.save("temporal_modelling_table5", pd.concat([side_by_side.assign(part="reported vs reproduced"),
-                                                                claims.assign(part="claims")]).assign(
-                                                                    experiment="temporal_modelling_table5", seed=seed)))
-paths.append(S.save("temporal_modelling_training_time", train_time.reset_index(names="head").assign(
-    experiment="temporal_modelling_training_time", seed=seed)))
+    paths.append(
+        S.save(
+            "temporal_modelling_table5",
+            pd.concat([side_by_side.assign(part="reported vs reproduced"), claims.assign(part="claims")]).assign(
+                experiment="temporal_modelling_table5", seed=seed
+            ),
+        )
+    )
+paths.append(
+    S.save(
+        "temporal_modelling_training_time",
+        train_time.reset_index(names="head").assign(experiment="temporal_modelling_training_time", seed=seed),
+    )
+)
 print("\n".join(p.name for p in paths))
 
 
 # %% [markdown]
 # ## What we found
 
+
 # %%
 def fmt(d, m="R1"):
     return f"{d[m]:.1f} % [{d[m + '_lo']:.1f}, {d[m + '_hi']:.1f}]"
+
 
 tight = ""
 if "tightTransf" in evals:
     tight = f"; tightTransf {fmt(evals['tightTransf'].t2v)} on a {evals['tightTransf'].num_videos}-video gallery"
     if "seqTransf" in small:
         tight += f" (where seqTransf has {fmt(small['seqTransf'].t2v)})"
-print("t2v R@1 on the full test split: " + "; ".join(
-    f"{k} {fmt(ev.t2v)}" for k, ev in evals.items() if k != "tightTransf") + tight + ".")
+print(
+    "t2v R@1 on the full test split: "
+    + "; ".join(f"{k} {fmt(ev.t2v)}" for k, ev in evals.items() if k != "tightTransf")
+    + tight
+    + "."
+)
 best_order = max(evals, key=lambda k: tw.loc[(k, "order"), "accuracy"])
 print(f"Best on order twins: {best_order} ({tw.loc[(best_order, 'order'), 'accuracy']:.1f} %).")
 for factor in ("order", "direction", "detail"):
     above = [k for k in evals if tw.loc[(k, factor), "ci_lo"] > 50]
-    print(f"{factor} twins: " + ", ".join(f"{k} {tw.loc[(k, factor), 'accuracy']:.1f}" for k in evals)
-          + f" % -> above chance (CI > 50 %): {', '.join(above) if above else 'none'}.")
+    print(
+        f"{factor} twins: "
+        + ", ".join(f"{k} {tw.loc[(k, factor), 'accuracy']:.1f}" for k in evals)
+        + f" % -> above chance (CI > 50 %): {', '.join(above) if above else 'none'}."
+    )
 for name in ("seqLSTM", "seqTransf", "tightTransf"):
     if name not in evals:
         continue
     r = ot.loc[(name, "reverse")]
-    print(f"Reversed frames, {name}: ΔR@1 {r['dR1']:+.1f} points [{r['dR1_lo']:+.1f}, {r['dR1_hi']:+.1f}]"
-          + (" (the trained head uses frame order)" if r["dR1_hi"] < 0 else " (no significant loss)") + ".")
+    print(
+        f"Reversed frames, {name}: ΔR@1 {r['dR1']:+.1f} points [{r['dR1_lo']:+.1f}, {r['dR1_hi']:+.1f}]"
+        + (" (the trained head uses frame order)" if r["dR1_hi"] < 0 else " (no significant loss)")
+        + "."
+    )
 if table5_heads:
     c0 = claims.iloc[0]
-    print(f"Seed 001 Table 5: temporal encoding +{c0['paper ΔR@1']:.1f} R@1 in the paper; ours {c0['ours ΔR@1']:+.1f} "
-          f"{c0['95% CI']} -> the direction {c0['verdict']}" + (
-              (f" on this benchmark, narrowly: one training seed, and the interval starts at {c0['ci_lo']:+.1f}."
-               if c0["ci_lo"] < 1 else " on this benchmark (one training seed).")
-              if c0["verdict"] == "reproduces" else
-              (": the interval contains 0, so this run neither confirms nor refutes it."
-               if c0["verdict"] == "inconclusive" else ": on this benchmark position embeddings hurt.")))
+    print(
+        f"Seed 001 Table 5: temporal encoding +{c0['paper ΔR@1']:.1f} R@1 in the paper; ours {c0['ours ΔR@1']:+.1f} "
+        f"{c0['95% CI']} -> the direction {c0['verdict']}"
+        + (
+            (
+                f" on this benchmark, narrowly: one training seed, and the interval starts at {c0['ci_lo']:+.1f}."
+                if c0["ci_lo"] < 1
+                else " on this benchmark (one training seed)."
+            )
+            if c0["verdict"] == "reproduces"
+            else (
+                ": the interval contains 0, so this run neither confirms nor refutes it."
+                if c0["verdict"] == "inconclusive"
+                else ": on this benchmark position embeddings hurt."
+            )
+        )
+    )
     for _, c in claims.iloc[3:].iterrows():
         print(f"  {c['claim']}: {c['ours ΔR@1']:+.1f} points {c['95% CI']} -> {c['verdict']}.")
 tt = train_time["seconds per epoch"]
 line = "Training time per epoch here: " + ", ".join(f"{k} {v:.1f} s" for k, v in tt.items())
 if "tightTransf" in runs:
-    line += (f" (tightTransf: {int(train_time.loc['tightTransf', 'steps per epoch'])} capped steps of "
-             f"{T['tight_batch_size']}^2 pairs)")
+    line += (
+        f" (tightTransf: {int(train_time.loc['tightTransf', 'steps per epoch'])} capped steps of "
+        f"{T['tight_batch_size']}^2 pairs)"
+    )
 if cost_table is not None:
-    line += (f"; scoring the full test split with tightTransf would take about "
-             f"{cost_table.loc['tightTransf', 'full test split, extrapolated (s)'] / 60:.0f} min against "
-             f"{cost_table.loc['seqTransf', 'full test split, extrapolated (s)']:.1f} s for seqTransf")
+    line += (
+        f"; scoring the full test split with tightTransf would take about "
+        f"{cost_table.loc['tightTransf', 'full test split, extrapolated (s)'] / 60:.0f} min against "
+        f"{cost_table.loc['seqTransf', 'full test split, extrapolated (s)']:.1f} s for seqTransf"
+    )
 print(line + ".")

@@ -20,23 +20,23 @@
 #   direction of each claim.
 
 # %% tags=["parameters"]
-profile = "quick"     # quick | full | msrvtt
-dataset = None        # None: take it from the profile (also for clip_model, pretrained)
+profile = "quick"  # quick | full | msrvtt
+dataset = None  # None: take it from the profile (also for clip_model, pretrained)
 clip_model = None
 pretrained = None
 device = "auto"
 seed = 0
-epochs = None         # epochs of every trained head (model selection on val); None: the profile's, quick: 2
-sweep_epochs = None   # epochs per K in the top-K sweep; None: quick 1, otherwise the same as epochs
-lr = None             # learning rate of the heads; None: the profile's (quick 1e-3, msrvtt 1e-4)
-batch_size = None     # captions per step; None: the profile's, quick: 64
+epochs = None  # epochs of every trained head (model selection on val); None: the profile's, quick: 2
+sweep_epochs = None  # epochs per K in the top-K sweep; None: quick 1, otherwise the same as epochs
+lr = None  # learning rate of the heads; None: the profile's (quick 1e-3, msrvtt 1e-4)
+batch_size = None  # captions per step; None: the profile's, quick: 64
 # the heads trained and compared, by registered name: any name in HEADS.names() works (HEADS.describe() lists them).
 # CrossAttnGL Table 2 needs meanP, self_attention_aggregation and cross_modal_aggregation; TopKTemporal Table 5
 # needs a top-K head with and without temporal encoding (topK{K} and topK{K}-noTE, same K)
 heads = ["meanP", "self_attention_aggregation", "cross_modal_aggregation", "xpool", "topK4", "topK4-noTE"]
-Ks = [1, 2, 4, 6, 8, 10, 12]   # TopKTemporal Table 4; each K trains the registered head topK{K}
-xpool_dropout = 0.3   # X-Pool (method_cards.md card 2): 0.3 (MSR-VTT 9k, LSMDC), 0.4 (7k, MSVD)
-eval_max_bytes = 64 * 2**20   # working-memory budget of one block of (text, video) pairs
+Ks = [1, 2, 4, 6, 8, 10, 12]  # TopKTemporal Table 4; each K trains the registered head topK{K}
+xpool_dropout = 0.3  # X-Pool (method_cards.md card 2): 0.3 (MSR-VTT 9k, LSMDC), 0.4 (7k, MSVD)
+eval_max_bytes = 64 * 2**20  # working-memory budget of one block of (text, video) pairs
 
 # %%
 import time
@@ -44,6 +44,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import display
 
 import tvrlib.session
 from tvrlib import metrics as M
@@ -67,26 +68,32 @@ from tvrlib.video import sample_frames
 
 pd.set_option("display.max_colwidth", 90)
 pd.set_option("display.width", 200)
-S = tvrlib.session.setup(profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device,
-                         seed=seed)
+S = tvrlib.session.setup(
+    profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device, seed=seed
+)
 # An interaction head scores B x B pairs per step, so this notebook runs a lighter quick recipe than
 # notebooks 03-04 (2 epochs of 64 captions instead of 5 of 128); other profiles use their own settings.
 light = profile == "quick"
-T = training_settings(profile, epochs=epochs or (2 if light else None), lr=lr,
-                      batch_size=batch_size or (64 if light else None))
+T = training_settings(
+    profile, epochs=epochs or (2 if light else None), lr=lr, batch_size=batch_size or (64 if light else None)
+)
 sweep_epochs = sweep_epochs or (1 if light else T["epochs"])
 train, val = FeatureSource.from_session(S, "train"), FeatureSource.from_session(S, "val")
 test = S.data("test")
-texts, videos = S.texts("test"), S.videos("test")        # every caption, every video of the test split
-queries, gold = S.queries("test")                         # the t2v queries and their gold videos
+texts, videos = S.texts("test"), S.videos("test")  # every caption, every video of the test split
+queries, gold = S.queries("test")  # the t2v queries and their gold videos
 q_index = torch.as_tensor(test.query_index)
 D, F_ = videos.frames.shape[-1], videos.frames.shape[1]
 kind = np.array(test.meta.get("kind_of_query", ["video"] * len(gold)))
 has_events = bool((kind == "event").any()) and "video_fields" in test.meta
-print(f"test: {len(test.videos)} videos, {len(texts)} captions, {len(gold)} t2v queries "
-      f"({int((kind == 'event').sum())} describe a single event); features D = {D}, {F_} frames per video")
-print(f"training: {T['epochs']} epochs of {T['batch_size']} captions, head lr {T['lr']}; "
-      f"K sweep: {sweep_epochs} epoch(s) per K")
+print(
+    f"test: {len(test.videos)} videos, {len(texts)} captions, {len(gold)} t2v queries "
+    f"({int((kind == 'event').sum())} describe a single event); features D = {D}, {F_} frames per video"
+)
+print(
+    f"training: {T['epochs']} epochs of {T['batch_size']} captions, head lr {T['lr']}; "
+    f"K sweep: {sweep_epochs} epoch(s) per K"
+)
 versions().T
 
 # %% [markdown]
@@ -117,19 +124,26 @@ show_source(CrossModalAggregation.frame_vectors)
 # NBVAL_CHECK_OUTPUT
 g = torch.Generator().manual_seed(0)
 toy_text = TextInput(torch.randn(3, 16, generator=g))
-toy_video = VideoInput(torch.randn(2, 5, 16, generator=g),
-                       torch.tensor([[True] * 5, [True] * 3 + [False] * 2]))
+toy_video = VideoInput(torch.randn(2, 5, 16, generator=g), torch.tensor([[True] * 5, [True] * 3 + [False] * 2]))
 cma = CrossModalAggregation(16)
 with torch.no_grad():
     w = cma.frame_weights(toy_text, toy_video)
-    print("weights [T, V, F]:", tuple(w.shape), "| pooled [T, V, D]:", tuple(cma.pool(toy_text, toy_video).shape),
-          "| scores [T, V]:", tuple(cma.score(toy_text, toy_video).shape))
+    print(
+        "weights [T, V, F]:",
+        tuple(w.shape),
+        "| pooled [T, V, D]:",
+        tuple(cma.pool(toy_text, toy_video).shape),
+        "| scores [T, V]:",
+        tuple(cma.score(toy_text, toy_video).shape),
+    )
     print("weights sum to 1 over the valid frames:", bool(torch.allclose(w.sum(-1), torch.ones(3, 2))))
     print("padded frames get weight 0:", bool((w[:, 1, 3:] == 0).all()))
     te, ve = cma.encode_text(toy_text), cma.encode_video(toy_video)
     folded = torch.einsum("td,vfd->tvf", te["query"], ve["values"])
-    print("folded logits == eq. 4.8 computed literally:",
-          bool(torch.allclose(folded, cma.textbook_logits(toy_text, toy_video), atol=1e-5)))
+    print(
+        "folded logits == eq. 4.8 computed literally:",
+        bool(torch.allclose(folded, cma.textbook_logits(toy_text, toy_video), atol=1e-5)),
+    )
 
 # %% [markdown]
 # ## 2. The baselines of CrossAttnGL's Table 2: Mean and Self-Att
@@ -151,11 +165,15 @@ show_source(SelfAttentionAggregation.video_frame_weights)
 with torch.no_grad():
     mean_scores = MeanPooling().score(toy_text, toy_video)
     uniform = CrossModalAggregation(16)
-    uniform.query.weight.zero_()                   # every logit 0 -> uniform weights over the valid frames
-    print("cross-modal with uniform attention == mean pooling:",
-          bool(torch.allclose(uniform.score(toy_text, toy_video), mean_scores, atol=1e-6)))
-    print("Self-Att at initialisation == mean pooling:",
-          bool(torch.allclose(SelfAttentionAggregation(16).score(toy_text, toy_video), mean_scores, atol=1e-6)))
+    uniform.query.weight.zero_()  # every logit 0 -> uniform weights over the valid frames
+    print(
+        "cross-modal with uniform attention == mean pooling:",
+        bool(torch.allclose(uniform.score(toy_text, toy_video), mean_scores, atol=1e-6)),
+    )
+    print(
+        "Self-Att at initialisation == mean pooling:",
+        bool(torch.allclose(SelfAttentionAggregation(16).score(toy_text, toy_video), mean_scores, atol=1e-6)),
+    )
 
 # %% [markdown]
 # ## 3. X-Pool
@@ -170,14 +188,22 @@ show_source(XPool.pool_encoded)
 # %%
 # NBVAL_CHECK_OUTPUT
 xp = XPool(16)
-print("projections start as the identity:",
-      all(torch.equal(l.weight, torch.eye(16)) for l in (xp.q_proj, xp.k_proj, xp.v_proj, xp.out_proj, xp.linear)))
+print(
+    "projections start as the identity:",
+    all(torch.equal(l.weight, torch.eye(16)) for l in (xp.q_proj, xp.k_proj, xp.v_proj, xp.out_proj, xp.linear)),
+)
 with torch.no_grad():
-    print("pooled [T, V, D]:", tuple(xp.eval().pool(toy_text, toy_video).shape),
-          "| padded frames get weight 0:", bool((xp.frame_weights(toy_text, toy_video)[:, 1, 3:] == 0).all()))
+    print(
+        "pooled [T, V, D]:",
+        tuple(xp.eval().pool(toy_text, toy_video).shape),
+        "| padded frames get weight 0:",
+        bool((xp.frame_weights(toy_text, toy_video)[:, 1, 3:] == 0).all()),
+    )
     te, ve = xp.encode_text(toy_text), xp.encode_video(toy_video)
-    print("moment path (section 5) == pool, then cosine:",
-          bool(torch.allclose(xp.score_encoded(te, ve, "gram"), xp.score_encoded(te, ve, "materialise"), atol=1e-5)))
+    print(
+        "moment path (section 5) == pool, then cosine:",
+        bool(torch.allclose(xp.score_encoded(te, ve, "gram"), xp.score_encoded(te, ve, "materialise"), atol=1e-5)),
+    )
 
 # %% [markdown]
 # ## 4. TopKTemporal: the caption's top-K frames
@@ -197,8 +223,10 @@ show_source(top_k_mask)
 with torch.no_grad():
     all_frames = TopKFrames(16, k=5, temporal=False)
     all_frames.load_state_dict(cma.state_dict())
-    print("K = number of frames == attention over all frames:",
-          bool(torch.allclose(all_frames.score(toy_text, toy_video), cma.score(toy_text, toy_video))))
+    print(
+        "K = number of frames == attention over all frames:",
+        bool(torch.allclose(all_frames.score(toy_text, toy_video), cma.score(toy_text, toy_video))),
+    )
     w2 = TopKFrames(16, k=2).frame_weights(toy_text, toy_video)
     print("K = 2: non-zero weights per pair =", sorted(set((w2 > 0).sum(-1).flatten().tolist())))
 
@@ -234,19 +262,28 @@ show_source(XPool.moment_side)
 g = torch.Generator().manual_seed(1)
 t_, u_ = torch.randn(50, 64, generator=g), torch.randn(40, 12, 64, generator=g)
 w_ = torch.softmax(3 * torch.randn(50, 40, 12, generator=g), -1)
-print("Gram path == materialising path:",
-      bool(torch.allclose(pooled_cosine_gram(t_, w_, u_), pooled_cosine_materialised(t_, w_, u_), atol=1e-5)))
+print(
+    "Gram path == materialising path:",
+    bool(torch.allclose(pooled_cosine_gram(t_, w_, u_), pooled_cosine_materialised(t_, w_, u_), atol=1e-5)),
+)
 rows, big, big_xp = [], CrossModalAggregation(512), XPool(512).eval()
-for name, per_pair in [("materialise [T, V, D] at once", 4 * 512),
-                       ("blocks, materialising", big.pair_bytes(12, 512, "materialise")),
-                       ("blocks, Gram path", big.pair_bytes(12, 512, "gram")),
-                       ("X-Pool: blocks, materialising", big_xp.pair_bytes(12, 512, "materialise")),
-                       ("X-Pool: blocks, moment path", big_xp.pair_bytes(12, 512, "gram"))]:
+for name, per_pair in [
+    ("materialise [T, V, D] at once", 4 * 512),
+    ("blocks, materialising", big.pair_bytes(12, 512, "materialise")),
+    ("blocks, Gram path", big.pair_bytes(12, 512, "gram")),
+    ("X-Pool: blocks, materialising", big_xp.pair_bytes(12, 512, "materialise")),
+    ("X-Pool: blocks, moment path", big_xp.pair_bytes(12, 512, "gram")),
+]:
     whole = 1000 * 1000 * per_pair if "once" in name else 64 * 2**20
     tc, vc = block_shape(1000, 1000, per_pair, 64 * 2**20)
-    rows.append({"evaluation": name, "bytes per pair": per_pair,
-                 "pairs per block": 1000 * 1000 if "once" in name else tc * vc,
-                 "working memory (MiB), 1k x 1k x 512": round(whole / 2**20)})
+    rows.append(
+        {
+            "evaluation": name,
+            "bytes per pair": per_pair,
+            "pairs per block": 1000 * 1000 if "once" in name else tc * vc,
+            "working memory (MiB), 1k x 1k x 512": round(whole / 2**20),
+        }
+    )
 pd.DataFrame(rows).set_index("evaluation")
 
 # %% [markdown]
@@ -264,9 +301,13 @@ pd.DataFrame(rows).set_index("evaluation")
 
 # %%
 cfg = FitConfig(epochs=T["epochs"], batch_size=T["batch_size"], lr=T["lr"], seed=seed)
-LABELS = {"meanP": "Mean (meanP)", "self_attention_aggregation": "Self-Att",
-          "cross_modal_aggregation": "Cross-modal (seed 000)", "xpool": "X-Pool"}   # table names; default: the name
-OPTIONS = {"xpool": {"dropout": xpool_dropout}}   # per-head settings from this notebook's parameters, by base head
+LABELS = {
+    "meanP": "Mean (meanP)",
+    "self_attention_aggregation": "Self-Att",
+    "cross_modal_aggregation": "Cross-modal (seed 000)",
+    "xpool": "X-Pool",
+}  # table names; default: the name
+OPTIONS = {"xpool": {"dropout": xpool_dropout}}  # per-head settings from this notebook's parameters, by base head
 
 
 def label_of(name, head):
@@ -275,7 +316,7 @@ def label_of(name, head):
     return LABELS.get(name, name)
 
 
-labels, trained, fits = {}, {}, {}   # registered name -> table label; label -> trained head; label -> fit result
+labels, trained, fits = {}, {}, {}  # registered name -> table label; label -> trained head; label -> fit result
 t0 = time.perf_counter()
 for name in heads:
     torch.manual_seed(seed)
@@ -287,10 +328,11 @@ for name in heads:
     trained[label] = head.eval()
 train_seconds = time.perf_counter() - t0
 # the heads later sections compare by role (None when `heads` lacks one: those comparisons are skipped, with a note)
-MEAN, SELF, CROSS, XPOOL = (labels.get(n) for n in
-                            ("meanP", "self_attention_aggregation", "cross_modal_aggregation", "xpool"))
+MEAN, SELF, CROSS, XPOOL = (
+    labels.get(n) for n in ("meanP", "self_attention_aggregation", "cross_modal_aggregation", "xpool")
+)
 topk = {(h.k, h.temporal): label for label, h in trained.items() if isinstance(h, TopKFrames)}
-main_k = next((k for k, te in topk if te and (k, False) in topk), None)   # TopKTemporal Table 5: the same K, ± encoding
+main_k = next((k for k, te in topk if te and (k, False) in topk), None)  # TopKTemporal Table 5: the same K, ± encoding
 TOPK = topk.get((main_k, True), next((label for (k, te), label in topk.items() if te), None))
 TOPK_NT = topk.get((main_k, False))
 
@@ -303,10 +345,19 @@ def have(what, needs):
     return not missing
 
 
-pd.DataFrame([{"head": k, "parameters": sum(p.numel() for p in trained[k].parameters()), "best epoch": r.best_epoch,
-               "val R@1 (best)": r.best_value, "train loss (last)": r.history["train_loss"].iloc[-1],
-               "seconds": r.history[["train_seconds", "eval_seconds"]].to_numpy().sum()}
-              for k, r in fits.items()]).set_index("head").round(2)
+pd.DataFrame(
+    [
+        {
+            "head": k,
+            "parameters": sum(p.numel() for p in trained[k].parameters()),
+            "best epoch": r.best_epoch,
+            "val R@1 (best)": r.best_value,
+            "train loss (last)": r.history["train_loss"].iloc[-1],
+            "seconds": r.history[["train_seconds", "eval_seconds"]].to_numpy().sum(),
+        }
+        for k, r in fits.items()
+    ]
+).set_index("head").round(2)
 
 # %% [markdown]
 # ## 7. Test results: t2v and v2t, twins per factor
@@ -319,19 +370,20 @@ pd.DataFrame([{"head": k, "parameters": sum(p.numel() for p in trained[k].parame
 
 # %%
 t0 = time.perf_counter()
-evals = {label: evaluate(h, texts, videos, test, method=label, n_boot=S.n_boot, seed=seed)
-         for label, h in trained.items()}
+evals = {
+    label: evaluate(h, texts, videos, test, method=label, n_boot=S.n_boot, seed=seed) for label, h in trained.items()
+}
 eval_seconds = time.perf_counter() - t0
 twin_rows = np.flatnonzero(np.asarray(test.meta.get("twin_of_query", -np.ones(len(gold)))) >= 0)
 if twin_rows.size:
     factors = [test.meta["factor_of_query"][i] for i in twin_rows]
-    for ev in evals.values():   # ties within 1e-5: the attention softmax amplifies float32 rounding
+    for ev in evals.values():  # ties within 1e-5: the attention softmax amplifies float32 rounding
         ev.twins = twin_table(ev.twin_scores, factors, n_boot=S.n_boot, seed=seed, tie_tolerance=1e-5)
-sims = {label: ev.sim[q_index] for label, ev in evals.items()}   # [queries, videos] per head
+sims = {label: ev.sim[q_index] for label, ev in evals.items()}  # [queries, videos] per head
 summary_frame(list(evals.values()))
 
 # %%
-metrics_frame({label: ev.v2t for label, ev in evals.items()})   # video-to-text, all metrics
+metrics_frame({label: ev.v2t for label, ev in evals.items()})  # video-to-text, all metrics
 
 # %%
 if twin_rows.size:
@@ -342,11 +394,19 @@ if twin_rows.size:
     for i, f in enumerate(sorted(set(tw["factor"]))):
         part = tw[tw["factor"] == f].set_index("head").loc[order]
         x = np.arange(len(order)) + (i - 1) * 0.27
-        ax.bar(x, part["accuracy"], width=0.27, label=f,
-               yerr=[part["accuracy"] - part["ci_lo"], part["ci_hi"] - part["accuracy"]], capsize=2)
+        ax.bar(
+            x,
+            part["accuracy"],
+            width=0.27,
+            label=f,
+            yerr=[part["accuracy"] - part["ci_lo"], part["ci_hi"] - part["accuracy"]],
+            capsize=2,
+        )
     ax.axhline(50, color="gray", lw=1, ls="--")
     ax.set_xticks(np.arange(len(order)), [o.replace(" (", "\n(") for o in order], fontsize=7)
-    ax.set_ylabel("twin accuracy (%)"); ax.legend(fontsize=8, ncol=3); save_figure(fig);
+    ax.set_ylabel("twin accuracy (%)")
+    ax.legend(fontsize=8, ncol=3)
+    save_figure(fig)
 
 # %% [markdown]
 # A caption-conditioned weighted sum is still a function of the *set* of frames: permute the frames and the weights
@@ -369,14 +429,14 @@ for label, path in [(CROSS, "gram"), (CROSS, "materialise"), (XPOOL, "gram"), (X
     check[f"{label}: {path}"] = float((s - sims[label]).abs().max())
 if not check:
     print("skipped the Gram-path check: `heads` has no cross_modal_aggregation, xpool")
-mean_head = trained[MEAN] if MEAN else HEADS.build("meanP")   # meanP has no parameters: trained or not, the same
+mean_head = trained[MEAN] if MEAN else HEADS.build("meanP")  # meanP has no parameters: trained or not, the same
 t0 = time.perf_counter()
 e_t, e_v = mean_head.embed_text(queries), mean_head.embed_video(videos)
 timing["meanP: embed both sides"] = time.perf_counter() - t0
 t0 = time.perf_counter()
 _ = e_t @ e_v.T
 timing["meanP: the matrix product"] = time.perf_counter() - t0
-assert max(check.values(), default=0.0) < 1e-5, check      # guaranteed: every path computes the same scores
+assert max(check.values(), default=0.0) < 1e-5, check  # guaranteed: every path computes the same scores
 pd.DataFrame({"seconds": timing, "max |diff| vs evaluate()": pd.Series(check)}).round(6)
 
 # %% [markdown]
@@ -395,18 +455,35 @@ if has_events:
     display(kinds_view.pivot(index="head", columns="kind", values=["R10", "MdR", "MnR"]).loc[list(evals)])
 
 # %%
-claims = []   # every claim we test in this notebook: (source, claim, paper delta, our delta, CI, verdict)
+claims = []  # every claim we test in this notebook: (source, claim, paper delta, our delta, CI, verdict)
 if has_events:
-    have("the comparisons that need them", {"meanP": MEAN, "self_attention_aggregation": SELF,
-                                             "cross_modal_aggregation": CROSS, "xpool": XPOOL, "a top-K head": TOPK})
+    have(
+        "the comparisons that need them",
+        {
+            "meanP": MEAN,
+            "self_attention_aggregation": SELF,
+            "cross_modal_aggregation": CROSS,
+            "xpool": XPOOL,
+            "a top-K head": TOPK,
+        },
+    )
     for a, b in [(CROSS, MEAN), (XPOOL, MEAN), (TOPK, MEAN), (CROSS, SELF)]:
         if a is None or b is None:
             continue
         for which in ("event", "video"):
             c = kind_comparison(sims[a], sims[b], gold, kind, which, metric="MnR", n_boot=S.n_boot, seed=seed)
-            claims.append({"source": f"{which} captions", "claim": f"{a} ranks the gold video higher than {b}",
-                           "metric": "MnR", "paper": np.nan, "ours": c["delta"], "ci_lo": c["ci"][0], "ci_hi": c["ci"][1],
-                           "verdict": claim_verdict(c, metric_lower_is_better=True)})
+            claims.append(
+                {
+                    "source": f"{which} captions",
+                    "claim": f"{a} ranks the gold video higher than {b}",
+                    "metric": "MnR",
+                    "paper": np.nan,
+                    "ours": c["delta"],
+                    "ci_lo": c["ci"][0],
+                    "ci_hi": c["ci"][1],
+                    "verdict": claim_verdict(c, metric_lower_is_better=True),
+                }
+            )
     display(pd.DataFrame(claims).round(1))
 
 # %% [markdown]
@@ -418,14 +495,21 @@ if has_events:
 if has_events:
     ev_q = np.flatnonzero(kind == "event")
     event_idx = np.array([test.meta["sentence_fields"][test.query_index[i]]["event_index"] for i in ev_q])
-    frame_events = sampled_frame_events(test, F_)[gold[ev_q]]                 # [event queries, F]
+    frame_events = sampled_frame_events(test, F_)[gold[ev_q]]  # [event queries, F]
     tq, vg = queries.index(torch.as_tensor(ev_q)), videos.index(torch.as_tensor(gold[ev_q]))
     gold_weights = {label: gold_frame_weights(h, tq, vg).numpy() for label, h in trained.items()}
     mass = {label: event_attention_mass(w, frame_events, event_idx) for label, w in gold_weights.items()}
-    mass_table = pd.DataFrame([{"head": label, "attention on the described event (%)": 100 * m.mean(),
-                                "CI lo": 100 * M.bootstrap_mean_ci(m, n_boot=S.n_boot, seed=seed)[0],
-                                "CI hi": 100 * M.bootstrap_mean_ci(m, n_boot=S.n_boot, seed=seed)[1]}
-                               for label, m in mass.items()]).set_index("head")
+    mass_table = pd.DataFrame(
+        [
+            {
+                "head": label,
+                "attention on the described event (%)": 100 * m.mean(),
+                "CI lo": 100 * M.bootstrap_mean_ci(m, n_boot=S.n_boot, seed=seed)[0],
+                "CI hi": 100 * M.bootstrap_mean_ci(m, n_boot=S.n_boot, seed=seed)[1],
+            }
+            for label, m in mass.items()
+        ]
+    ).set_index("head")
     display(mass_table.round(1))
 
 # %% [markdown]
@@ -438,14 +522,24 @@ if has_events and have("the figure", {"cross_modal_aggregation": CROSS}):
     i = int(np.argsort(mass[CROSS])[len(ev_q) // 2])
     qi, vj = int(ev_q[i]), int(gold[ev_q[i]])
     frames, fmask = sample_frames(test.videos[vj].path, num_frames=F_, size=96)
-    fig, axes = figure("05_attention_on_frames", profile, width=12, height=4.6, nrows=2, ncols=F_,
-                       gridspec_kw={"height_ratios": [1, 1.6]})
+    fig, axes = figure(
+        "05_attention_on_frames",
+        profile,
+        width=12,
+        height=4.6,
+        nrows=2,
+        ncols=F_,
+        gridspec_kw={"height_ratios": [1, 1.6]},
+    )
     for f in range(F_):
         ax = axes[0, f]
-        ax.imshow(frames[f]); ax.set_xticks([]); ax.set_yticks([])
+        ax.imshow(frames[f])
+        ax.set_xticks([])
+        ax.set_yticks([])
         on = frame_events[i, f] == event_idx[i]
         for side in ax.spines.values():
-            side.set_color("crimson" if on else "lightgray"); side.set_linewidth(3 if on else 1)
+            side.set_color("crimson" if on else "lightgray")
+            side.set_linewidth(3 if on else 1)
         ax.set_title(f"{f}: {gold_weights[CROSS][i, f]:.2f}", fontsize=7)
     gs = axes[1, 0].get_gridspec()
     for ax in axes[1]:
@@ -455,10 +549,14 @@ if has_events and have("the figure", {"cross_modal_aggregation": CROSS}):
         ax.plot(range(F_), gold_weights[label][i], marker="o", ms=3, label=label)
     for f in np.flatnonzero(frame_events[i] == event_idx[i]):
         ax.axvspan(f - 0.5, f + 0.5, color="crimson", alpha=0.08)
-    ax.set_xticks(range(F_)); ax.set_xlabel("frame"); ax.set_ylabel("weight"); ax.legend(fontsize=7, ncol=3)
-    fig.suptitle(f'"{test.texts[test.query_index[qi]]}" (event {event_idx[i]}; cross-modal weight above each frame)',
-                 fontsize=9)
-    save_figure(fig);
+    ax.set_xticks(range(F_))
+    ax.set_xlabel("frame")
+    ax.set_ylabel("weight")
+    ax.legend(fontsize=7, ncol=3)
+    fig.suptitle(
+        f'"{test.texts[test.query_index[qi]]}" (event {event_idx[i]}; cross-modal weight above each frame)', fontsize=9
+    )
+    save_figure(fig)
 
 # %% [markdown]
 # ## 9. CrossAttnGL, Table 2: Mean vs Self-Att vs Cross-modal
@@ -476,14 +574,25 @@ t2_map = {"mean aggregation": MEAN, "self-attention aggregation": SELF, "cross-m
 if have("seed 000 Table 2", {"meanP": MEAN, "self_attention_aggregation": SELF, "cross_modal_aggregation": CROSS}):
     display(reported_vs_reproduced(table2, {k: evals[k].t2v for k in t2_map.values()}, t2_map))
     rep = table2.set_index("method")
-    for a, b in [("self-attention aggregation", "mean aggregation"),
-                 ("cross-modal aggregation", "self-attention aggregation"),
-                 ("cross-modal aggregation", "mean aggregation")]:
+    for a, b in [
+        ("self-attention aggregation", "mean aggregation"),
+        ("cross-modal aggregation", "self-attention aggregation"),
+        ("cross-modal aggregation", "mean aggregation"),
+    ]:
         for metric in ("R1", "MnR"):
             c = M.compare(sims[t2_map[a]], sims[t2_map[b]], gold, "t2v", metric=metric, n_boot=S.n_boot, seed=seed)
-            claims.append({"source": "seed 000 Table 2", "claim": f"{t2_map[a]} beats {t2_map[b]}", "metric": metric,
-                           "paper": rep.loc[a, metric] - rep.loc[b, metric], "ours": c["delta"], "ci_lo": c["ci"][0],
-                           "ci_hi": c["ci"][1], "verdict": claim_verdict(c, metric_lower_is_better=metric == "MnR")})
+            claims.append(
+                {
+                    "source": "seed 000 Table 2",
+                    "claim": f"{t2_map[a]} beats {t2_map[b]}",
+                    "metric": metric,
+                    "paper": rep.loc[a, metric] - rep.loc[b, metric],
+                    "ours": c["delta"],
+                    "ci_lo": c["ci"][0],
+                    "ci_hi": c["ci"][1],
+                    "verdict": claim_verdict(c, metric_lower_is_better=metric == "MnR"),
+                }
+            )
 pd.DataFrame([c for c in claims if c["source"] == "seed 000 Table 2"]).round(1)
 
 # %% [markdown]
@@ -511,34 +620,56 @@ t4_map = {f"K={k}": f"K={k}" for k in Ks if f"K={k}" in set(table4["method"])}
 display(reported_vs_reproduced(table4, {f"K={k}": m for k, m in sweep.items()}, t4_map))
 fig, ax = figure("05_k_sweep", profile, width=6, height=3.2)
 r1 = np.array([sweep[k]["R1"] for k in Ks])
-ax.errorbar(Ks, r1, yerr=[r1 - [sweep[k]["R1_lo"] for k in Ks], [sweep[k]["R1_hi"] for k in Ks] - r1],
-            marker="o", capsize=3, label="ours (synthetic, tiny CLIP)")
-ax.set_xlabel("K (frames kept per caption)"); ax.set_ylabel("t2v R@1 (%), ours")
+ax.errorbar(
+    Ks,
+    r1,
+    yerr=[r1 - [sweep[k]["R1_lo"] for k in Ks], [sweep[k]["R1_hi"] for k in Ks] - r1],
+    marker="o",
+    capsize=3,
+    label="ours (synthetic, tiny CLIP)",
+)
+ax.set_xlabel("K (frames kept per caption)")
+ax.set_ylabel("t2v R@1 (%), ours")
 ax2 = ax.twinx()
 paper_k = table4.assign(K=table4["method"].str[2:].astype(int))
 ax2.plot(paper_k["K"], paper_k["R1"], color="gray", ls="--", marker="s", label="seed 001 (MSR-VTT)")
 ax2.set_ylabel("R@1 (%), seed 001", color="gray")
-fig.legend(loc="upper right", bbox_to_anchor=(0.85, 0.95), fontsize=7); save_figure(fig);
-
+fig.legend(loc="upper right", bbox_to_anchor=(0.85, 0.95), fontsize=7)
+save_figure(fig)
 # %%
 rep4 = table4.set_index("method")
 k_best_paper = int(paper_k.loc[paper_k["R1"].idxmax(), "K"])
 for a, b in [(k_best_paper, min(Ks)), (k_best_paper, max(Ks))]:
     if a in sweep and b in sweep and a != b:
         c = M.compare(sweep_sims[a], sweep_sims[b], gold, "t2v", metric="R1", n_boot=S.n_boot, seed=seed)
-        claims.append({"source": "seed 001 Table 4", "claim": f"K={a} beats K={b}", "metric": "R1",
-                       "paper": rep4.loc[f"K={a}", "R1"] - rep4.loc[f"K={b}", "R1"], "ours": c["delta"],
-                       "ci_lo": c["ci"][0], "ci_hi": c["ci"][1], "verdict": claim_verdict(c)})
+        claims.append(
+            {
+                "source": "seed 001 Table 4",
+                "claim": f"K={a} beats K={b}",
+                "metric": "R1",
+                "paper": rep4.loc[f"K={a}", "R1"] - rep4.loc[f"K={b}", "R1"],
+                "ours": c["delta"],
+                "ci_lo": c["ci"][0],
+                "ci_hi": c["ci"][1],
+                "verdict": claim_verdict(c),
+            }
+        )
 table5 = load_paper_table("001", "Table 5 (ablation)").set_index("method")
 if have("seed 001 Table 5", {"topK{K}": TOPK, "topK{K}-noTE": TOPK_NT}):
     for metric in ("R1", "MnR"):
         c = M.compare(sims[TOPK], sims[TOPK_NT], gold, "t2v", metric=metric, n_boot=S.n_boot, seed=seed)
-        claims.append({"source": "seed 001 Table 5", "claim": f"temporal encoding helps (top-{main_k})",
-                       "metric": metric,
-                       "paper": (table5.loc["with temporal encoding", metric]
-                                 - table5.loc["no temporal encoding", metric]),
-                       "ours": c["delta"], "ci_lo": c["ci"][0], "ci_hi": c["ci"][1],
-                       "verdict": claim_verdict(c, metric_lower_is_better=metric == "MnR")})
+        claims.append(
+            {
+                "source": "seed 001 Table 5",
+                "claim": f"temporal encoding helps (top-{main_k})",
+                "metric": metric,
+                "paper": (table5.loc["with temporal encoding", metric] - table5.loc["no temporal encoding", metric]),
+                "ours": c["delta"],
+                "ci_lo": c["ci"][0],
+                "ci_hi": c["ci"][1],
+                "verdict": claim_verdict(c, metric_lower_is_better=metric == "MnR"),
+            }
+        )
 claims_table = pd.DataFrame(claims, columns=["source", "claim", "metric", "paper", "ours", "ci_lo", "ci_hi", "verdict"])
 claims_table[claims_table["source"].str.startswith("seed 001")].round(1)
 
@@ -551,18 +682,46 @@ claims_table[claims_table["source"].str.startswith("seed 001")].round(1)
 # %%
 rows = [r for ev in evals.values() for r in evaluation_rows("text_conditioned_pooling", ev)]
 paths = [S.save("text_conditioned_pooling", rows)]
-k_rows = [r for k, m in sweep.items() for r in results_rows("text_conditioned_pooling_k_sweep", f"top-{k} frames", "t2v", m,
-                                                            k=k, epochs=sweep_epochs)]
+k_rows = [
+    r
+    for k, m in sweep.items()
+    for r in results_rows("text_conditioned_pooling_k_sweep", f"top-{k} frames", "t2v", m, k=k, epochs=sweep_epochs)
+]
 paths.append(S.save("text_conditioned_pooling_k_sweep", k_rows))
 if has_events:
-    part = [{"experiment": "text_conditioned_pooling_partial", "method": r["head"], "direction": "t2v",
-             "query_kind": r["kind"], "metric": m, "value": r[m], "ci_lo": r[f"{m}_lo"], "ci_hi": r[f"{m}_hi"], "n": r["n"]}
-            for _, r in kt.iterrows() for m in ("R1", "R10", "MdR", "MnR")]
-    part += [{"experiment": "text_conditioned_pooling_partial", "method": h, "direction": "t2v", "query_kind": "event",
-              "metric": "attention_on_event", "value": r["attention on the described event (%)"], "ci_lo": r["CI lo"],
-              "ci_hi": r["CI hi"], "n": len(ev_q)} for h, r in mass_table.iterrows()]
+    part = [
+        {
+            "experiment": "text_conditioned_pooling_partial",
+            "method": r["head"],
+            "direction": "t2v",
+            "query_kind": r["kind"],
+            "metric": m,
+            "value": r[m],
+            "ci_lo": r[f"{m}_lo"],
+            "ci_hi": r[f"{m}_hi"],
+            "n": r["n"],
+        }
+        for _, r in kt.iterrows()
+        for m in ("R1", "R10", "MdR", "MnR")
+    ]
+    part += [
+        {
+            "experiment": "text_conditioned_pooling_partial",
+            "method": h,
+            "direction": "t2v",
+            "query_kind": "event",
+            "metric": "attention_on_event",
+            "value": r["attention on the described event (%)"],
+            "ci_lo": r["CI lo"],
+            "ci_hi": r["CI hi"],
+            "n": len(ev_q),
+        }
+        for h, r in mass_table.iterrows()
+    ]
     paths.append(S.save("text_conditioned_pooling_partial", part))
-paths.append(S.save("text_conditioned_pooling_claims", claims_table.assign(experiment="text_conditioned_pooling_claims")))
+paths.append(
+    S.save("text_conditioned_pooling_claims", claims_table.assign(experiment="text_conditioned_pooling_claims"))
+)
 print("\n".join(str(p.relative_to(p.parents[2])) for p in paths))
 
 # %% [markdown]
@@ -571,27 +730,42 @@ print("\n".join(str(p.relative_to(p.parents[2])) for p in paths))
 # %%
 e = {k: v.t2v for k, v in evals.items()}
 f = lambda m, k="R1": f"{m[k]:.1f} [{m[k + '_lo']:.1f}, {m[k + '_hi']:.1f}]"
-print(f"Test t2v R@1 with 95 % CIs ({len(gold)} queries, {len(test.videos)} videos): "
-      + "; ".join(f"{k} {f(m)}" for k, m in e.items()) + ".")
+print(
+    f"Test t2v R@1 with 95 % CIs ({len(gold)} queries, {len(test.videos)} videos): "
+    + "; ".join(f"{k} {f(m)}" for k, m in e.items())
+    + "."
+)
 print("v2t R@1: " + "; ".join(f"{k} {f(v.v2t)}" for k, v in evals.items()) + ".")
 best = max(e, key=lambda k: e[k]["R1"])
 print(f"Best t2v R@1 on this run: {best}.")
 for c in claims:
     paper = "" if np.isnan(c["paper"]) else f" (paper: {c['paper']:+.1f})"
-    print(f"[{c['source']}] {c['claim']}, {c['metric']}: ours {c['ours']:+.1f} [{c['ci_lo']:+.1f}, {c['ci_hi']:+.1f}]"
-          f"{paper} -> {c['verdict']}")
+    print(
+        f"[{c['source']}] {c['claim']}, {c['metric']}: ours {c['ours']:+.1f} [{c['ci_lo']:+.1f}, {c['ci_hi']:+.1f}]"
+        f"{paper} -> {c['verdict']}"
+    )
 if has_events:
-    print("Attention share on the described event (single-event captions, gold video): "
-          + "; ".join(f"{k} {r['attention on the described event (%)']:.0f} %" for k, r in mass_table.iterrows()) + ".")
+    print(
+        "Attention share on the described event (single-event captions, gold video): "
+        + "; ".join(f"{k} {r['attention on the described event (%)']:.0f} %" for k, r in mass_table.iterrows())
+        + "."
+    )
 if twin_rows.size:
     t = {k: v.twins.set_index("factor")["accuracy"] for k, v in evals.items()}
-    print("Direction-twin accuracy: " + "; ".join(f"{k} {t[k]['direction']:.1f} %" for k in t)
-          + " (50 % = a tie: a set function of the frames cannot see direction).")
+    print(
+        "Direction-twin accuracy: "
+        + "; ".join(f"{k} {t[k]['direction']:.1f} %" for k in t)
+        + " (50 % = a tie: a set function of the frames cannot see direction)."
+    )
 k_top = max(sweep, key=lambda k: sweep[k]["R1"])
-print(f"K sweep ({sweep_epochs} epoch(s) per K): highest R@1 at K={k_top} ({f(sweep[k_top])}); seed 001 reports K={k_best_paper}.")
+print(
+    f"K sweep ({sweep_epochs} epoch(s) per K): highest R@1 at K={k_top} ({f(sweep[k_top])}); seed 001 reports K={k_best_paper}."
+)
 if CROSS:
-    print(f"Without pooled vectors (Gram / moment path) the trained heads' scores equal the materialised ones to "
-          f"{max(check.values()):.0e}; cross-modal head on the test queries: Gram path "
-          f"{timing[CROSS + ': gram']:.1f} s, materialising {timing[CROSS + ': materialise']:.1f} s, "
-          f"meanP's matrix product {timing['meanP: the matrix product'] * 1000:.1f} ms.")
+    print(
+        f"Without pooled vectors (Gram / moment path) the trained heads' scores equal the materialised ones to "
+        f"{max(check.values()):.0e}; cross-modal head on the test queries: Gram path "
+        f"{timing[CROSS + ': gram']:.1f} s, materialising {timing[CROSS + ': materialise']:.1f} s, "
+        f"meanP's matrix product {timing['meanP: the matrix product'] * 1000:.1f} ms."
+    )
 print(f"Time: training {train_seconds:.0f} s, evaluation {eval_seconds:.0f} s, K sweep {sweep_seconds:.0f} s.")

@@ -1,4 +1,5 @@
 """Tests for tvrlib.cache: keys, round trips, atomic writes, corruption handling."""
+
 from __future__ import annotations
 
 import json
@@ -105,9 +106,7 @@ def test_key_distinguishes_types_and_extra_parts():
     assert cache_key(**PARTS) != cache_key(**PARTS, extra=None)
 
 
-@pytest.mark.parametrize(
-    "bad", [torch.zeros(2), object(), {1, 2}, b"bytes", [1, torch.ones(1)], {"w": object()}]
-)
+@pytest.mark.parametrize("bad", [torch.zeros(2), object(), {1, 2}, b"bytes", [1, torch.ones(1)], {"w": object()}])
 def test_non_json_parts_raise_type_error_naming_the_key(bad):
     with pytest.raises(TypeError, match="weights"):
         cache_key(dataset="msrvtt", weights=bad)

@@ -1,4 +1,5 @@
 """Real-format dataset loaders on tiny fixtures (tests/fixtures/real, see make_real_fixtures.py)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -20,8 +21,9 @@ from tvrlib.datasets.paragraph import load_activitynet, load_didemo
 from tvrlib.datasets.registry import load_dataset, register_dataset
 from tvrlib.errors import AnnotationError, DatasetNotFoundError, UnknownNameError
 
-_spec = importlib.util.spec_from_file_location("make_real_fixtures",
-                                               Path(__file__).parent / "fixtures" / "make_real_fixtures.py")
+_spec = importlib.util.spec_from_file_location(
+    "make_real_fixtures", Path(__file__).parent / "fixtures" / "make_real_fixtures.py"
+)
 fx = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fx)
 REAL = fx.ensure_fixtures()
@@ -61,9 +63,14 @@ def test_fixtures_are_small_and_generator_is_idempotent():
 
 
 def test_loaded_video_paths_exist():
-    loads = [load_msrvtt(REAL / "msrvtt", "test"), load_msrvtt(REAL / "msrvtt", "train", val_size=2),
-             load_msvd(REAL / "msvd", "test"), load_lsmdc(REAL / "lsmdc", "train"),
-             load_didemo(REAL / "didemo", "train"), load_activitynet(REAL / "activitynet", "test")]
+    loads = [
+        load_msrvtt(REAL / "msrvtt", "test"),
+        load_msrvtt(REAL / "msrvtt", "train", val_size=2),
+        load_msvd(REAL / "msvd", "test"),
+        load_lsmdc(REAL / "lsmdc", "train"),
+        load_didemo(REAL / "didemo", "train"),
+        load_activitynet(REAL / "activitynet", "test"),
+    ]
     for d in loads:
         for v in d.videos:
             assert Path(v.path).is_file(), v
@@ -80,8 +87,11 @@ def test_msrvtt_test_split_jsfusion():
     assert d.meta["csv_sentences_added"] == []
     queries, gold = d.queries()
     assert gold.tolist() == [0, 1, 2]
-    assert queries == ["a child dances to music", "a cat is lying on a couch",
-                       "a teacher writes on a board"]  # whitespace-normalised match
+    assert queries == [
+        "a child dances to music",
+        "a cat is lying on a couch",
+        "a teacher writes on a board",
+    ]  # whitespace-normalised match
     # video7 sits in videos/all/ (Frozen-in-Time layout) and is found by name
     assert d.videos[0].path == REAL / "msrvtt" / "videos" / "all" / "video7.mp4"
     assert len(d.meta["sentence_fields"]) == len(d.texts) and all(f == {} for f in d.meta["sentence_fields"])
@@ -322,8 +332,9 @@ def test_didemo_paragraphs_in_temporal_order():
 
 def test_didemo_split_list_and_bad_input(tmp_path):
     root = copy_of(tmp_path, "didemo")
-    (root / "train_list.txt").write_text("45781634@N00_3361052457_b7e85b0f5b.mp4\n"
-                                         "12090392@N02_13482799053_87ef417396.mov\n")
+    (root / "train_list.txt").write_text(
+        "45781634@N00_3361052457_b7e85b0f5b.mp4\n12090392@N02_13482799053_87ef417396.mov\n"
+    )
     d = load_didemo(root, "train")
     assert d.video_ids == ["45781634@N00_3361052457_b7e85b0f5b.mp4", "12090392@N02_13482799053_87ef417396.mov"]
     assert load_didemo(root, "train", use_list_files=False).num_videos == 3
@@ -346,8 +357,9 @@ def test_activitynet_splits_and_order():
     root = REAL / "activitynet"
     te = load_activitynet(root, "test", check_files=True)  # val_1.json
     assert te.video_ids == ["v_uqiMw7tQ1Cc", "v_bXdq2zI1Ms0"]
-    assert te.texts[0] == ("A weight lifting tutorial is given. The coach helps the guy in red with the "
-                           "proper body placement.")
+    assert te.texts[0] == (
+        "A weight lifting tutorial is given. The coach helps the guy in red with the proper body placement."
+    )
     assert te.texts[1] == "Two men put on harnesses. They climb to the top of the wall."  # sorted by time
     assert te.meta["timestamps"][1] == [[0.0, 33.0], [30.0, 73.1]]
     v2 = load_activitynet(root, "val_2")
@@ -360,8 +372,9 @@ def test_activitynet_splits_and_order():
     assert set(va.video_ids) == carve_validation(fx.ANET["train.json"], 1)
     assert load_activitynet(root, "val", val_size=1).video_ids == va.video_ids
     both = {**dict(zip(tr.video_ids, tr.texts)), **dict(zip(va.video_ids, va.texts))}
-    assert both["v_ogQozSI5V8U"] == ("A man mixes flour in a bowl. He puts the pan in the oven. "
-                                     "Finally he serves the cake.")
+    assert both["v_ogQozSI5V8U"] == (
+        "A man mixes flour in a bowl. He puts the pan in the oven. Finally he serves the cake."
+    )
     # stored without the "v_" prefix (CLIP4Clip's naming) and still found
     if "v_nwznKOuZM7w" in tr.video_ids:
         assert tr.videos[tr.video_ids.index("v_nwznKOuZM7w")].path.name == "nwznKOuZM7w.mp4"
@@ -373,8 +386,7 @@ def test_activitynet_splits_and_order():
 def test_activitynet_bad_input(tmp_path):
     root = copy_of(tmp_path, "activitynet")
     text = (root / "val_1.json").read_text()
-    dup = text.rstrip().rstrip("}") + ', "v_uqiMw7tQ1Cc": {"duration": 1, "timestamps": [[0, 1]], ' \
-                                      '"sentences": ["x"]}}'
+    dup = text.rstrip().rstrip("}") + ', "v_uqiMw7tQ1Cc": {"duration": 1, "timestamps": [[0, 1]], "sentences": ["x"]}}'
     (root / "val_1.json").write_text(dup)
     with pytest.raises(AnnotationError, match="v_uqiMw7tQ1Cc"):
         load_activitynet(root, "test")

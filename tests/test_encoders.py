@@ -1,5 +1,6 @@
 """Encoders and feature encoding: shapes, masks, bad captions, missing weights, caching; the tiny CLIP's
 pretraining (schedule, clamp, checkpoint name and bytes) and :func:`tvrlib.models.get_encoder`."""
+
 import warnings
 
 import numpy as np
@@ -162,15 +163,24 @@ def test_unreadable_video_raises_or_is_skipped(enc, tiny_benchmark, tmp_path):
 # ------------------------------------------------------------------------------ the tiny CLIP's pretraining
 def _former_pretrain_schedule(opt, total, warm):
     """The schedule pretrain.py built by hand before it used tvrlib.optim.warmup_cosine."""
-    return torch.optim.lr_scheduler.SequentialLR(opt, [
-        torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01, total_iters=warm),
-        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total - warm))], milestones=[warm])
+    return torch.optim.lr_scheduler.SequentialLR(
+        opt,
+        [
+            torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01, total_iters=warm),
+            torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total - warm)),
+        ],
+        milestones=[warm],
+    )
 
 
 def _lr_sequence(make, total, warm):
     params = [torch.nn.Parameter(torch.zeros(2, 2)), torch.nn.Parameter(torch.zeros(2))]
-    opt = torch.optim.AdamW([{"params": params[:1], "weight_decay": 0.1}, {"params": params[1:], "weight_decay": 0.0}],
-                            lr=1e-3, betas=(0.9, 0.98), eps=1e-6)
+    opt = torch.optim.AdamW(
+        [{"params": params[:1], "weight_decay": 0.1}, {"params": params[1:], "weight_decay": 0.0}],
+        lr=1e-3,
+        betas=(0.9, 0.98),
+        eps=1e-6,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sched = make(opt, total, warm)
@@ -206,8 +216,9 @@ def test_pretrain_settings_and_checkpoint_name_are_unchanged():
     assert hashlib.sha256(json.dumps(asdict(pcfg), sort_keys=True).encode()).hexdigest()[:8] == "33e4ca12"
 
 
-def test_pretraining_is_reproducible_to_the_byte_and_written_atomically(tiny_benchmark, monkeypatch, tmp_path,
-                                                                          one_thread):
+def test_pretraining_is_reproducible_to_the_byte_and_written_atomically(
+    tiny_benchmark, monkeypatch, tmp_path, one_thread
+):
     from tvrlib.pretrain import PretrainConfig, ensure_tiny_clip, pretrain_history
     from tvrlib.synthetic.benchmark import load_config
 
@@ -217,8 +228,9 @@ def test_pretraining_is_reproducible_to_the_byte_and_written_atomically(tiny_ben
     for run in ("a", "b"):
         monkeypatch.setenv("TVR_MODELS_DIR", str(tmp_path / run))
         paths.append(ensure_tiny_clip(load_config("tiny"), seed=0, pcfg=pcfg, progress=False))
-        assert sorted(p.name for p in (tmp_path / run).iterdir()) == sorted([paths[-1].name,
-                                                                              paths[-1].with_suffix(".json").name])
+        assert sorted(p.name for p in (tmp_path / run).iterdir()) == sorted(
+            [paths[-1].name, paths[-1].with_suffix(".json").name]
+        )
     a, b = paths
     assert a.name == b.name and a.read_bytes() == b.read_bytes()  # no temp name or pid inside the file
     assert pretrain_history(a)["history"] == pretrain_history(b)["history"]
@@ -227,8 +239,7 @@ def test_pretraining_is_reproducible_to_the_byte_and_written_atomically(tiny_ben
     assert ensure_tiny_clip(load_config("tiny"), seed=0, pcfg=pcfg, progress=False) == b  # reused, not retrained
 
 
-def test_pretraining_a_benchmark_smaller_than_a_batch_uses_one_batch(tiny_benchmark, monkeypatch, tmp_path,
-                                                                     one_thread):
+def test_pretraining_a_benchmark_smaller_than_a_batch_uses_one_batch(tiny_benchmark, monkeypatch, tmp_path, one_thread):
     """``prepare --profile tiny``: 64 stills, batches of 128 would mean zero steps and a NaN loss history."""
     import json
 

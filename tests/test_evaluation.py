@@ -1,5 +1,6 @@
 """Evaluation of a head on a split, twin accuracy, frame-order probes and the synthetic frame-event map,
 on small random tensors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,9 +27,15 @@ def toy_split(nv: int = 12, seed: int = 0):
     mask[1::3, 3:] = False
     twin = -np.ones(nv, dtype=np.int64)
     twin[0::2], twin[1::2] = np.arange(1, nv, 2), np.arange(0, nv, 2)
-    data = RetrievalData("toy", "test", [Video(f"v{i}", "x") for i in range(nv)], [f"t{i}" for i in range(len(t2v))],
-                         t2v, np.arange(0, len(t2v), 2),
-                         {"twin_of_query": twin, "factor_of_query": list(FACTORS) * (nv // 3)})
+    data = RetrievalData(
+        "toy",
+        "test",
+        [Video(f"v{i}", "x") for i in range(nv)],
+        [f"t{i}" for i in range(len(t2v))],
+        t2v,
+        np.arange(0, len(t2v), 2),
+        {"twin_of_query": twin, "factor_of_query": list(FACTORS) * (nv // 3)},
+    )
     return texts, VideoInput(frames, mask), data
 
 
@@ -74,11 +81,22 @@ def test_evaluate_rows_summary_and_twin_difference():
     assert [(r["direction"], r["metric"]) for r in rows] == (
         [("t2v", m) for m in ("R1", "R5", "R10", "MdR", "MnR")]
         + [("v2t", m) for m in ("R1", "R5", "R10", "MdR", "MnR")]
-        + [("twin", f"twin_{f}") for f in (*FACTORS, "all")])
+        + [("twin", f"twin_{f}") for f in (*FACTORS, "all")]
+    )
     assert all(r["seed"] == 3 and r["num_videos"] == len(videos) for r in rows)
     table = summary_frame([ev])
-    assert list(table.columns) == ["t2v R1", "t2v R5", "t2v R10", "t2v MnR", "v2t R1", "twin order", "twin direction",
-                                   "twin detail", "twin all", "videos"]
+    assert list(table.columns) == [
+        "t2v R1",
+        "t2v R5",
+        "t2v R10",
+        "t2v MnR",
+        "v2t R1",
+        "twin order",
+        "twin direction",
+        "twin detail",
+        "twin all",
+        "videos",
+    ]
     assert table.loc["meanP", "t2v R1"].startswith(f"{ev.t2v['R1']:.1f} [")
     other = evaluate(small_head("tightTransf"), texts, videos, data, method="tight", n_boot=50)
     d = twin_difference(ev, other, "all", n_boot=50)
@@ -99,11 +117,18 @@ def test_sampled_frame_events_marks_boundary_frames():
     from tvrlib.synthetic.world import Event, Obj, VideoSpec
 
     red = Obj("red", "circle")
-    spec = VideoSpec("white", (), (Event("appear", red, cell=(0, 0), intervals=4),
-                                   Event("move", red, direction="left", intervals=3),
-                                   Event("shrink", red, cell=(0, 1), intervals=4)))  # 45 frames, bounds 0-16-28-44
-    data = RetrievalData("synthetic", "test", [Video("v0", "x")], ["a"], [0], [0],
-                         {"video_fields": [{"spec": spec.to_json()}]})
+    spec = VideoSpec(
+        "white",
+        (),
+        (
+            Event("appear", red, cell=(0, 0), intervals=4),
+            Event("move", red, direction="left", intervals=3),
+            Event("shrink", red, cell=(0, 1), intervals=4),
+        ),
+    )  # 45 frames, bounds 0-16-28-44
+    data = RetrievalData(
+        "synthetic", "test", [Video("v0", "x")], ["a"], [0], [0], {"video_fields": [{"spec": spec.to_json()}]}
+    )
     # uniform sampling takes frames 0, 4, ..., 44; a frame on a boundary belongs to no single event (-1)
     np.testing.assert_array_equal(sampled_frame_events(data, 12), [[-1, 0, 0, 0, -1, 1, 1, -1, 2, 2, 2, -1]])
     with pytest.raises(ValueError, match="no synthetic video specs"):

@@ -4,6 +4,7 @@
 before the change) are kept below as references, and ``score_all`` must reproduce them bit for bit on
 every registered head, so that no notebook number moves.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -54,17 +55,26 @@ def inputs():
 def old_score_chunked(head, text, video, text_chunk=256, video_chunk=256, device="cpu"):
     head.eval()
     if head.is_dual_encoder:
-        t = torch.cat([F.normalize(head.embed_text(text.index(slice(i, i + text_chunk)).to(device)), dim=-1).cpu()
-                       for i in range(0, len(text), text_chunk)])
-        v = torch.cat([F.normalize(head.embed_video(video.index(slice(j, j + video_chunk)).to(device)), dim=-1).cpu()
-                       for j in range(0, len(video), video_chunk)])
+        t = torch.cat(
+            [
+                F.normalize(head.embed_text(text.index(slice(i, i + text_chunk)).to(device)), dim=-1).cpu()
+                for i in range(0, len(text), text_chunk)
+            ]
+        )
+        v = torch.cat(
+            [
+                F.normalize(head.embed_video(video.index(slice(j, j + video_chunk)).to(device)), dim=-1).cpu()
+                for j in range(0, len(video), video_chunk)
+            ]
+        )
         return t @ v.T
     out = torch.empty(len(text), len(video))
     for i in range(0, len(text), text_chunk):
         tb = text.index(slice(i, i + text_chunk)).to(device)
         for j in range(0, len(video), video_chunk):
-            out[i:i + text_chunk, j:j + video_chunk] = head.score(
-                tb, video.index(slice(j, j + video_chunk)).to(device)).cpu()
+            out[i : i + text_chunk, j : j + video_chunk] = head.score(
+                tb, video.index(slice(j, j + video_chunk)).to(device)
+            ).cpu()
     return out
 
 
@@ -123,8 +133,11 @@ def test_score_all_with_chunk_and_path(heads, inputs):
     text, video = inputs
     for name in ("cross_modal_aggregation", "xpool"):
         for path in ("gram", "materialise"):
-            assert torch.allclose(score_all(heads[name], text, video, chunk=3, path=path),
-                                  score_all(heads[name], text, video, path=path), atol=1e-6)
+            assert torch.allclose(
+                score_all(heads[name], text, video, chunk=3, path=path),
+                score_all(heads[name], text, video, path=path),
+                atol=1e-6,
+            )
 
 
 def test_score_all_restores_train_and_eval_modes(inputs):
@@ -218,8 +231,9 @@ def test_score_pairs_is_bitwise_the_old_twin_pair_fallback(name, heads, inputs):
             if head.is_dual_encoder:
                 old = (F.normalize(head.embed_text(text), dim=-1) * F.normalize(head.embed_video(v), dim=-1)).sum(-1)
             else:
-                old = torch.stack([head.score(text.index(slice(k, k + 1)), v.index(slice(k, k + 1)))[0, 0]
-                                   for k in range(len(text))])
+                old = torch.stack(
+                    [head.score(text.index(slice(k, k + 1)), v.index(slice(k, k + 1)))[0, 0] for k in range(len(text))]
+                )
             assert torch.equal(head.score_pairs(text, v), old)
 
 

@@ -1,5 +1,6 @@
 """Text-conditioned pooling heads (notebook 05): X-Pool, cross-modal aggregation, top-K frames, and
 their memory-bounded evaluation. Properties a reader cares about, on small random tensors."""
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,14 @@ def inputs():
 
 
 def all_interaction_heads():
-    return [perturb(CrossModalAggregation(D)), perturb(TopKFrames(D, k=3)), perturb(TopKFrames(D, k=1)),
-            perturb(TopKFrames(D, k=5, temporal=False)), perturb(XPool(D)), perturb(XPool(D, num_heads=4))]
+    return [
+        perturb(CrossModalAggregation(D)),
+        perturb(TopKFrames(D, k=3)),
+        perturb(TopKFrames(D, k=1)),
+        perturb(TopKFrames(D, k=5, temporal=False)),
+        perturb(XPool(D)),
+        perturb(XPool(D, num_heads=4)),
+    ]
 
 
 @pytest.mark.parametrize("path", ["gram", "materialise"])
@@ -59,8 +66,11 @@ def test_chunked_equals_unchunked(head, path, inputs):
         assert torch.allclose(score_all(head, text, video, max_bytes=max_bytes, path=path), full, atol=1e-6)
 
 
-@pytest.mark.parametrize("head", [perturb(CrossModalAggregation(D)), perturb(TopKFrames(D, k=4)),
-                                  perturb(TopKFrames(D, k=12, temporal=True))], ids=["cma", "topk4", "topk12"])
+@pytest.mark.parametrize(
+    "head",
+    [perturb(CrossModalAggregation(D)), perturb(TopKFrames(D, k=4)), perturb(TopKFrames(D, k=12, temporal=True))],
+    ids=["cma", "topk4", "topk12"],
+)
 def test_gram_path_equals_materialising_path(head, inputs):
     text, video = inputs
     gram = score_all(head, text, video, path="gram")
@@ -85,8 +95,9 @@ def test_xpool_moment_path_equals_materialising_path(heads, inputs):
     mat = score_all(head, text, video, path="materialise")
     assert torch.allclose(gram, mat, atol=1e-5)
     with torch.no_grad():
-        assert torch.equal(head.score(text, video), head.score_encoded(head.encode_text(text),
-                                                                       head.encode_video(video), "gram"))
+        assert torch.equal(
+            head.score(text, video), head.score_encoded(head.encode_text(text), head.encode_video(video), "gram")
+        )
 
 
 def test_xpool_trains_by_materialising_because_of_dropout(inputs):
@@ -118,8 +129,9 @@ def test_gram_identity_on_its_own():
     g = torch.Generator().manual_seed(3)
     target, values = torch.randn(6, D, generator=g), 5 * torch.randn(4, F_, D, generator=g)
     weights = torch.softmax(torch.randn(6, 4, F_, generator=g), -1)
-    assert torch.allclose(pooled_cosine_gram(target, weights, values),
-                          pooled_cosine_materialised(target, weights, values), atol=1e-6)
+    assert torch.allclose(
+        pooled_cosine_gram(target, weights, values), pooled_cosine_materialised(target, weights, values), atol=1e-6
+    )
 
 
 def test_folded_logits_are_eq_4_8(inputs):
@@ -176,8 +188,11 @@ def test_top_k_keeps_the_k_largest_logits(inputs):
     assert torch.all(kept_min >= dropped_max)
 
 
-@pytest.mark.parametrize("head", all_interaction_heads() + [perturb(SelfAttentionAggregation(D))],
-                         ids=lambda h: type(h).__name__ + h.extra_repr())
+@pytest.mark.parametrize(
+    "head",
+    all_interaction_heads() + [perturb(SelfAttentionAggregation(D))],
+    ids=lambda h: type(h).__name__ + h.extra_repr(),
+)
 def test_padded_frames_get_zero_weight_and_change_nothing(head, inputs):
     text, video = inputs
     with torch.no_grad():
@@ -189,8 +204,9 @@ def test_padded_frames_get_zero_weight_and_change_nothing(head, inputs):
         after = head.score(text, VideoInput(junk, video.mask))
         assert torch.allclose(before, after, atol=1e-6)
         if not head.is_dual_encoder:
-            assert torch.allclose(score_all(head, text, VideoInput(junk, video.mask), max_bytes=3_000), before,
-                                  atol=1e-6)
+            assert torch.allclose(
+                score_all(head, text, VideoInput(junk, video.mask), max_bytes=3_000), before, atol=1e-6
+            )
 
 
 def test_video_without_valid_frames_scores_zero(inputs):

@@ -2,6 +2,7 @@
 
 Tiny random tensors only: each test runs in well under a second.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -81,8 +82,10 @@ def test_meanP_is_exactly_invariant_to_frame_order():
 def test_meanP_is_invariant_to_padded_frames():
     head = build("meanP")
     text, video = inputs()
-    padded = VideoInput(torch.cat([video.frames, 100 * torch.randn(V, 3, D)], dim=1),
-                        torch.cat([video.mask, torch.zeros(V, 3, dtype=torch.bool)], dim=1))
+    padded = VideoInput(
+        torch.cat([video.frames, 100 * torch.randn(V, 3, D)], dim=1),
+        torch.cat([video.mask, torch.zeros(V, 3, dtype=torch.bool)], dim=1),
+    )
     assert torch.equal(head.score(text, video), head.score(text, padded))
 
 
@@ -114,8 +117,10 @@ def test_masked_frames_never_change_a_score(spec):
 def test_trailing_padding_does_not_change_a_score(spec):
     head = build(spec)
     text, video = inputs()
-    padded = VideoInput(torch.cat([video.frames, torch.randn(V, 2, D)], dim=1),
-                        torch.cat([video.mask, torch.zeros(V, 2, dtype=torch.bool)], dim=1))
+    padded = VideoInput(
+        torch.cat([video.frames, torch.randn(V, 2, D)], dim=1),
+        torch.cat([video.mask, torch.zeros(V, 2, dtype=torch.bool)], dim=1),
+    )
     assert torch.allclose(head.score(text, video), head.score(text, padded), atol=1e-5)
 
 
@@ -125,8 +130,8 @@ def test_seqLSTM_reads_only_the_valid_frames_in_order():
     text, video = inputs()
     j = 3
     pos = torch.nonzero(video.mask[j]).flatten()
-    compact = VideoInput(video.frames[j:j + 1, pos], torch.ones(1, len(pos), dtype=torch.bool))
-    assert torch.allclose(head.score(text, video)[:, j:j + 1], head.score(text, compact), atol=1e-6)
+    compact = VideoInput(video.frames[j : j + 1, pos], torch.ones(1, len(pos), dtype=torch.bool))
+    assert torch.allclose(head.score(text, video)[:, j : j + 1], head.score(text, compact), atol=1e-6)
 
 
 @pytest.mark.parametrize("spec", list(HEAD_SPECS))
@@ -183,8 +188,9 @@ def test_seqTransf_init_from_clip_copies_blocks_and_positions():
     head = TemporalTransformer(D, layers=2, max_frames=12, init_from=clip)
     assert head.heads == 2
     for i in range(2):
-        for (k, a), (_, b) in zip(head.transformer.resblocks[i].state_dict().items(),
-                                  clip.transformer.resblocks[i].state_dict().items()):
+        for (k, a), (_, b) in zip(
+            head.transformer.resblocks[i].state_dict().items(), clip.transformer.resblocks[i].state_dict().items()
+        ):
             assert torch.equal(a, b), k
     assert torch.equal(head.frame_position_embeddings.weight, clip.positional_embedding[:12])
     with pytest.raises(ValueError, match="width"):
@@ -230,9 +236,15 @@ def test_evaluate_t2v_only_matches_the_full_evaluation():
     videos = VideoInput(torch.randn(nv, F_, D, generator=g), torch.ones(nv, F_, dtype=torch.bool))
     twin = -np.ones(nv, dtype=np.int64)
     twin[0::2], twin[1::2] = np.arange(1, nv, 2), np.arange(0, nv, 2)
-    data = RetrievalData("toy", "test", [Video(f"v{i}", "x") for i in range(nv)], [f"t{i}" for i in range(len(t2v))],
-                         t2v, np.arange(0, len(t2v), 2),
-                         {"twin_of_query": twin, "factor_of_query": ["order", "direction", "detail"] * 4})
+    data = RetrievalData(
+        "toy",
+        "test",
+        [Video(f"v{i}", "x") for i in range(nv)],
+        [f"t{i}" for i in range(len(t2v))],
+        t2v,
+        np.arange(0, len(t2v), 2),
+        {"twin_of_query": twin, "factor_of_query": ["order", "direction", "detail"] * 4},
+    )
     head = build("seqTransf")
     full = evaluate(head, texts, videos, data, method="x", n_boot=50)
     t2v_only = evaluate(head, texts, videos, data, method="x", n_boot=50, v2t=False)

@@ -19,6 +19,7 @@ Edges (``A -> B``: running A can start running B):
 
 Module names: ``tvrlib.heads`` is the package's ``__init__.py``, ``tvrlib.heads.xpool`` a module.
 """
+
 from __future__ import annotations
 
 import ast
@@ -110,10 +111,16 @@ def _imports_of(mod: str, path: Path, modules: dict[str, Path], package_dir: Pat
             for alias in node.names:
                 sub = f"{base}.{alias.name}"
                 add(sub if sub in modules else _nearest_module(base, modules), node)
-        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str)
-              and ((isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
-                   or (isinstance(node.func, ast.Name) and node.func.id == "import_module"))):
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and (
+                (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+                or (isinstance(node.func, ast.Name) and node.func.id == "import_module")
+            )
+        ):
             add(_nearest_module(node.args[0].value, modules), node)
     return dict(out)
 
@@ -228,8 +235,9 @@ def test_low_level_modules_never_import_high_level_ones():
                 path = shortest_path(graph, src, dst)
                 if path:
                     problems.append(f"  {src} reaches {dst}:\n" + describe_path(graph, path))
-    assert not problems, ("low-level modules import high-level ones (directly or through others):\n"
-                          + "\n".join(problems))
+    assert not problems, "low-level modules import high-level ones (directly or through others):\n" + "\n".join(
+        problems
+    )
 
 
 def test_the_graph_sees_the_imports_it_should():

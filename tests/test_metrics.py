@@ -1,4 +1,5 @@
 """Tests for tvrlib.metrics: ranks with ties, t2v/v2t conventions, bootstrap."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,11 +56,13 @@ def test_perfect_diagonal():
 
 
 def test_hand_computed_example():
-    sim = np.array([
-        [0.9, 0.1, 0.5, 0.3],  # gold 2: one higher -> 2
-        [0.2, 0.8, 0.1, 0.0],  # gold 1: top -> 1
-        [0.7, 0.6, 0.5, 0.4],  # gold 3: three higher -> 4
-    ])
+    sim = np.array(
+        [
+            [0.9, 0.1, 0.5, 0.3],  # gold 2: one higher -> 2
+            [0.2, 0.8, 0.1, 0.0],  # gold 1: top -> 1
+            [0.7, 0.6, 0.5, 0.4],  # gold 3: three higher -> 4
+        ]
+    )
     ranks = M.rank_of_gold(sim, [2, 1, 3])
     np.testing.assert_array_equal(ranks, [2.0, 1.0, 4.0])
     res = M.summarize(ranks)
@@ -109,11 +112,9 @@ def test_torch_and_numpy_agree():
     gold = rng.integers(0, 30, size=64)
     ref = M.t2v(sim, gold)
     assert M.t2v(torch.from_numpy(sim), torch.from_numpy(gold)) == ref
-    np.testing.assert_array_equal(
-        M.ranks_t2v(torch.from_numpy(sim), gold), M.ranks_t2v(sim, gold))
+    np.testing.assert_array_equal(M.ranks_t2v(torch.from_numpy(sim), gold), M.ranks_t2v(sim, gold))
     half = torch.from_numpy(sim).to(torch.bfloat16)
-    np.testing.assert_array_equal(
-        M.ranks_t2v(half, gold), M.ranks_t2v(half.float().numpy(), gold))
+    np.testing.assert_array_equal(M.ranks_t2v(half, gold), M.ranks_t2v(half.float().numpy(), gold))
     t2v_idx = np.arange(30).repeat(2)[:60]
     sim2 = sim[:60]
     for conv in M.CONVENTIONS:
@@ -124,12 +125,14 @@ def test_torch_and_numpy_agree():
 
 def test_multi_caption_t2v():
     # 2 videos, 4 captions: captions 0,1 -> video 0; captions 2,3 -> video 1
-    sim = np.array([
-        [0.9, 0.1],  # rank 1
-        [0.2, 0.8],  # rank 2
-        [0.3, 0.7],  # rank 1
-        [0.5, 0.5],  # tie -> 1.5
-    ])
+    sim = np.array(
+        [
+            [0.9, 0.1],  # rank 1
+            [0.2, 0.8],  # rank 2
+            [0.3, 0.7],  # rank 1
+            [0.5, 0.5],  # tie -> 1.5
+        ]
+    )
     res = M.t2v(sim, [0, 0, 1, 1])
     assert res["n"] == 4
     np.testing.assert_array_equal(M.ranks_t2v(sim, [0, 0, 1, 1]), [1, 2, 1, 1.5])
@@ -147,17 +150,19 @@ def test_extra_distractor_videos_allowed_in_t2v():
 def _conventions_example():
     # texts: t0 -> v0, t1..t6 -> v1, t7 -> v2
     t2v = np.array([0, 1, 1, 1, 1, 1, 1, 2])
-    sim = np.array([
-        # v0    v1    v2
-        [0.50, 0.10, 0.20],  # t0
-        [0.90, 0.90, 0.10],  # t1
-        [0.85, 0.20, 0.11],  # t2
-        [0.80, 0.20, 0.12],  # t3
-        [0.75, 0.20, 0.13],  # t4
-        [0.70, 0.20, 0.14],  # t5
-        [0.65, 0.20, 0.15],  # t6
-        [0.10, 0.30, 0.80],  # t7
-    ])
+    sim = np.array(
+        [
+            # v0    v1    v2
+            [0.50, 0.10, 0.20],  # t0
+            [0.90, 0.90, 0.10],  # t1
+            [0.85, 0.20, 0.11],  # t2
+            [0.80, 0.20, 0.12],  # t3
+            [0.75, 0.20, 0.13],  # t4
+            [0.70, 0.20, 0.14],  # t5
+            [0.65, 0.20, 0.15],  # t6
+            [0.10, 0.30, 0.80],  # t7
+        ]
+    )
     return sim, t2v
 
 
@@ -236,8 +241,9 @@ def test_bootstrap_deterministic_under_seed():
     ranks = _fake_ranks(np.random.default_rng(5), 200)
     assert M.bootstrap_ci(ranks, n_boot=200, seed=7) == M.bootstrap_ci(ranks, n_boot=200, seed=7)
     assert M.bootstrap_ci(ranks, n_boot=200, seed=7) != M.bootstrap_ci(ranks, n_boot=200, seed=8)
-    assert M.paired_bootstrap(ranks, ranks[::-1], n_boot=200, seed=3) == \
-        M.paired_bootstrap(ranks, ranks[::-1], n_boot=200, seed=3)
+    assert M.paired_bootstrap(ranks, ranks[::-1], n_boot=200, seed=3) == M.paired_bootstrap(
+        ranks, ranks[::-1], n_boot=200, seed=3
+    )
 
 
 def test_paired_bootstrap_identical_inputs():
@@ -281,12 +287,14 @@ def test_lower_is_better_names_the_rank_metrics():
 # twin accuracy
 # --------------------------------------------------------------------------- #
 def test_twin_accuracy_counts_ties_as_half():
-    sim = np.array([
-        [0.9, 0.1, 0.0],  # gold 0 beats twin 1 -> 1
-        [0.5, 0.5, 0.0],  # gold 1 ties twin 0 -> 0.5
-        [0.2, 0.3, 0.1],  # gold 2 loses to twin 1 -> 0
-        [0.0, 0.0, 1.0],  # no twin -> skipped
-    ])
+    sim = np.array(
+        [
+            [0.9, 0.1, 0.0],  # gold 0 beats twin 1 -> 1
+            [0.5, 0.5, 0.0],  # gold 1 ties twin 0 -> 0.5
+            [0.2, 0.3, 0.1],  # gold 2 loses to twin 1 -> 0
+            [0.0, 0.0, 1.0],  # no twin -> skipped
+        ]
+    )
     mean, per_query = M.twin_accuracy(sim, [0, 1, 2, 2], [1, 0, 1, -1])
     np.testing.assert_array_equal(per_query, [1.0, 0.5, 0.0])
     assert mean == 0.5 and isinstance(mean, float)

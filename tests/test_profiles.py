@@ -1,4 +1,5 @@
 """One profile table: every profile has every setting, notebook overrides, named errors, the tiny CI profile."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,11 +7,33 @@ import pytest
 from tvrlib.errors import UnknownNameError
 from tvrlib.profiles import PROFILES, get_profile, training_settings
 
-SETTINGS = {"dataset", "benchmark", "clip_model", "pretrained", "num_frames", "sampler", "n_boot", "dataset_options",
-            "training"}
+SETTINGS = {
+    "dataset",
+    "benchmark",
+    "clip_model",
+    "pretrained",
+    "num_frames",
+    "sampler",
+    "n_boot",
+    "dataset_options",
+    "training",
+}
 OPTIONAL = {"clip_benchmark"}
-TRAINING = {"epochs", "batch_size", "lr", "lr_encoder", "temporal_layers", "tight_batch_size", "tight_steps",
-            "tight_val_videos", "tight_gallery", "e2e_epochs", "e2e_steps", "e2e_batch_size", "e2e_val_videos"}
+TRAINING = {
+    "epochs",
+    "batch_size",
+    "lr",
+    "lr_encoder",
+    "temporal_layers",
+    "tight_batch_size",
+    "tight_steps",
+    "tight_val_videos",
+    "tight_gallery",
+    "e2e_epochs",
+    "e2e_steps",
+    "e2e_batch_size",
+    "e2e_val_videos",
+}
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
@@ -25,12 +48,31 @@ def test_every_profile_has_every_setting(name):
 def test_the_committed_profiles_keep_their_values():
     """The numbers the committed notebooks ran with (nbval checks their outputs)."""
     assert training_settings("quick") == {
-        "epochs": 5, "batch_size": 128, "lr": 1e-3, "lr_encoder": 5e-5, "temporal_layers": 2, "tight_batch_size": 32,
-        "tight_steps": 60, "tight_val_videos": 50, "tight_gallery": 100, "e2e_epochs": 1, "e2e_steps": 30,
-        "e2e_batch_size": 16, "e2e_val_videos": 100}
-    assert get_profile("quick") == {"dataset": "synthetic", "benchmark": "quick", "clip_model": "tvr-tiny",
-                                    "pretrained": None, "num_frames": 12, "sampler": "uniform", "n_boot": 1000,
-                                    "dataset_options": {"config": "quick"}, "profile": "quick"}
+        "epochs": 5,
+        "batch_size": 128,
+        "lr": 1e-3,
+        "lr_encoder": 5e-5,
+        "temporal_layers": 2,
+        "tight_batch_size": 32,
+        "tight_steps": 60,
+        "tight_val_videos": 50,
+        "tight_gallery": 100,
+        "e2e_epochs": 1,
+        "e2e_steps": 30,
+        "e2e_batch_size": 16,
+        "e2e_val_videos": 100,
+    }
+    assert get_profile("quick") == {
+        "dataset": "synthetic",
+        "benchmark": "quick",
+        "clip_model": "tvr-tiny",
+        "pretrained": None,
+        "num_frames": 12,
+        "sampler": "uniform",
+        "n_boot": 1000,
+        "dataset_options": {"config": "quick"},
+        "profile": "quick",
+    }
     assert training_settings("msrvtt")["lr"] == 1e-4 and training_settings("msrvtt")["lr_encoder"] == 1e-7
 
 

@@ -1,5 +1,6 @@
 """Results tables: metrics dicts to display tables and tidy rows, the atomic CSV writer, a paper's rows
 beside ours and claim verdicts."""
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,17 @@ def test_metrics_frame_one_row_per_method_in_metric_order():
 def test_results_rows_follow_the_metric_order():
     rows = results_rows("exp", "meanP", "t2v", {"MnR": 7.0, "R1": 40.0, "n": 3}, seed=1)
     assert [r["metric"] for r in rows] == ["R1", "MnR"]
-    assert rows[0] == {"experiment": "exp", "method": "meanP", "direction": "t2v", "metric": "R1", "value": 40.0,
-                       "ci_lo": rows[0]["ci_lo"], "ci_hi": rows[0]["ci_hi"], "n": 3, "seed": 1}
+    assert rows[0] == {
+        "experiment": "exp",
+        "method": "meanP",
+        "direction": "t2v",
+        "metric": "R1",
+        "value": 40.0,
+        "ci_lo": rows[0]["ci_lo"],
+        "ci_hi": rows[0]["ci_hi"],
+        "n": 3,
+        "seed": 1,
+    }
     assert math.isnan(rows[0]["ci_lo"])
 
 
@@ -50,21 +60,36 @@ def test_save_results_writes_the_csv_atomically(tmp_path, monkeypatch):
 
 def test_reported_vs_reproduced_puts_ours_beside_the_paper_row():
     reported = pd.DataFrame({"method": ["A", "B"], **{m: [1.0, 2.0] for m in M.METRICS}})
-    ours = {"a": {**{m: 5.0 for m in M.METRICS}, **{f"{m}_lo": 4.0 for m in M.METRICS},
-                  **{f"{m}_hi": 6.0 for m in M.METRICS}}}
+    ours = {
+        "a": {
+            **{m: 5.0 for m in M.METRICS},
+            **{f"{m}_lo": 4.0 for m in M.METRICS},
+            **{f"{m}_hi": 6.0 for m in M.METRICS},
+        }
+    }
     df = reported_vs_reproduced(reported, ours, {"A": "a"})
-    assert list(df.columns) == ["paper row", "ours", *[f"{m} (paper)" for m in M.METRICS],
-                                *[f"{m} (ours)" for m in M.METRICS]]
+    assert list(df.columns) == [
+        "paper row",
+        "ours",
+        *[f"{m} (paper)" for m in M.METRICS],
+        *[f"{m} (ours)" for m in M.METRICS],
+    ]
     assert df.loc[0, "R1 (paper)"] == 1.0 and df.loc[0, "MnR (ours)"] == "5.0 [4.0, 6.0]"
     with pytest.raises(KeyError, match="no row 'C'"):
         reported_vs_reproduced(reported, ours, {"C": "a"})
 
 
-@pytest.mark.parametrize("ci,lower,expected", [((1.0, 3.0), False, "reproduces"), ((-3.0, -1.0), False, "opposite"),
-                                               ((-1.0, 1.0), False, "inconclusive"),
-                                               ((-3.0, -1.0), True, "reproduces"), ((1.0, 3.0), True, "opposite")])
+@pytest.mark.parametrize(
+    "ci,lower,expected",
+    [
+        ((1.0, 3.0), False, "reproduces"),
+        ((-3.0, -1.0), False, "opposite"),
+        ((-1.0, 1.0), False, "inconclusive"),
+        ((-3.0, -1.0), True, "reproduces"),
+        ((1.0, 3.0), True, "opposite"),
+    ],
+)
 def test_claim_verdict(ci, lower, expected):
     assert claim_verdict({"ci": ci}, metric_lower_is_better=lower) == expected
     flipped = {"reproduces": "opposite", "opposite": "reproduces", "inconclusive": "inconclusive"}[expected]
     assert claim_verdict({"ci": ci}, claimed_sign=-1, metric_lower_is_better=lower) == flipped
-

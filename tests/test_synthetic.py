@@ -1,4 +1,5 @@
 """The synthetic benchmark: deterministic, consistent, in the MSR-VTT format, with twins that differ in one factor."""
+
 import json
 
 import numpy as np
@@ -90,8 +91,11 @@ def test_direction_twin_has_same_frames_reversed(tiny_benchmark):
 def test_captions_mention_the_twin_factor(tiny_benchmark):
     test = load_dataset("synthetic", "test", root=tiny_benchmark, config="tiny")
     ann = json.loads((tiny_benchmark / "MSRVTT_data.json").read_text())
-    q = dict(zip([test.video_ids[g] for g in test.text_to_video[test.query_index]],
-                 [test.texts[i] for i in test.query_index]))
+    q = dict(
+        zip(
+            [test.video_ids[g] for g in test.text_to_video[test.query_index]], [test.texts[i] for i in test.query_index]
+        )
+    )
     for t in ann["twins"]:
         qa, qb = q[t["video_id"]], q[t["twin_id"]]
         assert qa != qb
@@ -109,7 +113,7 @@ def test_stills_have_no_motion_words_and_come_in_groups():
     items = B._stills(cfg, "stills", 16)
     words = {"moves", "then", "before", "after", "appears", "grows", "shrinks"}
     assert not any(w in words for i in items for w in i["text"].split())
-    groups = [items[i:i + B.STILL_GROUP] for i in range(0, len(items), B.STILL_GROUP)]
+    groups = [items[i : i + B.STILL_GROUP] for i in range(0, len(items), B.STILL_GROUP)]
     for g in groups:
         assert len({i["group"] for i in g}) == 1 and len({i["label"] for i in g}) == B.STILL_GROUP
 

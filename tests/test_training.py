@@ -1,5 +1,6 @@
 """Losses (masking by video id, the hinge by hand, the temperature clamp) and the fit loop
 (a step lowers the loss, resume equals an uninterrupted run, selection on validation)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,18 +49,22 @@ def test_infonce_never_uses_a_caption_of_the_same_video_as_a_negative():
     assert logits.grad[0, 1] != 0
     # by hand: drop the duplicate entries from both softmaxes
     L = logits.detach()
+
     def ce(row, keep, target):
         return -(row[target] - torch.logsumexp(row[keep], 0))
+
     rows = [ce(L[0], [0, 1, 3], 0), ce(L[1], [0, 1, 2, 3], 1), ce(L[2], [1, 2, 3], 2), ce(L[3], [0, 1, 2, 3], 3)]
-    cols = [ce(L[:, 0], [0, 1, 3], 0), ce(L[:, 1], [0, 1, 2, 3], 1), ce(L[:, 2], [1, 2, 3], 2),
-            ce(L[:, 3], [0, 1, 2, 3], 3)]
+    cols = [
+        ce(L[:, 0], [0, 1, 3], 0),
+        ce(L[:, 1], [0, 1, 2, 3], 1),
+        ce(L[:, 2], [1, 2, 3], 2),
+        ce(L[:, 3], [0, 1, 2, 3], 3),
+    ]
     assert torch.allclose(loss.detach(), 0.5 * (torch.stack(rows).mean() + torch.stack(cols).mean()), atol=1e-6)
 
 
 def test_hinge_equals_a_hand_computed_example():
-    s = torch.tensor([[0.9, 0.5, 0.1],
-                      [0.3, 0.4, 0.8],
-                      [0.2, 0.1, 0.7]])
+    s = torch.tensor([[0.9, 0.5, 0.1], [0.3, 0.4, 0.8], [0.2, 0.1, 0.7]])
     # captions (rows): hardest other video 0.5, 0.8, 0.2 -> [0.2-0.9+0.5]+=0, [0.2-0.4+0.8]=0.6, [0.2-0.7+0.2]+=0
     # videos (cols):   hardest other caption 0.3, 0.5, 0.8 -> 0, [0.2-0.4+0.5]=0.3, [0.2-0.7+0.8]=0.3
     assert torch.allclose(hardest_negative_hinge(s, margin=0.2), torch.tensor(1.2))
@@ -67,9 +72,7 @@ def test_hinge_equals_a_hand_computed_example():
 
 
 def test_hinge_ignores_captions_of_the_same_video():
-    s = torch.tensor([[0.9, 0.1, 0.95],
-                      [0.1, 0.9, 0.1],
-                      [0.95, 0.1, 0.9]])
+    s = torch.tensor([[0.9, 0.1, 0.95], [0.1, 0.9, 0.1], [0.95, 0.1, 0.9]])
     ids = torch.tensor([4, 6, 4])  # rows/columns 0 and 2 are the same video
     assert torch.allclose(hardest_negative_hinge(s, ids, margin=0.2), torch.tensor(0.0))
     assert hardest_negative_hinge(s, margin=0.2) > 0  # without ids they would be (false) violations
@@ -153,8 +156,9 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
         fit(small_head(), src, val, checkpoint_dir=tmp_path / "b", resume=True, **{**kw, "lr": 2e-3})
 
 
-@pytest.mark.parametrize("metric,values,best", [("R1", [10.0, 30.0, 20.0], 2), ("MnR", [5.0, 4.0, 6.0], 2),
-                                                ("R1", [40.0, 30.0, 20.0], 1)])
+@pytest.mark.parametrize(
+    "metric,values,best", [("R1", [10.0, 30.0, 20.0], 2), ("MnR", [5.0, 4.0, 6.0], 2), ("R1", [40.0, 30.0, 20.0], 1)]
+)
 def test_fit_keeps_the_epoch_that_is_best_on_validation(monkeypatch, metric, values, best):
     seen = []
 
@@ -169,8 +173,10 @@ def test_fit_keeps_the_epoch_that_is_best_on_validation(monkeypatch, metric, val
     assert res.best_epoch == best and res.best_value == values[best - 1]
     for k, v in res.model.state_dict().items():
         assert torch.equal(v, seen[best - 1][k]), k
-    assert not torch.equal(seen[best - 1]["head.transformer.resblocks.0.mlp.c_fc.weight"],
-                           seen[(best % 3)]["head.transformer.resblocks.0.mlp.c_fc.weight"])
+    assert not torch.equal(
+        seen[best - 1]["head.transformer.resblocks.0.mlp.c_fc.weight"],
+        seen[(best % 3)]["head.transformer.resblocks.0.mlp.c_fc.weight"],
+    )
 
 
 def test_checkpoints_are_written_whole_and_a_resumed_run_restores_an_earlier_best_epoch(monkeypatch, tmp_path):
@@ -198,8 +204,16 @@ def test_checkpoints_are_written_whole_and_a_resumed_run_restores_an_earlier_bes
 def test_the_public_names_stay_importable_from_the_package():
     import tvrlib.training as T
 
-    assert set(T.__all__) == {"FitConfig", "RetrievalModel", "finetunable_copy", "FeatureSource", "FrameSource",
-                              "FitResult", "fit", "validate"}
+    assert set(T.__all__) == {
+        "FitConfig",
+        "RetrievalModel",
+        "finetunable_copy",
+        "FeatureSource",
+        "FrameSource",
+        "FitResult",
+        "fit",
+        "validate",
+    }
     assert all(callable(getattr(T, name)) for name in T.__all__)
 
 
@@ -223,11 +237,22 @@ def test_end_to_end_source_trains_the_encoder(tmp_path):
     videos = sorted((__import__("pathlib").Path(__file__).parent / "fixtures" / "real").rglob("*.mp4"))[:2]
     if len(videos) < 2:
         pytest.skip("needs two fixture videos")
-    data = RetrievalData("fixture", "train", [Video(f"v{i}", p) for i, p in enumerate(videos)],
-                         ["a red thing", "a blue thing", "a red shape", "a blue shape"], [0, 1, 0, 1], [0, 1, 2, 3])
+    data = RetrievalData(
+        "fixture",
+        "train",
+        [Video(f"v{i}", p) for i, p in enumerate(videos)],
+        ["a red thing", "a blue thing", "a red shape", "a blue shape"],
+        [0, 1, 0, 1],
+        [0, 1, 2, 3],
+    )
     torch.manual_seed(0)
-    enc = ClipEncoder(open_clip.create_model(TINY_MODEL), open_clip.get_tokenizer(TINY_MODEL), TINY_MODEL,
-                      "random", torch.device("cpu"))
+    enc = ClipEncoder(
+        open_clip.create_model(TINY_MODEL),
+        open_clip.get_tokenizer(TINY_MODEL),
+        TINY_MODEL,
+        "random",
+        torch.device("cpu"),
+    )
     enc = training.finetunable_copy(enc)
     model = RetrievalModel(HEADS.build("meanP"), encoder=enc)
     src = training.FrameSource(data, num_frames=2)

@@ -1,4 +1,5 @@
 """Frame sampling: modes, padding and masks, resizing, and every kind of bad video file."""
+
 import numpy as np
 import pytest
 
@@ -95,6 +96,7 @@ def test_zero_frame_video(tmp_path):
 # ----------------------------------------------------------------------------- small and odd frame sizes
 # decord 0.6 mis-sizes the RGB rows of some widths (8, 16, 24, 48, 72...): get_batch raises for a valid
 # file. sample_frames must then decode with PyAV, and must keep decord's output where decord works.
+
 
 def _patterned(n, h, w):
     """Red = 5 * frame index, green = a ramp over columns (shows misaligned rows), blue = 0."""
@@ -198,6 +200,7 @@ def test_file_decord_cannot_open_is_read_with_pyav(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- still corrupt with the fallback
 
+
 def test_random_bytes_small_width(tmp_path):
     p = tmp_path / "noise.mp4"
     p.write_bytes(np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes())
@@ -208,8 +211,11 @@ def test_random_bytes_small_width(tmp_path):
 @pytest.mark.parametrize("faststart", [False, True])
 def test_truncated_small_width_file(tmp_path, faststart):
     # moov at the end: nothing opens it; moov first (faststart): it opens, but frames are missing
-    full = _write(tmp_path / "full.mp4", _patterned(40, 48, 48),
-                  container_options={"movflags": "faststart"} if faststart else None)
+    full = _write(
+        tmp_path / "full.mp4",
+        _patterned(40, 48, 48),
+        container_options={"movflags": "faststart"} if faststart else None,
+    )
     t = tmp_path / "cut48.mp4"
     t.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     with pytest.raises(VideoReadError, match="cut48.mp4.*(corrupt|truncated)"):
@@ -231,6 +237,9 @@ def test_both_decoders_failing_names_the_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(decord.VideoReader, "get_batch", broken)
     monkeypatch.setattr(video, "_pyav_frames", broken_av)
-    with pytest.raises(VideoReadError, match=r"decoding frames .* of .*both.mp4 failed \(decord: DECORDError; "
-                                             r"PyAV: ValueError: also boom\).*truncated or corrupt"):
+    with pytest.raises(
+        VideoReadError,
+        match=r"decoding frames .* of .*both.mp4 failed \(decord: DECORDError; "
+        r"PyAV: ValueError: also boom\).*truncated or corrupt",
+    ):
         sample_frames(p, 4)

@@ -1,4 +1,5 @@
 """Command line: ``python -m tvrlib prepare`` and ``python -m tvrlib run-notebooks``."""
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,10 @@ def run_notebooks(notebooks: list[str], profile: str, out: str | None, in_place:
     from .paths import results_dir
 
     if in_place and profile != "quick":
-        raise SystemExit("--in-place refreshes the committed notebooks, which hold the quick profile; "
-                         f"to run profile {profile!r} use --out DIR")
+        raise SystemExit(
+            "--in-place refreshes the committed notebooks, which hold the quick profile; "
+            f"to run profile {profile!r} use --out DIR"
+        )
     rows, failed = [], []
     for nb in notebooks:
         src = Path(nb)
@@ -51,14 +54,21 @@ def run_notebooks(notebooks: list[str], profile: str, out: str | None, in_place:
         # "injected-parameters" cell is added to the tracked file
         params = {} if in_place else {"profile": profile}
         try:
-            pm.execute_notebook(str(src), str(dst), parameters=params, cwd=str(src.parent),
-                                progress_bar=False, kernel_name="python3")
+            pm.execute_notebook(
+                str(src), str(dst), parameters=params, cwd=str(src.parent), progress_bar=False, kernel_name="python3"
+            )
             status = "ok"
         except Exception as err:  # keep going, report every failing notebook at the end
             status = f"failed: {type(err).__name__}"
             failed.append((src.name, err))
-        rows.append({"notebook": src.name, "seconds": round(time.time() - t, 1), "status": status,
-                     "when": time.strftime("%Y-%m-%d %H:%M:%S")})
+        rows.append(
+            {
+                "notebook": src.name,
+                "seconds": round(time.time() - t, 1),
+                "status": status,
+                "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+            }
+        )
         print(f"{src.name}: {status} in {rows[-1]['seconds']} s", flush=True)
     log = results_dir(profile) / "timings.csv"
     log.parent.mkdir(parents=True, exist_ok=True)

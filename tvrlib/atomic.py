@@ -4,12 +4,14 @@ Every writer of the project (feature cache, checkpoints, the tiny CLIP, results 
 :func:`write_atomic`, so an interrupted run leaves either the old file or the new one, never a torn one.
 Temp files are named ``.<name>.<random>.tmp`` next to the target; :mod:`tvrlib.cache` removes stale ones.
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 TMP_SUFFIX = ".tmp"
 

@@ -34,6 +34,7 @@ Typical use::
     feats = cache.get_or_compute(parts, lambda: encode_all_videos(...),
                                  desc="MSR-VTT test video features")
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -88,9 +89,7 @@ def _canonical(value: Any, where: str) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(
-                f"cache key part {where!r} is {value!r}; NaN/inf cannot be keyed reliably"
-            )
+            raise ValueError(f"cache key part {where!r} is {value!r}; NaN/inf cannot be keyed reliably")
         return value
     if isinstance(value, Path):
         return str(value)
@@ -101,8 +100,7 @@ def _canonical(value: Any, where: str) -> Any:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise TypeError(
-                    f"cache key part {where!r} has a non-string dict key {k!r} "
-                    f"({type(k).__name__}); use string keys"
+                    f"cache key part {where!r} has a non-string dict key {k!r} ({type(k).__name__}); use string keys"
                 )
             out[k] = _canonical(v, f"{where}.{k}")
         return out
@@ -127,9 +125,7 @@ def _canonical_parts(parts: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _canonical_json(canonical_parts: Mapping[str, Any]) -> str:
-    return json.dumps(
-        canonical_parts, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
+    return json.dumps(canonical_parts, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def cache_key(**parts: Any) -> str:
@@ -210,9 +206,7 @@ def _prepare_tensors(tensors: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         if not isinstance(name, str) or not name:
             raise TypeError(f"cached tensor names must be non-empty strings, got {name!r}")
         if not isinstance(t, torch.Tensor):
-            raise TypeError(
-                f"cached value {name!r} is a {type(t).__name__}, not a torch.Tensor"
-            )
+            raise TypeError(f"cached value {name!r} is a {type(t).__name__}, not a torch.Tensor")
         # detach, move to CPU and copy so a view does not drag its whole storage to disk
         out[name] = t.detach().to("cpu").clone().contiguous()
     return out
@@ -239,9 +233,7 @@ class FeatureCache:
     @staticmethod
     def _check_key(key: str) -> str:
         if not isinstance(key, str) or not _KEY_RE.match(key):
-            raise ValueError(
-                f"not a cache key: {key!r} (expected {KEY_LENGTH} lowercase hex chars from cache_key)"
-            )
+            raise ValueError(f"not a cache key: {key!r} (expected {KEY_LENGTH} lowercase hex chars from cache_key)")
         return key
 
     def path_for(self, key: str) -> Path:
@@ -332,8 +324,11 @@ class FeatureCache:
             raise self._corrupt(tpath, f"tensor names {sorted(data)} differ from the manifest {sorted(expected)}")
         for name, t in data.items():
             info = expected[name]
-            if (not isinstance(info, dict) or list(t.shape) != info.get("shape")
-                    or _dtype_name(t.dtype) != info.get("dtype")):
+            if (
+                not isinstance(info, dict)
+                or list(t.shape) != info.get("shape")
+                or _dtype_name(t.dtype) != info.get("dtype")
+            ):
                 raise self._corrupt(
                     tpath,
                     f"tensor {name!r} is {_dtype_name(t.dtype)}{list(t.shape)}, manifest says {info!r}",
@@ -373,10 +368,7 @@ class FeatureCache:
             "tensor_file": tpath.name,
             "size": tpath.stat().st_size,
             "sha256": file_digest(tpath),
-            "tensors": {
-                name: {"shape": list(t.shape), "dtype": _dtype_name(t.dtype)}
-                for name, t in prepared.items()
-            },
+            "tensors": {name: {"shape": list(t.shape), "dtype": _dtype_name(t.dtype)} for name, t in prepared.items()},
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "torch": torch.__version__,
         }
@@ -467,15 +459,13 @@ class FeatureCache:
             except CacheError:
                 manifest = None
             if manifest is not None:
-                tensors = ", ".join(
-                    f"{n}: {i.get('dtype')}{i.get('shape')}" for n, i in manifest["tensors"].items()
-                )
+                tensors = ", ".join(f"{n}: {i.get('dtype')}{i.get('shape')}" for n, i in manifest["tensors"].items())
                 created = pd.to_datetime(manifest.get("created"), utc=True, errors="coerce")
-                rows.append(dict(key=key, parts=manifest["parts"], size=size, created=created,
-                                 tensors=tensors, committed=True))
+                rows.append(
+                    dict(key=key, parts=manifest["parts"], size=size, created=created, tensors=tensors, committed=True)
+                )
             else:
-                rows.append(dict(key=key, parts=None, size=size, created=pd.NaT,
-                                 tensors="", committed=False))
+                rows.append(dict(key=key, parts=None, size=size, created=pd.NaT, tensors="", committed=False))
         columns = ["key", "parts", "size", "created", "tensors", "committed"]
         df = pd.DataFrame(rows, columns=columns)
         df["created"] = pd.to_datetime(df["created"], utc=True)
@@ -491,17 +481,13 @@ class FeatureCache:
             return 0
         removed = 0
         # manifests first, so a concurrent reader never sees a manifest without its tensors
-        candidates = sorted(
-            self.root.iterdir(), key=lambda p: (p.suffix != _MANIFEST_SUFFIX, p.name)
-        )
+        candidates = sorted(self.root.iterdir(), key=lambda p: (p.suffix != _MANIFEST_SUFFIX, p.name))
         for p in candidates:
             if not p.is_file():
                 continue
             is_entry = p.suffix in (_TENSOR_SUFFIX, _MANIFEST_SUFFIX) and _KEY_RE.match(p.stem)
             is_tmp = (
-                p.name.startswith(".")
-                and p.name.endswith(TMP_SUFFIX)
-                and _KEY_RE.match(p.name[1 : 1 + KEY_LENGTH])
+                p.name.startswith(".") and p.name.endswith(TMP_SUFFIX) and _KEY_RE.match(p.name[1 : 1 + KEY_LENGTH])
             )
             if is_entry or is_tmp:
                 try:

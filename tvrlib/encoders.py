@@ -24,6 +24,7 @@ are the cells of the final feature map passed through the same projection as the
 pooled feature, so the CLS embedding is exactly their mean.
 No output is L2-normalised here; heads normalise where their paper does.
 """
+
 from __future__ import annotations
 
 import os
@@ -95,12 +96,17 @@ class ClipEncoder:
         self.mean = torch.tensor(pp.get("mean", open_clip.OPENAI_DATASET_MEAN), dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(pp.get("std", open_clip.OPENAI_DATASET_STD), dtype=torch.float32).view(1, 3, 1, 1)
         self.context_length = int(getattr(tokenizer, "context_length", None) or model.context_length)
-        self.embed_dim = int(model.text_projection.shape[1] if not isinstance(model.text_projection, torch.nn.Linear)
-                             else model.text_projection.out_features)
+        self.embed_dim = int(
+            model.text_projection.shape[1]
+            if not isinstance(model.text_projection, torch.nn.Linear)
+            else model.text_projection.out_features
+        )
 
     def __repr__(self) -> str:
-        return (f"ClipEncoder({self.model_name!r}, weights={self.weights_id!r}, image_size={self.image_size}, "
-                f"embed_dim={self.embed_dim}, context_length={self.context_length}, device={self.device})")
+        return (
+            f"ClipEncoder({self.model_name!r}, weights={self.weights_id!r}, image_size={self.image_size}, "
+            f"embed_dim={self.embed_dim}, context_length={self.context_length}, device={self.device})"
+        )
 
     @property
     def cache_parts(self) -> dict:
@@ -113,8 +119,10 @@ class ClipEncoder:
         if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f"frames must be uint8 [N, H, W, 3], got {tuple(x.shape)} {x.dtype}")
         if x.shape[1] != self.image_size or x.shape[2] != self.image_size:
-            raise ValueError(f"frames are {x.shape[1]}x{x.shape[2]} but {self.model_name} expects "
-                             f"{self.image_size}x{self.image_size}; sample them with size={self.image_size}")
+            raise ValueError(
+                f"frames are {x.shape[1]}x{x.shape[2]} but {self.model_name} expects "
+                f"{self.image_size}x{self.image_size}; sample them with size={self.image_size}"
+            )
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
         return ((x - self.mean) / self.std).to(self.device)
 
@@ -139,8 +147,10 @@ class ClipEncoder:
 
     @torch.no_grad()
     def encode_frames(self, frames, with_patches: bool = True, batch_size: int = 256) -> FrameFeatures:
-        outs = [self.image_forward(self.preprocess(frames[i:i + batch_size]), with_patches)
-                for i in range(0, len(frames), batch_size)]
+        outs = [
+            self.image_forward(self.preprocess(frames[i : i + batch_size]), with_patches)
+            for i in range(0, len(frames), batch_size)
+        ]
         cls = torch.cat([o.cls for o in outs]).float().cpu()
         patches = torch.cat([o.patches for o in outs]).float().cpu() if with_patches else None
         return FrameFeatures(cls, patches)
@@ -159,8 +169,11 @@ class ClipEncoder:
             too_long = [(i, n) for i, n in too_long if n > self.context_length]
             if too_long:
                 i, n = too_long[0]
-                warnings.warn(f"{len(too_long)} caption(s) exceed the context length {self.context_length} and are "
-                              f"truncated (first: caption {i}, {n} tokens: {texts[i][:60]!r}...)", stacklevel=2)
+                warnings.warn(
+                    f"{len(too_long)} caption(s) exceed the context length {self.context_length} and are "
+                    f"truncated (first: caption {i}, {n} tokens: {texts[i][:60]!r}...)",
+                    stacklevel=2,
+                )
         return self.tokenizer(texts)
 
     def text_forward(self, tokens: torch.Tensor, with_words: bool = True) -> TextFeatures:
@@ -189,10 +202,13 @@ class ClipEncoder:
     @torch.no_grad()
     def encode_text(self, texts: list[str], with_words: bool = True, batch_size: int = 512) -> TextFeatures:
         tokens = self.tokenize(texts)
-        outs = [self.text_forward(tokens[i:i + batch_size], with_words) for i in range(0, len(tokens), batch_size)]
-        return TextFeatures(torch.cat([o.sentence for o in outs]).float().cpu(),
-                            torch.cat([o.words for o in outs]).float().cpu() if with_words else None,
-                            tokens != 0, tokens)
+        outs = [self.text_forward(tokens[i : i + batch_size], with_words) for i in range(0, len(tokens), batch_size)]
+        return TextFeatures(
+            torch.cat([o.sentence for o in outs]).float().cpu(),
+            torch.cat([o.words for o in outs]).float().cpu() if with_words else None,
+            tokens != 0,
+            tokens,
+        )
 
 
 def create_model(name: str, pretrained: str | None = None):
@@ -215,27 +231,32 @@ def create_model(name: str, pretrained: str | None = None):
 
 def _weights_help(model_name: str, pretrained: str) -> str:
     local = models_dir() / f"{model_name}-{pretrained}.pt"
-    return (f"Pretrained weights {pretrained!r} for {model_name!r} are not available on this machine, and "
-            f"weights cannot be downloaded at run time here. Either (1) on a machine with internet run "
-            f"`python -c \"import open_clip; open_clip.create_model('{model_name}', pretrained='{pretrained}')\"` "
-            f"and copy the Hugging Face cache (~/.cache/huggingface/hub) to this machine, or (2) download the "
-            f"weights file (for ViT-B-32/openai: the OpenAI CLIP release 'ViT-B-32.pt', or open_clip's "
-            f"'timm/vit_base_patch32_clip_224.openai' open_clip_pytorch_model.bin) and put it at {local} "
-            f"or pass pretrained='/path/to/file'.")
+    return (
+        f"Pretrained weights {pretrained!r} for {model_name!r} are not available on this machine, and "
+        f"weights cannot be downloaded at run time here. Either (1) on a machine with internet run "
+        f"`python -c \"import open_clip; open_clip.create_model('{model_name}', pretrained='{pretrained}')\"` "
+        f"and copy the Hugging Face cache (~/.cache/huggingface/hub) to this machine, or (2) download the "
+        f"weights file (for ViT-B-32/openai: the OpenAI CLIP release 'ViT-B-32.pt', or open_clip's "
+        f"'timm/vit_base_patch32_clip_224.openai' open_clip_pytorch_model.bin) and put it at {local} "
+        f"or pass pretrained='/path/to/file'."
+    )
 
 
 def _tiny_checkpoint_help(missing: str) -> str:
     found = sorted(p.name for p in models_dir().glob(f"{TINY_MODEL}_*.pt"))
     there = f" Checkpoints there now: {found[:3]}." if found else ""
-    return (f"{missing} The tiny CLIP ({TINY_MODEL!r}) has no downloadable weights: it is pretrained here on the "
-            f"synthetic benchmark by `make data` (i.e. `python -m tvrlib prepare --profile quick`), which writes "
-            f"its checkpoint to {models_dir()}/{TINY_MODEL}_<benchmark>-<digest>_pt<settings>_seed<k>.pt.{there} "
-            f"Pass that file as pretrained=..., or call tvrlib.models.get_encoder({TINY_MODEL!r}, benchmark=...), "
-            f"which trains the checkpoint first when it is missing.")
+    return (
+        f"{missing} The tiny CLIP ({TINY_MODEL!r}) has no downloadable weights: it is pretrained here on the "
+        f"synthetic benchmark by `make data` (i.e. `python -m tvrlib prepare --profile quick`), which writes "
+        f"its checkpoint to {models_dir()}/{TINY_MODEL}_<benchmark>-<digest>_pt<settings>_seed<k>.pt.{there} "
+        f"Pass that file as pretrained=..., or call tvrlib.models.get_encoder({TINY_MODEL!r}, benchmark=...), "
+        f"which trains the checkpoint first when it is missing."
+    )
 
 
-def load_encoder(clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | None = None,
-                 device: str = "auto", seed: int = 0) -> ClipEncoder:
+def load_encoder(
+    clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | None = None, device: str = "auto", seed: int = 0
+) -> ClipEncoder:
     """Build a :class:`ClipEncoder` from weights that exist (this function never trains).
 
     * ``pretrained=<path>``: a local weights file (open_clip checkpoint or state dict), e.g. the
@@ -250,16 +271,20 @@ def load_encoder(clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | N
 
     register_configs()
     if clip_model not in open_clip.list_models():
-        raise UnknownNameError(f"unknown CLIP model {clip_model!r}; use {TINY_MODEL!r} (the embedded default) or "
-                               f"an open_clip name such as 'ViT-B-32' (open_clip knows {len(open_clip.list_models())}"
-                               " models: open_clip.list_models())")
+        raise UnknownNameError(
+            f"unknown CLIP model {clip_model!r}; use {TINY_MODEL!r} (the embedded default) or "
+            f"an open_clip name such as 'ViT-B-32' (open_clip knows {len(open_clip.list_models())}"
+            " models: open_clip.list_models())"
+        )
     dev = resolve_device(device)
     tokenizer = open_clip.get_tokenizer(clip_model)
     if clip_model == TINY_MODEL and pretrained is None:
         raise WeightsNotFoundError(_tiny_checkpoint_help("No checkpoint given for the tiny CLIP (pretrained=None)."))
     if pretrained is None:
-        warnings.warn(f"{clip_model} with random weights (pretrained=None): fine for timing, meaningless for "
-                      "retrieval", stacklevel=2)
+        warnings.warn(
+            f"{clip_model} with random weights (pretrained=None): fine for timing, meaningless for retrieval",
+            stacklevel=2,
+        )
         torch.manual_seed(seed)
         model = create_model(clip_model)
         return ClipEncoder(model, tokenizer, clip_model, f"random-init-seed{seed}", dev)
@@ -278,13 +303,16 @@ def load_encoder(clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | N
         state = {k.removeprefix("module."): v for k, v in state.items()}
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing:
-            raise WeightsNotFoundError(f"{p} does not hold {clip_model} weights: {len(missing)} missing tensors "
-                                       f"(first: {missing[:3]}); check the model name matches the file")
+            raise WeightsNotFoundError(
+                f"{p} does not hold {clip_model} weights: {len(missing)} missing tensors "
+                f"(first: {missing[:3]}); check the model name matches the file"
+            )
         return ClipEncoder(model, tokenizer, clip_model, "file-" + file_digest(p)[:16], dev)
     if os.sep in str(pretrained) or str(pretrained).endswith((".pt", ".bin", ".safetensors", ".pth")):
         if clip_model == TINY_MODEL:
-            raise WeightsNotFoundError(_tiny_checkpoint_help(f"weights file not found: {pretrained} (a tiny-CLIP "
-                                                             "checkpoint)."))
+            raise WeightsNotFoundError(
+                _tiny_checkpoint_help(f"weights file not found: {pretrained} (a tiny-CLIP checkpoint).")
+            )
         raise WeightsNotFoundError(f"weights file not found: {pretrained}. " + _weights_help(clip_model, "openai"))
     tags = open_clip.list_pretrained_tags_by_model(clip_model)
     if str(pretrained) not in tags:

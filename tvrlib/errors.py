@@ -3,6 +3,7 @@
 Every error names the thing that is wrong (a file, a video id, a dataset name,
 missing weights) and says what to do about it. Catch ``TVRError`` to catch all.
 """
+
 from __future__ import annotations
 
 

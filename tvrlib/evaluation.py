@@ -8,6 +8,7 @@
 Related: frame-order probes in :mod:`tvrlib.frame_order`, a paper's rows beside ours and claim
 verdicts in :mod:`tvrlib.paper_tables`.
 """
+
 from __future__ import annotations
 
 import time
@@ -43,9 +44,20 @@ class Evaluation:
     seconds: float = 0.0
 
 
-def evaluate(head: RetrievalHead, texts: TextInput, videos: VideoInput, data, *, method: str, n_boot: int = 1000,
-             seed: int = 0, convention: str = "best_caption", gallery: int | None = None,
-             keep_sim: bool = True, v2t: bool = True) -> Evaluation:
+def evaluate(
+    head: RetrievalHead,
+    texts: TextInput,
+    videos: VideoInput,
+    data,
+    *,
+    method: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+    convention: str = "best_caption",
+    gallery: int | None = None,
+    keep_sim: bool = True,
+    v2t: bool = True,
+) -> Evaluation:
     """t2v (the split's queries) and v2t (all captions) metrics with CIs, and per-factor twin accuracy.
 
     ``texts``: every caption of the split (``S.texts(split)``); ``videos``: ``S.videos(split)``;
@@ -84,8 +96,9 @@ def evaluate(head: RetrievalHead, texts: TextInput, videos: VideoInput, data, *,
                 pair = twin_pair_scores(head, texts.index(torch.as_tensor(qidx)), videos, gold, twin_of[rows])
             factors = np.asarray([data.meta["factor_of_query"][i] for i in rows])
             twins = twin_table(pair, factors, n_boot=n_boot, seed=seed)
-    return Evaluation(method, r_t2v, r_v2t, twins, sim if keep_sim else None, pair, factors, len(vx), len(q),
-                      time.perf_counter() - t0)
+    return Evaluation(
+        method, r_t2v, r_v2t, twins, sim if keep_sim else None, pair, factors, len(vx), len(q), time.perf_counter() - t0
+    )
 
 
 def evaluation_rows(experiment: str, ev: Evaluation, **extra) -> list[dict]:
@@ -97,9 +110,20 @@ def evaluation_rows(experiment: str, ev: Evaluation, **extra) -> list[dict]:
         rows += results_rows(experiment, ev.method, "v2t", ev.v2t, num_videos=ev.num_videos, **extra)
     if ev.twins is not None:
         for r in ev.twins.itertuples():
-            rows.append({"experiment": experiment, "method": ev.method, "direction": "twin",
-                         "metric": f"twin_{r.factor}", "value": r.accuracy, "ci_lo": r.ci_lo, "ci_hi": r.ci_hi,
-                         "n": r.n, "num_videos": ev.num_videos, **extra})
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "method": ev.method,
+                    "direction": "twin",
+                    "metric": f"twin_{r.factor}",
+                    "value": r.accuracy,
+                    "ci_lo": r.ci_lo,
+                    "ci_hi": r.ci_hi,
+                    "n": r.n,
+                    "num_videos": ev.num_videos,
+                    **extra,
+                }
+            )
     return rows
 
 
@@ -107,8 +131,10 @@ def summary_frame(evals: list[Evaluation], digits: int = 1) -> pd.DataFrame:
     """One row per head: t2v R@1/R@5/R@10/MnR and v2t R@1 with CIs, and the per-factor twin accuracy."""
     rows = {}
     for ev in evals:
-        row = {f"t2v {m}": ci_cell(ev.t2v[m], ev.t2v[f"{m}_lo"], ev.t2v[f"{m}_hi"], digits)
-               for m in ("R1", "R5", "R10", "MnR")}
+        row = {
+            f"t2v {m}": ci_cell(ev.t2v[m], ev.t2v[f"{m}_lo"], ev.t2v[f"{m}_hi"], digits)
+            for m in ("R1", "R5", "R10", "MnR")
+        }
         row["v2t R1"] = ci_cell(ev.v2t["R1"], ev.v2t["R1_lo"], ev.v2t["R1_hi"], digits) if ev.v2t else "-"
         if ev.twins is not None:
             for r in ev.twins.itertuples():

@@ -9,6 +9,7 @@ keyed by everything that changes the numbers: the dataset and its fingerprint
 (video ids and file sizes, or the synthetic config digest), the encoder and a
 digest of its weights, the sampler, the number of frames and the frame size.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,9 +61,19 @@ def _cache(cache: FeatureCache | None | bool) -> FeatureCache | None:
     return cache if isinstance(cache, FeatureCache) else FeatureCache(default_cache_dir())
 
 
-def encode_videos(encoder: ClipEncoder, data: RetrievalData, num_frames: int = 12, mode: str = "uniform",
-                  *, cache: FeatureCache | None | bool = None, with_patches: bool = False, on_error: str = "raise",
-                  seed: int = 0, batch_videos: int = 16, progress: bool = True) -> VideoFeatures:
+def encode_videos(
+    encoder: ClipEncoder,
+    data: RetrievalData,
+    num_frames: int = 12,
+    mode: str = "uniform",
+    *,
+    cache: FeatureCache | None | bool = None,
+    with_patches: bool = False,
+    on_error: str = "raise",
+    seed: int = 0,
+    batch_videos: int = 16,
+    progress: bool = True,
+) -> VideoFeatures:
     """Frame features of every video of ``data`` (cached).
 
     ``on_error="raise"`` (default) stops at the first unreadable video with its id and path;
@@ -70,10 +81,19 @@ def encode_videos(encoder: ClipEncoder, data: RetrievalData, num_frames: int = 1
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    parts = {"kind": "video", "version": FEATURE_VERSION, "dataset": data.dataset, "split": data.split,
-             "fingerprint": dataset_fingerprint(data), **encoder.cache_parts, "sampler": mode,
-             "num_frames": num_frames, "patches": with_patches, "on_error": on_error,
-             "seed": seed if mode.replace("-", "_") == "random_in_segment" else None}
+    parts = {
+        "kind": "video",
+        "version": FEATURE_VERSION,
+        "dataset": data.dataset,
+        "split": data.split,
+        "fingerprint": dataset_fingerprint(data),
+        **encoder.cache_parts,
+        "sampler": mode,
+        "num_frames": num_frames,
+        "patches": with_patches,
+        "on_error": on_error,
+        "seed": seed if mode.replace("-", "_") == "random_in_segment" else None,
+    }
 
     def compute() -> dict[str, torch.Tensor]:
         from tqdm.auto import tqdm
@@ -84,8 +104,9 @@ def encode_videos(encoder: ClipEncoder, data: RetrievalData, num_frames: int = 1
         out_mask = torch.zeros(V, num_frames, dtype=torch.bool)
         out_patches = None
         failed = torch.zeros(V, dtype=torch.bool)
-        for start in tqdm(range(0, V, batch_videos), desc=f"encoding {data.dataset}/{data.split} videos",
-                          disable=not progress):
+        for start in tqdm(
+            range(0, V, batch_videos), desc=f"encoding {data.dataset}/{data.split} videos", disable=not progress
+        ):
             batch, rows = [], []
             for j in range(start, min(V, start + batch_videos)):
                 v = data.videos[j]
@@ -120,19 +141,37 @@ def encode_videos(encoder: ClipEncoder, data: RetrievalData, num_frames: int = 1
 
     store = _cache(cache)
     t = store.get_or_compute(parts, compute) if store is not None else compute()
-    failed = {data.videos[j].video_id: "unreadable video (see the warning when it was encoded)"
-              for j in torch.nonzero(t["failed"]).flatten().tolist()}
+    failed = {
+        data.videos[j].video_id: "unreadable video (see the warning when it was encoded)"
+        for j in torch.nonzero(t["failed"]).flatten().tolist()
+    }
     if failed:
-        warnings.warn(f"{len(failed)} video(s) of {data.dataset}/{data.split} could not be read and are "
-                      f"masked out: {list(failed)[:5]}", stacklevel=2)
+        warnings.warn(
+            f"{len(failed)} video(s) of {data.dataset}/{data.split} could not be read and are "
+            f"masked out: {list(failed)[:5]}",
+            stacklevel=2,
+        )
     return VideoFeatures(t["frames"], t["mask"], data.video_ids, t.get("patches"), failed)
 
 
-def encode_texts(encoder: ClipEncoder, texts: list[str], *, cache: FeatureCache | None | bool = None,
-                 with_words: bool = False, batch_size: int = 512) -> TextFeatures:
+def encode_texts(
+    encoder: ClipEncoder,
+    texts: list[str],
+    *,
+    cache: FeatureCache | None | bool = None,
+    with_words: bool = False,
+    batch_size: int = 512,
+) -> TextFeatures:
     """Sentence (and optionally word-token) features of ``texts`` (cached)."""
-    parts = {"kind": "text", "version": FEATURE_VERSION, "texts": texts_fingerprint(texts), "n": len(texts),
-             **encoder.cache_parts, "context_length": encoder.context_length, "words": with_words}
+    parts = {
+        "kind": "text",
+        "version": FEATURE_VERSION,
+        "texts": texts_fingerprint(texts),
+        "n": len(texts),
+        **encoder.cache_parts,
+        "context_length": encoder.context_length,
+        "words": with_words,
+    }
 
     def compute() -> dict[str, torch.Tensor]:
         f = encoder.encode_text(texts, with_words=with_words, batch_size=batch_size)

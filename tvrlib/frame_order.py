@@ -7,6 +7,7 @@
 
 Shapes: ``VideoInput`` ``frames [V, F, D]``, ``mask bool [V, F]`` (padding slots stay where they are).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,16 +54,37 @@ def keep_uniform_frames(video: VideoInput, k: int) -> VideoInput:
     return VideoInput(video.frames, mask, video.patches)
 
 
-def frame_order_test(head: RetrievalHead, texts: TextInput, videos: VideoInput, data, *, method: str,
-                     n_boot: int = 1000, seed: int = 0, gallery: int | None = None,
-                     modes=("original", "reverse", "shuffle")) -> pd.DataFrame:
+def frame_order_test(
+    head: RetrievalHead,
+    texts: TextInput,
+    videos: VideoInput,
+    data,
+    *,
+    method: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+    gallery: int | None = None,
+    modes=("original", "reverse", "shuffle"),
+) -> pd.DataFrame:
     """CLIP4Clip's frame-order evaluation: the same trained head on original, reversed and shuffled test frames.
 
     Rows per mode: t2v R@1 with CI, the paired-bootstrap change of R@1 against the original frames (CI),
     and the twin accuracy per factor.
     """
-    evals = {m: evaluate(head, texts, reorder_frames(videos, m, seed), data, method=method, n_boot=n_boot,
-                         seed=seed, gallery=gallery, v2t=False) for m in modes}
+    evals = {
+        m: evaluate(
+            head,
+            texts,
+            reorder_frames(videos, m, seed),
+            data,
+            method=method,
+            n_boot=n_boot,
+            seed=seed,
+            gallery=gallery,
+            v2t=False,
+        )
+        for m in modes
+    }
     base = evals[modes[0]]
     sub = data if gallery is None else data.subset(gallery)
     q = np.asarray(sub.query_index)

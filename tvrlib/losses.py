@@ -23,6 +23,7 @@ or from the hinge (VSE++), the way ALBEF masks by image id (method_cards.md card
 
 Shapes: ``scores [B, B]``, ``video_ids [B]`` (any integer labels) -> scalar.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,9 @@ def same_video_mask(video_ids: torch.Tensor | None, size: int, device=None) -> t
 
 def _check_square(scores: torch.Tensor) -> int:
     if scores.ndim != 2 or scores.shape[0] != scores.shape[1]:
-        raise ValueError(f"scores must be a square [B, B] batch matrix (caption i <-> video i), "
-                         f"got {tuple(scores.shape)}")
+        raise ValueError(
+            f"scores must be a square [B, B] batch matrix (caption i <-> video i), got {tuple(scores.shape)}"
+        )
     return scores.shape[0]
 
 
@@ -61,8 +63,9 @@ def symmetric_infonce(logits: torch.Tensor, video_ids: torch.Tensor | None = Non
     return 0.5 * (F.cross_entropy(masked, target) + F.cross_entropy(masked.T, target))
 
 
-def hardest_negative_hinge(scores: torch.Tensor, video_ids: torch.Tensor | None = None, margin: float = 0.2,
-                           reduction: str = "sum") -> torch.Tensor:
+def hardest_negative_hinge(
+    scores: torch.Tensor, video_ids: torch.Tensor | None = None, margin: float = 0.2, reduction: str = "sum"
+) -> torch.Tensor:
     """VSE++ max-violation hinge on ``scores [B, B]`` (cosines); same-video entries are not negatives.
 
     ``reduction``: ``"sum"`` (VSE++) or ``"mean"`` (divided by ``B``).
@@ -88,4 +91,3 @@ def clamp_logit_scale_(logit_scale: torch.nn.Parameter, max_value: float = MAX_L
     """Clamp CLIP's log-temperature in place to ``[0, ln 100]`` (done after every optimiser step)."""
     with torch.no_grad():
         logit_scale.clamp_(0.0, max_value)
-

@@ -75,6 +75,7 @@ Uncertainty
 queries (paired resampling).  Both are deterministic for a given ``seed``
 (``numpy.random.default_rng``), ``n_boot`` and number of queries.
 """
+
 from __future__ import annotations
 
 import sys
@@ -126,17 +127,16 @@ def _check_sim(sim: Any, name: str = "sim") -> Any:
     """Return ``sim`` as a 2-D torch tensor or numpy array (no float64 copy yet)."""
     if not _is_torch(sim):
         sim = np.asarray(sim)
-        if sim.dtype == object or np.iscomplexobj(sim) or not (
-            np.issubdtype(sim.dtype, np.number) or sim.dtype == bool
+        if (
+            sim.dtype == object
+            or np.iscomplexobj(sim)
+            or not (np.issubdtype(sim.dtype, np.number) or sim.dtype == bool)
         ):
             raise ValueError(f"{name} must be a real-valued numeric matrix, got dtype {sim.dtype}")
     elif sim.is_complex():
         raise ValueError(f"{name} must be real-valued, got dtype {sim.dtype}")
     if sim.ndim != 2:
-        raise ValueError(
-            f"{name} must be 2-D [num_queries, num_items] (texts x videos), "
-            f"got shape {tuple(sim.shape)}"
-        )
+        raise ValueError(f"{name} must be 2-D [num_queries, num_items] (texts x videos), got shape {tuple(sim.shape)}")
     if sim.shape[0] == 0 or sim.shape[1] == 0:
         raise ValueError(f"{name} must be non-empty, got shape {tuple(sim.shape)}")
     return sim
@@ -154,8 +154,7 @@ def _block(sim: Any, rows: slice | None = None, cols: slice | None = None) -> np
     return np.asarray(part, dtype=np.float64)
 
 
-def _check_index(idx: Any, name: str, length: int, upper: int, what: str,
-                 allow_minus_one: bool = False) -> np.ndarray:
+def _check_index(idx: Any, name: str, length: int, upper: int, what: str, allow_minus_one: bool = False) -> np.ndarray:
     """Validate a 1-D integer index vector of ``length`` entries in ``[0, upper)``."""
     if _is_torch(idx):
         idx = idx.detach().cpu().numpy()
@@ -164,8 +163,7 @@ def _check_index(idx: Any, name: str, length: int, upper: int, what: str,
         raise ValueError(f"{name} must be 1-D, got shape {idx.shape}")
     if idx.shape[0] != length:
         raise ValueError(
-            f"{name} has {idx.shape[0]} entries but sim has {length} rows; "
-            f"{name} needs one entry per row of sim"
+            f"{name} has {idx.shape[0]} entries but sim has {length} rows; {name} needs one entry per row of sim"
         )
     if length and not (np.issubdtype(idx.dtype, np.integer)):
         raise ValueError(f"{name} must hold integer indices, got dtype {idx.dtype}")
@@ -209,8 +207,7 @@ def _avg_rank_rows(block: np.ndarray, gold: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 # ranks
 # --------------------------------------------------------------------------- #
-def rank_of_gold(sim: Any, gold: Any, *, chunk_size: int = _DEFAULT_CHUNK,
-                 gold_name: str = "gold") -> np.ndarray:
+def rank_of_gold(sim: Any, gold: Any, *, chunk_size: int = _DEFAULT_CHUNK, gold_name: str = "gold") -> np.ndarray:
     """1-based average-tie rank of the gold column of each row of ``sim``.
 
     ``sim`` is ``[num_queries, num_items]`` (numpy or torch), ``gold[i]`` the gold
@@ -253,8 +250,9 @@ def _check_v2t(sim: Any, text_to_video: Any) -> tuple[Any, np.ndarray]:
     return sim, t2v_idx
 
 
-def ranks_v2t(sim: Any, text_to_video: Any, convention: str = "best_caption", *,
-              chunk_size: int = _DEFAULT_CHUNK) -> np.ndarray:
+def ranks_v2t(
+    sim: Any, text_to_video: Any, convention: str = "best_caption", *, chunk_size: int = _DEFAULT_CHUNK
+) -> np.ndarray:
     """Per-video video-to-text ranks (length ``num_videos``); see module docstring.
 
     ``sim`` is ``[num_texts, num_videos]`` (same orientation as for t2v).
@@ -364,8 +362,9 @@ def _check_n_boot(n_boot: int) -> None:
         raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
 
 
-def _resampled_stats(arrays: list[np.ndarray], metrics: tuple[str, ...], n_boot: int,
-                     seed: int) -> list[dict[str, np.ndarray]]:
+def _resampled_stats(
+    arrays: list[np.ndarray], metrics: tuple[str, ...], n_boot: int, seed: int
+) -> list[dict[str, np.ndarray]]:
     """Bootstrap ``metrics`` of each array using the *same* resampled query indices."""
     n = arrays[0].size
     rng = np.random.default_rng(seed)
@@ -386,8 +385,7 @@ def _percentile_ci(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def bootstrap_ci(ranks: Any, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> dict[str, tuple[float, float]]:
+def bootstrap_ci(ranks: Any, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap CI over queries: ``{metric: (lo, hi)}`` for R1, R5, R10, MdR, MnR."""
     r = _check_ranks(ranks)
     _check_n_boot(n_boot)
@@ -396,8 +394,9 @@ def bootstrap_ci(ranks: Any, n_boot: int = 1000, seed: int = 0,
     return {m: _percentile_ci(stats[m], level) for m in METRICS}
 
 
-def paired_bootstrap(ranks_a: Any, ranks_b: Any, metric: str = "R1", n_boot: int = 1000,
-                     seed: int = 0, level: float = 0.95) -> dict[str, Any]:
+def paired_bootstrap(
+    ranks_a: Any, ranks_b: Any, metric: str = "R1", n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, Any]:
     """Paired bootstrap of ``metric(a) - metric(b)`` over the same queries.
 
     Both rank arrays must describe the same queries in the same order.  Each
@@ -446,9 +445,17 @@ def paired_bootstrap(ranks_a: Any, ranks_b: Any, metric: str = "R1", n_boot: int
     }
 
 
-def compare(sim_a: Any, sim_b: Any, text_to_video: Any, direction: str = "t2v",
-            convention: str = "best_caption", metric: str = "R1", n_boot: int = 1000,
-            seed: int = 0, level: float = 0.95) -> dict[str, Any]:
+def compare(
+    sim_a: Any,
+    sim_b: Any,
+    text_to_video: Any,
+    direction: str = "t2v",
+    convention: str = "best_caption",
+    metric: str = "R1",
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
     """:func:`paired_bootstrap` of two methods' similarity matrices (same shape and captions)."""
     shape_a = tuple(_check_sim(sim_a, "sim_a").shape)
     shape_b = tuple(_check_sim(sim_b, "sim_b").shape)
@@ -459,9 +466,15 @@ def compare(sim_a: Any, sim_b: Any, text_to_video: Any, direction: str = "t2v",
     return paired_bootstrap(ra, rb, metric=metric, n_boot=n_boot, seed=seed, level=level)
 
 
-def with_ci(sim: Any, text_to_video: Any, direction: str = "t2v",
-            convention: str = "best_caption", n_boot: int = 1000, seed: int = 0,
-            level: float = 0.95) -> dict[str, float]:
+def with_ci(
+    sim: Any,
+    text_to_video: Any,
+    direction: str = "t2v",
+    convention: str = "best_caption",
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
     """Metrics plus ``<metric>_lo`` / ``<metric>_hi`` bootstrap bounds for each metric."""
     ranks = _ranks(sim, text_to_video, direction, convention)
     out = summarize(ranks)
@@ -494,12 +507,11 @@ def twin_accuracy(sim: Any, query_video: Any, twin_of: Any) -> tuple[float, np.n
         raise ValueError("twin_of is -1 everywhere: no query has a twin video to compare against")
     same = rows[gold[rows] == twin[rows]]
     if same.size:
-        raise ValueError(f"twin_of[{int(same[0])}] equals query_video[{int(same[0])}]: "
-                         f"a video cannot be its own twin")
+        raise ValueError(f"twin_of[{int(same[0])}] equals query_video[{int(same[0])}]: a video cannot be its own twin")
     g = np.empty(rows.size)
     t = np.empty(rows.size)
     for k0 in range(0, rows.size, _DEFAULT_CHUNK):
-        sel = rows[k0:k0 + _DEFAULT_CHUNK]
+        sel = rows[k0 : k0 + _DEFAULT_CHUNK]
         if _is_torch(sim):
             import torch
 
@@ -508,8 +520,8 @@ def twin_accuracy(sim: Any, query_video: Any, twin_of: Any) -> tuple[float, np.n
         else:
             vals = np.asarray(sim[sel], dtype=np.float64)
         local = np.arange(sel.size)
-        g[k0:k0 + sel.size] = vals[local, gold[sel]]
-        t[k0:k0 + sel.size] = vals[local, twin[sel]]
+        g[k0 : k0 + sel.size] = vals[local, gold[sel]]
+        t[k0 : k0 + sel.size] = vals[local, twin[sel]]
     bad = np.isnan(g) | np.isnan(t)
     if bad.any():
         raise ValueError(f"sim is NaN at the gold or twin column of row {int(rows[bad.argmax()])}")
@@ -517,8 +529,7 @@ def twin_accuracy(sim: Any, query_video: Any, twin_of: Any) -> tuple[float, np.n
     return float(scores.mean()), scores
 
 
-def bootstrap_mean_ci(values: Any, n_boot: int = 1000, seed: int = 0,
-                      level: float = 0.95) -> tuple[float, float]:
+def bootstrap_mean_ci(values: Any, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI ``(lo, hi)`` of the mean of ``values`` (deterministic in ``seed``)."""
     if _is_torch(values):
         values = values.detach().cpu().numpy()

@@ -9,6 +9,7 @@ the tiny CLIP. :func:`get_encoder` sits above both (``Session.encoder`` calls it
 * anything else goes straight to :func:`~tvrlib.encoders.load_encoder` (a weights file, an
   open_clip tag such as ``"openai"``, or random weights with a warning).
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,13 @@ from .encoders import TINY_MODEL, ClipEncoder, load_encoder
 __all__ = ["get_encoder"]
 
 
-def get_encoder(clip_model: str = TINY_MODEL, pretrained: str | os.PathLike | None = None,
-                device: str = "auto", benchmark: str = "quick", seed: int = 0) -> ClipEncoder:
+def get_encoder(
+    clip_model: str = TINY_MODEL,
+    pretrained: str | os.PathLike | None = None,
+    device: str = "auto",
+    benchmark: str = "quick",
+    seed: int = 0,
+) -> ClipEncoder:
     """A :class:`~tvrlib.encoders.ClipEncoder` for ``clip_model``; trains the tiny CLIP's checkpoint if missing."""
     if clip_model == TINY_MODEL and pretrained is None:
         from .pretrain import ensure_tiny_clip

@@ -3,13 +3,13 @@
 Used by :func:`tvrlib.training.fit` (retrieval heads) and :mod:`tvrlib.pretrain` (the tiny CLIP), stepped
 once per batch. CLIP's log-temperature clamp lives beside the losses (:func:`tvrlib.losses.clamp_logit_scale_`).
 """
+
 from __future__ import annotations
 
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 
 
-def warmup_cosine(optimizer, total_steps: int, warmup_steps: int,
-                  start_factor: float | None = None) -> LRScheduler:
+def warmup_cosine(optimizer, total_steps: int, warmup_steps: int, start_factor: float | None = None) -> LRScheduler:
     """Linear warm-up over ``warmup_steps`` from ``start_factor`` x lr (default ``1 / (warmup_steps + 1)``)
     to the full lr, then cosine decay to 0 over the remaining steps. ``warmup_steps <= 0``: cosine only."""
     cosine = CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup_steps))

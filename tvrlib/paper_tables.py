@@ -10,6 +10,7 @@
 >>> from tvrlib.paper_tables import load_paper_table
 >>> t2 = load_paper_table("000", table="Table 2 (ablation)")
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -26,8 +27,10 @@ def paper_table_path(seed_id: str | int):
     folder = data_dir() / "paper_tables"
     found = sorted(folder.glob(f"{prefix}*.csv"))
     if not found:
-        raise DatasetNotFoundError(f"no paper table for seed {seed_id!r} in {folder}; copy it there from the "
-                                   f"shared transcriptions (../shared/paper_tables/{prefix}*.csv)")
+        raise DatasetNotFoundError(
+            f"no paper table for seed {seed_id!r} in {folder}; copy it there from the "
+            f"shared transcriptions (../shared/paper_tables/{prefix}*.csv)"
+        )
     return found[0]
 
 
@@ -43,8 +46,9 @@ def load_paper_table(seed_id: str | int, table: str | None = None) -> pd.DataFra
     return df
 
 
-def reported_vs_reproduced(reported: pd.DataFrame, ours: dict[str, dict], mapping: dict[str, str],
-                           metrics=METRICS, digits: int = 1) -> pd.DataFrame:
+def reported_vs_reproduced(
+    reported: pd.DataFrame, ours: dict[str, dict], mapping: dict[str, str], metrics=METRICS, digits: int = 1
+) -> pd.DataFrame:
     """A paper's rows beside ours. ``reported``: rows of a paper table (``method`` + metric columns);
     ``ours``: our label -> a metrics dict with CIs (``with_ci``); ``mapping``: paper method -> our label."""
     rows = []

@@ -14,6 +14,7 @@ and :func:`tvrlib.synthetic.events.sampled_frame_events` tells which event each 
 Shapes: ``sim [Q, V]`` (queries x videos), ``gold [Q]``, ``kind [Q]`` (strings),
 ``weights [Q, F]``, ``frame_events int [Q, F]`` (``-1``: boundary frame), ``event_index [Q]``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,9 @@ from .heads.base import RetrievalHead, TextInput, VideoInput
 KINDS = ("video", "event")
 
 
-def kind_table(sims: dict[str, torch.Tensor], gold, kind, n_boot: int = 1000, seed: int = 0,
-               metrics=("R1", "R10", "MdR", "MnR")) -> pd.DataFrame:
+def kind_table(
+    sims: dict[str, torch.Tensor], gold, kind, n_boot: int = 1000, seed: int = 0, metrics=("R1", "R10", "MdR", "MnR")
+) -> pd.DataFrame:
     """One row per (head, query kind): the t2v metrics and their 95 % bootstrap CIs over that kind's queries."""
     gold, kind = np.asarray(gold), np.asarray(kind)
     rows = []
@@ -45,8 +47,16 @@ def kind_table(sims: dict[str, torch.Tensor], gold, kind, n_boot: int = 1000, se
     return pd.DataFrame(rows)
 
 
-def kind_comparison(sim_a: torch.Tensor, sim_b: torch.Tensor, gold, kind, which: str, metric: str = "MnR",
-                    n_boot: int = 1000, seed: int = 0) -> dict:
+def kind_comparison(
+    sim_a: torch.Tensor,
+    sim_b: torch.Tensor,
+    gold,
+    kind,
+    which: str,
+    metric: str = "MnR",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
     """:func:`tvrlib.metrics.paired_bootstrap` of head A vs head B on the queries of kind ``which``."""
     sel = np.asarray(kind) == which
     gold = np.asarray(gold)

@@ -1,4 +1,5 @@
 """Where things live on disk. Every location can be moved with an environment variable."""
+
 from __future__ import annotations
 
 import os

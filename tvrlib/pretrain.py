@@ -11,6 +11,7 @@ The checkpoint is written atomically (:func:`tvrlib.atomic.write_atomic`) to ``d
 under a name that encodes the benchmark config digest, the training settings and the seed, and
 is reused on later runs; a JSON file beside it, written just before it, keeps the training history.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,8 +47,12 @@ class PretrainConfig:
 
 def render_still_frames(specs, frame_size: int, image_size: int, chunk: int = 1000) -> np.ndarray:
     """Stills rendered at the videos' frame size then resized like sampled video frames: ``uint8 [N, S, S, 3]``."""
-    return np.concatenate([resize_center_crop(render_stills(specs[i:i + chunk], frame_size), image_size)
-                           for i in range(0, len(specs), chunk)])
+    return np.concatenate(
+        [
+            resize_center_crop(render_stills(specs[i : i + chunk], frame_size), image_size)
+            for i in range(0, len(specs), chunk)
+        ]
+    )
 
 
 def checkpoint_path(cfg: SyntheticConfig, seed: int, pcfg: PretrainConfig) -> Path:
@@ -55,8 +60,12 @@ def checkpoint_path(cfg: SyntheticConfig, seed: int, pcfg: PretrainConfig) -> Pa
     return models_dir() / f"tvr-tiny_{cfg.name}-{cfg.digest()}_pt{h}_seed{seed}.pt"
 
 
-def ensure_tiny_clip(benchmark: str | SyntheticConfig = "quick", seed: int = 0,
-                     pcfg: PretrainConfig = PretrainConfig(), progress: bool = True) -> Path:
+def ensure_tiny_clip(
+    benchmark: str | SyntheticConfig = "quick",
+    seed: int = 0,
+    pcfg: PretrainConfig = PretrainConfig(),
+    progress: bool = True,
+) -> Path:
     """Path of the pretrained tiny-CLIP checkpoint for ``benchmark``; trains it first if it is missing."""
     cfg = load_config(benchmark) if isinstance(benchmark, str) else benchmark
     path = checkpoint_path(cfg, seed, pcfg)
@@ -70,8 +79,14 @@ def pretrain_history(path: Path) -> dict:
     return json.loads(Path(path).with_suffix(".json").read_text())
 
 
-def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: PretrainConfig = PretrainConfig(),
-                       progress: bool = True, model_name: str | None = None) -> Path:
+def pretrain_tiny_clip(
+    cfg: SyntheticConfig,
+    path: Path,
+    seed: int = 0,
+    pcfg: PretrainConfig = PretrainConfig(),
+    progress: bool = True,
+    model_name: str | None = None,
+) -> Path:
     import open_clip
     from open_clip.loss import ClipLoss
     from tqdm.auto import tqdm
@@ -92,17 +107,26 @@ def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: Pr
     # a benchmark with fewer stills than one batch (the unit-test config ``tiny``) trains on all of them at once
     batch_size = min(pcfg.batch_size, n // group * group)
     if batch_size < group:
-        raise ValueError(f"benchmark {cfg.name!r} has {n} training stills, fewer than one group of {group}; "
-                         "raise num_stills in its config")
+        raise ValueError(
+            f"benchmark {cfg.name!r} has {n} training stills, fewer than one group of {group}; "
+            "raise num_stills in its config"
+        )
     if batch_size < pcfg.batch_size:
-        warnings.warn(f"benchmark {cfg.name!r} has only {n} training stills: pretraining with batches of "
-                      f"{batch_size} instead of {pcfg.batch_size}", stacklevel=2)
+        warnings.warn(
+            f"benchmark {cfg.name!r} has only {n} training stills: pretraining with batches of "
+            f"{batch_size} instead of {pcfg.batch_size}",
+            stacklevel=2,
+        )
     steps_per_epoch = n // batch_size
     total = steps_per_epoch * pcfg.epochs
     decay = [p for nme, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in nme]
     no_decay = [p for nme, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in nme)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": pcfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=pcfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": pcfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=pcfg.lr,
+        betas=(0.9, 0.98),
+        eps=1e-6,
+    )
     warm = max(1, int(pcfg.warmup_fraction * total))
     sched = warmup_cosine(opt, total, warm, start_factor=0.01)
     loss_fn = ClipLoss()
@@ -114,7 +138,7 @@ def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: Pr
         order = (rng.permutation(n // group)[:, None] * group + np.arange(group)[None, :]).reshape(-1)
         losses = []
         for s in range(steps_per_epoch):
-            idx = torch.from_numpy(order[s * batch_size:(s + 1) * batch_size])
+            idx = torch.from_numpy(order[s * batch_size : (s + 1) * batch_size])
             img = enc.image_forward(enc.preprocess(frames[idx]), with_patches=False).cls
             txt = enc.text_forward(tokens[idx], with_words=False).sentence
             img, txt = torch.nn.functional.normalize(img, dim=-1), torch.nn.functional.normalize(txt, dim=-1)
@@ -127,15 +151,24 @@ def pretrain_tiny_clip(cfg: SyntheticConfig, path: Path, seed: int = 0, pcfg: Pr
             clamp_logit_scale_(model.logit_scale, pcfg.max_logit_scale)
             losses.append(loss.item())
             bar.update(1)
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
-                        "logit_scale": float(model.logit_scale.detach().exp())})
+        history.append(
+            {"epoch": epoch + 1, "loss": float(np.mean(losses)), "logit_scale": float(model.logit_scale.detach().exp())}
+        )
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
     bar.close()
     model.eval()
     state = model.state_dict()
-    record = {"benchmark": cfg.name, "benchmark_digest": cfg.digest(), "seed": seed, "settings": asdict(pcfg),
-              "num_pairs": n, "seconds": round(time.time() - t0, 1), "history": history,
-              "torch": torch.__version__, "open_clip": open_clip.__version__}
+    record = {
+        "benchmark": cfg.name,
+        "benchmark_digest": cfg.digest(),
+        "seed": seed,
+        "settings": asdict(pcfg),
+        "num_pairs": n,
+        "seconds": round(time.time() - t0, 1),
+        "history": history,
+        "torch": torch.__version__,
+        "open_clip": open_clip.__version__,
+    }
     if batch_size != pcfg.batch_size:
         record["batch_size_used"] = batch_size
     text = json.dumps(record, indent=1).encode()
@@ -157,12 +190,19 @@ def zero_shot_accuracy(encoder, frames: np.ndarray, labels: list[str], template:
     Returns overall, colour-only and shape-only accuracy (fractions) and the predictions.
     """
     names = class_names()
-    text = torch.nn.functional.normalize(encoder.encode_text([template.format(c) for c in names],
-                                                             with_words=False).sentence, dim=-1)
+    text = torch.nn.functional.normalize(
+        encoder.encode_text([template.format(c) for c in names], with_words=False).sentence, dim=-1
+    )
     img = torch.nn.functional.normalize(encoder.encode_frames(frames, with_patches=False).cls, dim=-1)
     pred = [names[i] for i in (img @ text.T).argmax(dim=1).tolist()]
     both = np.mean([p == y for p, y in zip(pred, labels)])
     color = np.mean([p.split()[0] == y.split()[0] for p, y in zip(pred, labels)])
     shape = np.mean([p.split()[1] == y.split()[1] for p, y in zip(pred, labels)])
-    return {"accuracy": float(both), "color_accuracy": float(color), "shape_accuracy": float(shape),
-            "num_classes": len(names), "n": len(labels), "predictions": pred}
+    return {
+        "accuracy": float(both),
+        "color_accuracy": float(color),
+        "shape_accuracy": float(shape),
+        "num_classes": len(names),
+        "n": len(labels),
+        "predictions": pred,
+    }

@@ -11,6 +11,7 @@ A registry holds **base entries** (a class or factory, registered with a decorat
 >>> HEADS.names()                                    # every buildable name, bases and variants
 >>> HEADS.describe()                                 # a table: name -> base, fixed arguments, class
 """
+
 from __future__ import annotations
 
 import inspect
@@ -30,12 +31,14 @@ class Registry:
     def register(self, name: str) -> Callable:
         def deco(obj):
             if name in self._variants:
-                raise ValueError(f"{self.kind} {name!r} is already registered as a variant of "
-                                 f"{self._variants[name][0]!r}")
+                raise ValueError(
+                    f"{self.kind} {name!r} is already registered as a variant of {self._variants[name][0]!r}"
+                )
             if name in self._items and self._items[name] is not obj:
                 raise ValueError(f"{self.kind} {name!r} is already registered to {self._items[name]!r}")
             self._items[name] = obj
             return obj
+
         return deco
 
     def register_variant(self, name: str, base: str, **fixed) -> None:
@@ -101,8 +104,16 @@ class Registry:
         rows = []
         for base, obj in self._items.items():
             rows.append({"name": base, "base": base, "fixed arguments": "", "class": obj.__name__})
-            rows += [{"name": name, "base": base, "fixed arguments": ", ".join(f"{k}={v!r}" for k, v in fixed.items()),
-                      "class": obj.__name__} for name, (b, fixed) in self._variants.items() if b == base]
+            rows += [
+                {
+                    "name": name,
+                    "base": base,
+                    "fixed arguments": ", ".join(f"{k}={v!r}" for k, v in fixed.items()),
+                    "class": obj.__name__,
+                }
+                for name, (b, fixed) in self._variants.items()
+                if b == base
+            ]
         return pd.DataFrame(rows, columns=["name", "base", "fixed arguments", "class"]).set_index("name")
 
     def __contains__(self, name: str) -> bool:

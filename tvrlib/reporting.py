@@ -8,6 +8,7 @@
 * :func:`figure` is the one figure helper (fixed size, seaborn theme, saved as PNG);
 * :func:`versions` records the package versions a notebook ran with.
 """
+
 from __future__ import annotations
 
 import platform
@@ -25,10 +26,19 @@ def results_rows(experiment: str, method: str, direction: str, metrics: dict, **
     rows = []
     for m in METRICS:
         if m in metrics:
-            rows.append({"experiment": experiment, "method": method, "direction": direction, "metric": m,
-                         "value": float(metrics[m]), "ci_lo": float(metrics.get(f"{m}_lo", float("nan"))),
-                         "ci_hi": float(metrics.get(f"{m}_hi", float("nan"))), "n": int(metrics.get("n", 0)),
-                         **extra})
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "method": method,
+                    "direction": direction,
+                    "metric": m,
+                    "value": float(metrics[m]),
+                    "ci_lo": float(metrics.get(f"{m}_lo", float("nan"))),
+                    "ci_hi": float(metrics.get(f"{m}_hi", float("nan"))),
+                    "n": int(metrics.get("n", 0)),
+                    **extra,
+                }
+            )
     return rows
 
 
@@ -88,8 +98,18 @@ def versions() -> pd.DataFrame:
     """Versions of Python and of the packages the suite builds on."""
     import importlib.metadata as md
 
-    pkgs = ["torch", "torchvision", "open_clip_torch", "decord", "av", "numpy", "pandas", "seaborn", "papermill",
-            "nbval"]
+    pkgs = [
+        "torch",
+        "torchvision",
+        "open_clip_torch",
+        "decord",
+        "av",
+        "numpy",
+        "pandas",
+        "seaborn",
+        "papermill",
+        "nbval",
+    ]
     rows = [("python", platform.python_version())]
     for p in pkgs:
         try:
@@ -109,8 +129,15 @@ def show_source(obj) -> None:
     display(Markdown(f"`{mod.__name__}.{obj.__qualname__}`\n```python\n{inspect.getsource(obj)}```"))
 
 
-def frame_grid(rows, row_labels=None, col_labels=None, name: str | None = None, profile: str = "quick",
-               cell: float = 0.9, weights=None):
+def frame_grid(
+    rows,
+    row_labels=None,
+    col_labels=None,
+    name: str | None = None,
+    profile: str = "quick",
+    cell: float = 0.9,
+    weights=None,
+):
     """Draw videos as rows of frames: ``rows`` is a list of ``uint8 [F, H, W, 3]`` arrays.
 
     ``weights`` (optional, ``[len(rows), F]``) are written under each frame (attention weights).
@@ -136,8 +163,9 @@ def frame_grid(rows, row_labels=None, col_labels=None, name: str | None = None, 
         if row_labels is not None:
             import textwrap
 
-            axes[i, 0].set_ylabel(textwrap.fill(str(row_labels[i]), 48), fontsize=7, rotation=0, ha="right",
-                                  va="center")
+            axes[i, 0].set_ylabel(
+                textwrap.fill(str(row_labels[i]), 48), fontsize=7, rotation=0, ha="right", va="center"
+            )
     fig._tvr_name = (name, profile)
     save_figure(fig)
     return fig

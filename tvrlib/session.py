@@ -10,6 +10,7 @@ The session derives everything from the notebook's parameters and the profile
 * ``S.queries(split)``         ``(TextInput, gold video index)`` of the t2v queries;
 * ``S.save(experiment, rows)`` tidy results to ``results/<profile>/<experiment>.csv``.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,9 +62,13 @@ class Session:
         if "encoder" not in self._cache:
             from .models import get_encoder
 
-            self._cache["encoder"] = get_encoder(self.settings["clip_model"], self.settings["pretrained"],
-                                                 device=self.device, benchmark=self.settings.get("clip_benchmark") or self.settings["benchmark"] or "quick",
-                                                 seed=0)
+            self._cache["encoder"] = get_encoder(
+                self.settings["clip_model"],
+                self.settings["pretrained"],
+                device=self.device,
+                benchmark=self.settings.get("clip_benchmark") or self.settings["benchmark"] or "quick",
+                seed=0,
+            )
         return self._cache["encoder"]
 
     def video_features(self, split: str, with_patches: bool = False, sampler: str | None = None):
@@ -71,9 +76,14 @@ class Session:
 
         key = ("video", split, with_patches, sampler)
         if key not in self._cache:
-            self._cache[key] = encode_videos(self.encoder, self.data(split), self.num_frames,
-                                             sampler or self.settings["sampler"], with_patches=with_patches,
-                                             progress=self.progress)
+            self._cache[key] = encode_videos(
+                self.encoder,
+                self.data(split),
+                self.num_frames,
+                sampler or self.settings["sampler"],
+                with_patches=with_patches,
+                progress=self.progress,
+            )
         return self._cache[key]
 
     def text_features(self, split: str, with_words: bool = False):
@@ -107,12 +117,22 @@ class Session:
         return save_results(self.profile, experiment, rows)
 
 
-def setup(profile: str = "quick", *, dataset: str | None = None, clip_model: str | None = None,
-          pretrained: str | None = None, num_frames: int | None = None, device: str = "auto", seed: int = 0,
-          progress: bool = False, threads: int | None = None) -> Session:
+def setup(
+    profile: str = "quick",
+    *,
+    dataset: str | None = None,
+    clip_model: str | None = None,
+    pretrained: str | None = None,
+    num_frames: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    progress: bool = False,
+    threads: int | None = None,
+) -> Session:
     """Derive a notebook's settings from its parameters; seed everything; pick the device."""
-    settings = get_profile(profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained,
-                           num_frames=num_frames)
+    settings = get_profile(
+        profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, num_frames=num_frames
+    )
     if dataset is not None and dataset != get_profile(profile)["dataset"]:
         settings["dataset_options"] = {}
     seed_everything(seed)

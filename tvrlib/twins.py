@@ -10,6 +10,7 @@ within :data:`TIE_TOLERANCE` = 1e-6), 0 otherwise; chance is 50 %. Values are re
 * :func:`twin_outcomes` / :func:`twin_table` -- per-query outcomes and per-factor accuracy with CIs;
 * :func:`twin_difference` -- paired bootstrap of two heads' twin accuracy on the same queries.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,9 @@ from .synthetic.benchmark import FACTORS  # the benchmark generates the twins, s
 TIE_TOLERANCE = 1e-6  # scores closer than this are a tie: float32 rounding, not a preference
 
 
-def twin_pair_scores(head: RetrievalHead, text: TextInput, video: VideoInput, gold, twin,
-                     chunk: int = 512) -> np.ndarray:
+def twin_pair_scores(
+    head: RetrievalHead, text: TextInput, video: VideoInput, gold, twin, chunk: int = 512
+) -> np.ndarray:
     """``[n, 2]`` scores of each query ``text[i]`` against its gold video and its twin, without the full
     ``[T, V]`` grid (``2 n`` aligned pairs through ``head.score_pairs``: cheap even for a cross-encoder)."""
     gold, twin = torch.as_tensor(np.asarray(gold)), torch.as_tensor(np.asarray(twin))
@@ -34,8 +36,8 @@ def twin_pair_scores(head: RetrievalHead, text: TextInput, video: VideoInput, go
         for i in range(0, len(text), chunk):
             t = text.index(slice(i, i + chunk))
             for col, which in enumerate((gold, twin)):
-                s = head.score_pairs(t, video.index(which[i:i + chunk]))
-                out[i:i + len(t), col] = s.double().cpu().numpy()
+                s = head.score_pairs(t, video.index(which[i : i + chunk]))
+                out[i : i + len(t), col] = s.double().cpu().numpy()
     return out
 
 
@@ -48,8 +50,13 @@ def twin_outcomes(pair_scores: np.ndarray, tie_tolerance: float = TIE_TOLERANCE)
     return M.twin_accuracy(pair_scores, np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64))[1]
 
 
-def twin_table(pair_scores: np.ndarray, factor_of: list[str], n_boot: int = 1000, seed: int = 0,
-               tie_tolerance: float = TIE_TOLERANCE) -> pd.DataFrame:
+def twin_table(
+    pair_scores: np.ndarray,
+    factor_of: list[str],
+    n_boot: int = 1000,
+    seed: int = 0,
+    tie_tolerance: float = TIE_TOLERANCE,
+) -> pd.DataFrame:
     """Per-factor twin accuracy (percent) with a bootstrap 95 % CI from ``[n, 2]`` (gold, twin) scores.
 
     ``factor_of[i]`` is query ``i``'s factor. Rows: each factor present, then ``all``. Two scores within
@@ -62,8 +69,16 @@ def twin_table(pair_scores: np.ndarray, factor_of: list[str], n_boot: int = 1000
     for f in [*[f for f in FACTORS if f in set(factor_of)], "all"]:
         vals = per_query if f == "all" else per_query[factor_of == f]
         lo, hi = M.bootstrap_mean_ci(vals, n_boot=n_boot, seed=seed)
-        rows.append({"factor": f, "accuracy": 100 * vals.mean(), "ci_lo": 100 * lo, "ci_hi": 100 * hi,
-                     "ties": int(np.sum(vals == 0.5)), "n": int(vals.size)})
+        rows.append(
+            {
+                "factor": f,
+                "accuracy": 100 * vals.mean(),
+                "ci_lo": 100 * lo,
+                "ci_hi": 100 * hi,
+                "ties": int(np.sum(vals == 0.5)),
+                "n": int(vals.size),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -78,5 +93,10 @@ def twin_difference(a, b, factor: str = "all", n_boot: int = 1000, seed: int = 0
         raise ValueError(f"the two evaluations do not share twin queries of factor {factor!r}")
     oa, ob = twin_outcomes(a.twin_scores)[sel], twin_outcomes(b.twin_scores)[sel]
     lo, hi = M.bootstrap_mean_ci(oa - ob, n_boot=n_boot, seed=seed, level=level)
-    return {"a": 100 * oa.mean(), "b": 100 * ob.mean(), "delta": 100 * (oa.mean() - ob.mean()),
-            "ci": (100 * lo, 100 * hi), "n": int(sel.sum())}
+    return {
+        "a": 100 * oa.mean(),
+        "b": 100 * ob.mean(),
+        "delta": 100 * (oa.mean() - ob.mean()),
+        "ci": (100 * lo, 100 * hi),
+        "n": int(sel.sum()),
+    }

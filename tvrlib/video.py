@@ -21,6 +21,7 @@ RGB rows of some frame widths (8, 16, 24, 48, 72... pixels; ``vr[i]`` then has 4
 more "channels" and ``get_batch`` raises), so a valid file is decoded again with PyAV
 before it is called corrupt. Videos that decord reads are decoded exactly as before.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,8 +41,9 @@ def _canonical_mode(mode: str) -> str:
     return m
 
 
-def sample_indices(n: int, num_frames: int, mode: str = "uniform",
-                   rng: np.random.Generator | None = None) -> np.ndarray:
+def sample_indices(
+    n: int, num_frames: int, mode: str = "uniform", rng: np.random.Generator | None = None
+) -> np.ndarray:
     """Indices (``int64 [min(n, num_frames)]``, increasing) of the frames to decode from a clip of ``n``."""
     mode = _canonical_mode(mode)
     if n <= 0:
@@ -69,7 +71,7 @@ def resize_center_crop(frames: np.ndarray, size: int) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
     x = torch.nn.functional.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
     top, left = (nh - size) // 2, (nw - size) // 2
-    x = x[:, :, top:top + size, left:left + size]
+    x = x[:, :, top : top + size, left : left + size]
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
@@ -137,8 +139,10 @@ def open_video(path: str | Path):
 
     path = Path(path)
     if not path.exists():
-        raise VideoReadError(f"video file not found: {path}. Check the dataset's videos folder "
-                             "(see the README, section 'Real data') or re-generate the synthetic benchmark.")
+        raise VideoReadError(
+            f"video file not found: {path}. Check the dataset's videos folder "
+            "(see the README, section 'Real data') or re-generate the synthetic benchmark."
+        )
     if path.stat().st_size == 0:
         raise VideoReadError(f"video file is empty (0 bytes): {path}. Re-download or re-generate it.")
     try:
@@ -147,10 +151,11 @@ def open_video(path: str | Path):
         try:
             vr = PyAVVideo(path, _pyav_count_frames(path))
         except Exception as av_err:
-            raise VideoReadError(f"cannot open {path} as a video ({type(err).__name__}: {_first_line(err)}; "
-                                 f"PyAV: {type(av_err).__name__}: {_first_line(av_err)}). "
-                                 "The file is corrupt, truncated or not a video; re-download or re-generate it."
-                                 ) from err
+            raise VideoReadError(
+                f"cannot open {path} as a video ({type(err).__name__}: {_first_line(err)}; "
+                f"PyAV: {type(av_err).__name__}: {_first_line(av_err)}). "
+                "The file is corrupt, truncated or not a video; re-download or re-generate it."
+            ) from err
     if len(vr) == 0:
         raise VideoReadError(f"video has no frames: {path}. Re-download or re-generate it.")
     return vr
@@ -176,12 +181,20 @@ def read_frames(vr, indices, path: str | Path) -> np.ndarray:
         return _pyav_frames(path, indices)
     except Exception as err:
         detail = (f"{problem}; " if problem else "") + f"PyAV: {type(err).__name__}: {_first_line(err)}"
-        raise VideoReadError(f"decoding frames {indices} of {path} failed ({detail}); "
-                             "the file is probably truncated or corrupt: re-download or re-generate it.") from err
+        raise VideoReadError(
+            f"decoding frames {indices} of {path} failed ({detail}); "
+            "the file is probably truncated or corrupt: re-download or re-generate it."
+        ) from err
 
 
-def sample_frames(path: str | Path, num_frames: int = 12, size: int = 224, mode: str = "uniform",
-                  rng: np.random.Generator | None = None, return_indices: bool = False):
+def sample_frames(
+    path: str | Path,
+    num_frames: int = 12,
+    size: int = 224,
+    mode: str = "uniform",
+    rng: np.random.Generator | None = None,
+    return_indices: bool = False,
+):
     """Decode ``num_frames`` frames of the video at ``path``.
 
     Returns ``(frames, mask)``: ``frames`` is ``uint8 [num_frames, size, size, 3]`` and ``mask``

@@ -17,6 +17,7 @@ Conventions
 * ``meta``: dataset-specific extras (e.g. the synthetic benchmark's twin pairs
   and caption kinds), never needed by generic code.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -56,8 +57,9 @@ class RetrievalData:
                 "each video must appear once in a split (fix the annotation or split file)."
             )
         if len(self.texts) != len(self.text_to_video):
-            raise AnnotationError(f"{self.dataset}/{self.split}: {len(self.texts)} texts but "
-                                  f"{len(self.text_to_video)} gold indices")
+            raise AnnotationError(
+                f"{self.dataset}/{self.split}: {len(self.texts)} texts but {len(self.text_to_video)} gold indices"
+            )
         if len(self.text_to_video) and (self.text_to_video.min() < 0 or self.text_to_video.max() >= len(self.videos)):
             raise AnnotationError(f"{self.dataset}/{self.split}: a gold video index is out of range")
         if len(self.query_index) and (self.query_index.min() < 0 or self.query_index.max() >= len(self.texts)):
@@ -81,14 +83,22 @@ class RetrievalData:
         remap = -np.ones(len(self.texts), dtype=np.int64)
         remap[keep_t] = np.arange(len(keep_t))
         q = remap[self.query_index]
-        return RetrievalData(self.dataset, self.split, self.videos[:n_videos],
-                             [self.texts[i] for i in keep_t], self.text_to_video[keep_t],
-                             q[q >= 0], dict(self.meta))
+        return RetrievalData(
+            self.dataset,
+            self.split,
+            self.videos[:n_videos],
+            [self.texts[i] for i in keep_t],
+            self.text_to_video[keep_t],
+            q[q >= 0],
+            dict(self.meta),
+        )
 
 
 def check_caption(caption: object, where: str) -> str:
     """Return a stripped caption, or raise naming ``where`` if it is empty or not a string."""
     if not isinstance(caption, str) or not caption.strip():
-        raise AnnotationError(f"{where}: empty or whitespace-only caption {caption!r}; "
-                              "remove it from the annotation file or give it text.")
+        raise AnnotationError(
+            f"{where}: empty or whitespace-only caption {caption!r}; "
+            "remove it from the annotation file or give it text."
+        )
     return " ".join(caption.split())

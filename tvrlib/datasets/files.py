@@ -10,6 +10,7 @@
 Errors about missing files end with the dataset's download notes and expected layout
 (:func:`tvrlib.datasets.registry.help_text`).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,19 @@ from ..errors import AnnotationError, DatasetNotFoundError
 from .base import Video
 from .registry import help_text
 
-__all__ = ["VIDEO_EXTS", "VideoLocator", "video_candidates", "carve_validation", "read_json", "read_id_csv",
-           "require_file", "missing_file_error", "check_video_files", "check_split", "reject_duplicates"]
+__all__ = [
+    "VIDEO_EXTS",
+    "VideoLocator",
+    "video_candidates",
+    "carve_validation",
+    "read_json",
+    "read_id_csv",
+    "require_file",
+    "missing_file_error",
+    "check_video_files",
+    "check_split",
+    "reject_duplicates",
+]
 
 VIDEO_EXTS = (".mp4", ".avi", ".webm", ".mkv")
 _KNOWN_VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".3gp", ".wmv"}
@@ -44,7 +56,8 @@ def missing_file_error(path: Path, dataset_name: str, what: str = "annotation fi
     if not parent.exists():
         where += " (this directory does not exist)"
     return DatasetNotFoundError(
-        f"{dataset_name}: missing {what} {path.name!r} at {path}; {where}.\n{help_text(dataset_name)}")
+        f"{dataset_name}: missing {what} {path.name!r} at {path}; {where}.\n{help_text(dataset_name)}"
+    )
 
 
 def require_file(path: Path, dataset_name: str, what: str = "annotation file") -> Path:
@@ -62,9 +75,11 @@ def reject_duplicates(ids: Sequence[str], where: str) -> None:
             dup.append(i)
         seen.add(i)
     if dup:
-        raise AnnotationError(f"{where}: duplicate video id {dup[0]!r}"
-                              + (f" (and {len(dup) - 1} more: {dup[1:6]})" if len(dup) > 1 else "")
-                              + "; each video may appear only once in a split file.")
+        raise AnnotationError(
+            f"{where}: duplicate video id {dup[0]!r}"
+            + (f" (and {len(dup) - 1} more: {dup[1:6]})" if len(dup) > 1 else "")
+            + "; each video may appear only once in a split file."
+        )
 
 
 def carve_validation(ids: Iterable[str], val_size: int, *, seed: int = 0, where: str = "") -> set[str]:
@@ -76,9 +91,11 @@ def carve_validation(ids: Iterable[str], val_size: int, *, seed: int = 0, where:
     """
     pool = sorted(set(ids))
     if not isinstance(val_size, (int, np.integer)) or val_size < 1 or val_size >= len(pool):
-        raise ValueError(f"{where or 'validation carve-out'}: val_size={val_size!r} must be an integer in "
-                         f"[1, {len(pool) - 1}] (the training list has {len(pool)} videos); pass a smaller "
-                         "val_size (or a dedicated validation file where the loader supports one).")
+        raise ValueError(
+            f"{where or 'validation carve-out'}: val_size={val_size!r} must be an integer in "
+            f"[1, {len(pool) - 1}] (the training list has {len(pool)} videos); pass a smaller "
+            "val_size (or a dedicated validation file where the loader supports one)."
+        )
     perm = np.random.default_rng(seed).permutation(len(pool))
     return {pool[i] for i in perm[: int(val_size)]}
 
@@ -161,7 +178,8 @@ def check_video_files(videos: Sequence[Video], dataset_name: str, split: str, vi
     if missing:
         raise DatasetNotFoundError(
             f"{dataset_name}/{split}: {len(missing)} of {len(videos)} video files are missing under "
-            f"{videos_dir}; first missing: {missing[:5]}.\n{help_text(dataset_name)}")
+            f"{videos_dir}; first missing: {missing[:5]}.\n{help_text(dataset_name)}"
+        )
 
 
 def read_json(path: Path, *, reject_duplicate_keys: bool = False):
@@ -169,8 +187,10 @@ def read_json(path: Path, *, reject_duplicate_keys: bool = False):
         out = {}
         for k, v in pairs:
             if k in out:
-                raise AnnotationError(f"{path}: duplicate key {k!r} (for a video id: each video may appear "
-                                      "only once in an annotation file).")
+                raise AnnotationError(
+                    f"{path}: duplicate key {k!r} (for a video id: each video may appear "
+                    "only once in an annotation file)."
+                )
             out[k] = v
         return out
 
@@ -192,8 +212,10 @@ def read_id_csv(path: Path) -> pd.DataFrame:
         raise AnnotationError(f"{path}: cannot parse as csv ({e}).") from e
     df.columns = [str(c).strip() for c in df.columns]
     if "video_id" not in df.columns:
-        raise AnnotationError(f"{path}: no 'video_id' column (columns: {list(df.columns)}); a split csv "
-                              "needs a header line with a video_id column.")
+        raise AnnotationError(
+            f"{path}: no 'video_id' column (columns: {list(df.columns)}); a split csv "
+            "needs a header line with a video_id column."
+        )
     df["video_id"] = df["video_id"].str.strip()
     empty = np.flatnonzero((df["video_id"] == "").to_numpy())
     if len(empty):

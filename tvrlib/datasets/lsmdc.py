@@ -19,6 +19,7 @@ built once, on the first clip not found at its usual place), and ``.mp4``,
 A clip id may carry several sentences in the training file (the LSMDC readme
 says so); such a clip is one video with several texts. Every text is a query.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,9 +34,11 @@ from .files import VideoLocator, check_split, check_video_files, require_file
 
 __all__ = ["load_lsmdc", "LSMDC_FILES", "LSMDC_SPLITS", "lsmdc_movie"]
 
-LSMDC_FILES = {"train": "LSMDC16_annos_training.csv",
-               "val": "LSMDC16_annos_val.csv",
-               "test": "LSMDC16_challenge_1000_publictect.csv"}
+LSMDC_FILES = {
+    "train": "LSMDC16_annos_training.csv",
+    "val": "LSMDC16_annos_val.csv",
+    "test": "LSMDC16_challenge_1000_publictect.csv",
+}
 LSMDC_SPLITS = tuple(LSMDC_FILES)
 _LSMDC_EXTS = (".avi", ".mp4", ".mkv", ".webm")
 _CLIP_TIME = re.compile(r"^(?P<movie>.+)_\d{2}\.\d{2}\.\d{2}\.\d{3}-\d{2}\.\d{2}\.\d{2}\.\d{3}$")
@@ -47,9 +50,15 @@ def lsmdc_movie(clip_id: str) -> str | None:
     return m.group("movie") if m else None
 
 
-def load_lsmdc(root: str | os.PathLike, split: str, *, videos_dir: str = "videos",
-               annotation_file: str | None = None, check_files: bool = False,
-               dataset_name: str = "lsmdc") -> RetrievalData:
+def load_lsmdc(
+    root: str | os.PathLike,
+    split: str,
+    *,
+    videos_dir: str = "videos",
+    annotation_file: str | None = None,
+    check_files: bool = False,
+    dataset_name: str = "lsmdc",
+) -> RetrievalData:
     """Load one LSMDC split (``annotation_file`` overrides the split's file name).
 
     ``meta["times"]`` holds, per text, the four time stamps of its line
@@ -74,7 +83,8 @@ def load_lsmdc(root: str | os.PathLike, split: str, *, videos_dir: str = "videos
                     raise AnnotationError(
                         f"{path}, line {lineno}: expected 6 tab-separated fields (clip_id, start_aligned, "
                         "end_aligned, start_extracted, end_extracted, sentence), found "
-                        f"{len(parts)}: {line[:120]!r}.")
+                        f"{len(parts)}: {line[:120]!r}."
+                    )
                 clip = parts[0].strip()
                 if not clip:
                     raise AnnotationError(f"{path}, line {lineno}: empty clip id.")
@@ -100,5 +110,6 @@ def load_lsmdc(root: str | os.PathLike, split: str, *, videos_dir: str = "videos
     if check_files:
         check_video_files(videos, dataset_name, split, root / videos_dir)
     meta = {"files": {"annotations": str(path)}, "times": times}
-    return RetrievalData(dataset_name, split, videos, texts, np.asarray(t2v, dtype=np.int64),
-                         np.arange(len(texts), dtype=np.int64), meta)
+    return RetrievalData(
+        dataset_name, split, videos, texts, np.asarray(t2v, dtype=np.int64), np.arange(len(texts), dtype=np.int64), meta
+    )

@@ -32,6 +32,7 @@ Splits
 The helpers it shares with the other loaders (video lookup, validation carve-out,
 missing-file errors) are in :mod:`tvrlib.datasets.files`.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,8 +63,7 @@ MSRVTT_SPLITS = ("train", "val", "test")
 def _parse_msrvtt_json(path: Path):
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("sentences"), list):
-        raise AnnotationError(f"{path}: expected a json object with a 'sentences' list "
-                              "(MSRVTT_data.json format).")
+        raise AnnotationError(f"{path}: expected a json object with a 'sentences' list (MSRVTT_data.json format).")
     videos = data.get("videos", [])
     if not isinstance(videos, list):
         raise AnnotationError(f"{path}: 'videos' must be a list of objects with a video_id.")
@@ -86,10 +86,19 @@ def _parse_msrvtt_json(path: Path):
     return video_fields, sentences, extras
 
 
-def load_msrvtt(root: str | os.PathLike, split: str, *, train_csv: str = "MSRVTT_train.9k.csv",
-                val_csv: str | None = None, test_csv: str | None = "MSRVTT_JSFUSION_test.csv",
-                data_json: str = "MSRVTT_data.json", videos_dir: str = "videos", val_size: int = 500,
-                check_files: bool = False, dataset_name: str = "msrvtt") -> RetrievalData:
+def load_msrvtt(
+    root: str | os.PathLike,
+    split: str,
+    *,
+    train_csv: str = "MSRVTT_train.9k.csv",
+    val_csv: str | None = None,
+    test_csv: str | None = "MSRVTT_JSFUSION_test.csv",
+    data_json: str = "MSRVTT_data.json",
+    videos_dir: str = "videos",
+    val_size: int = 500,
+    check_files: bool = False,
+    dataset_name: str = "msrvtt",
+) -> RetrievalData:
     """Load one split of MSR-VTT (or any dataset in the same json + csv format).
 
     ``meta`` holds: ``sentence_fields`` (per text, the json sentence fields other
@@ -115,8 +124,10 @@ def load_msrvtt(root: str | os.PathLike, split: str, *, train_csv: str = "MSRVTT
         if absent:
             raise AnnotationError(
                 f"{csv_path}: video id {absent[0]!r} is not in {json_path} (neither in 'videos' nor in "
-                f"'sentences')" + (f"; {len(absent)} such ids, first: {absent[:5]}" if len(absent) > 1 else "")
-                + ". The split file and the json do not belong together.")
+                f"'sentences')"
+                + (f"; {len(absent)} such ids, first: {absent[:5]}" if len(absent) > 1 else "")
+                + ". The split file and the json do not belong together."
+            )
 
     csv_sentences: list[str] | None = None
     if split in ("train", "val"):
@@ -135,8 +146,12 @@ def load_msrvtt(root: str | os.PathLike, split: str, *, train_csv: str = "MSRVTT
         else:
             val_set = carve_validation(train_ids, val_size, where=f"{dataset_name} val carve-out from {train_path}")
             val_list = [i for i in train_ids if i in val_set]
-            meta["val_carve_out"] = {"from": str(train_path), "val_size": int(val_size), "seed": 0,
-                                     "rule": "sorted ids, numpy default_rng(0) permutation, first val_size"}
+            meta["val_carve_out"] = {
+                "from": str(train_path),
+                "val_size": int(val_size),
+                "seed": 0,
+                "rule": "sorted ids, numpy default_rng(0) permutation, first val_size",
+            }
         if split == "train":
             ids = [i for i in train_ids if i not in val_set]
             if val_csv is not None:
@@ -148,9 +163,11 @@ def load_msrvtt(root: str | os.PathLike, split: str, *, train_csv: str = "MSRVTT
             test_ids = set(read_id_csv(root / test_csv)["video_id"].tolist())
             leak = [i for i in ids if i in test_ids]
             if leak:
-                raise AnnotationError(f"{dataset_name}/{split}: video id {leak[0]!r} ({len(leak)} in all) is both "
-                                      f"in this split and in the test file {root / test_csv}; the splits must "
-                                      "be disjoint.")
+                raise AnnotationError(
+                    f"{dataset_name}/{split}: video id {leak[0]!r} ({len(leak)} in all) is both "
+                    f"in this split and in the test file {root / test_csv}; the splits must "
+                    "be disjoint."
+                )
     else:
         if test_csv is None:
             raise ValueError(f"{dataset_name}: split 'test' needs test_csv")
@@ -172,8 +189,9 @@ def load_msrvtt(root: str | os.PathLike, split: str, *, train_csv: str = "MSRVTT
     for j, vid in enumerate(ids):
         caps = sentences.get(vid, [])
         if not caps and csv_sentences is None:
-            raise AnnotationError(f"{json_path}: video {vid!r} (listed for split {split!r}) has no caption in "
-                                  "'sentences'.")
+            raise AnnotationError(
+                f"{json_path}: video {vid!r} (listed for split {split!r}) has no caption in 'sentences'."
+            )
         start = len(texts)
         for cap, sid, extra in caps:
             texts.append(check_caption(cap, f"{json_path} (video {vid}, sen_id {sid})"))
@@ -199,9 +217,16 @@ def load_msrvtt(root: str | os.PathLike, split: str, *, train_csv: str = "MSRVTT
     videos = [Video(vid, locator.find(video_candidates(vid))) for vid in ids]
     if check_files:
         check_video_files(videos, dataset_name, split, root / videos_dir)
-    meta.update({"files": files, "sentence_fields": sen_fields, "sen_ids": sen_ids,
-                 "video_fields": [video_fields.get(v, {}) for v in ids]})
+    meta.update(
+        {
+            "files": files,
+            "sentence_fields": sen_fields,
+            "sen_ids": sen_ids,
+            "video_fields": [video_fields.get(v, {}) for v in ids],
+        }
+    )
     if split == "test" and csv_sentences is not None:
         meta["csv_sentences_added"] = added
-    return RetrievalData(dataset_name, split, videos, texts, np.asarray(t2v, dtype=np.int64),
-                         np.asarray(queries, dtype=np.int64), meta)
+    return RetrievalData(
+        dataset_name, split, videos, texts, np.asarray(t2v, dtype=np.int64), np.asarray(queries, dtype=np.int64), meta
+    )

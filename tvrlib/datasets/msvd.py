@@ -14,6 +14,7 @@ video in the 670-video test split).
 ``raw-captions.pkl`` is a Python pickle: only load files from the official
 source (unpickling runs code chosen by whoever wrote the file).
 """
+
 from __future__ import annotations
 
 import os
@@ -48,9 +49,15 @@ def _caption_text(cap: object, where: str) -> str:
     return check_caption(cap, where)
 
 
-def load_msvd(root: str | os.PathLike, split: str, *, captions_pkl: str = "raw-captions.pkl",
-              videos_dir: str = "YouTubeClips", check_files: bool = False,
-              dataset_name: str = "msvd") -> RetrievalData:
+def load_msvd(
+    root: str | os.PathLike,
+    split: str,
+    *,
+    captions_pkl: str = "raw-captions.pkl",
+    videos_dir: str = "YouTubeClips",
+    check_files: bool = False,
+    dataset_name: str = "msvd",
+) -> RetrievalData:
     """Load one MSVD split; ``meta["caption_count"]`` is the number of captions per video."""
     check_split(split, MSVD_SPLITS, dataset_name)
     root = Path(root).expanduser()
@@ -64,13 +71,16 @@ def load_msvd(root: str | os.PathLike, split: str, *, captions_pkl: str = "raw-c
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as e:
         raise AnnotationError(f"{pkl_path}: cannot unpickle ({e!r}); re-download the file.") from e
     if not isinstance(captions, dict):
-        raise AnnotationError(f"{pkl_path}: expected a dict video id -> list of captions, got "
-                              f"{type(captions).__name__}.")
+        raise AnnotationError(
+            f"{pkl_path}: expected a dict video id -> list of captions, got {type(captions).__name__}."
+        )
     absent = [v for v in ids if v not in captions]
     if absent:
-        raise AnnotationError(f"{list_path}: video id {absent[0]!r} has no entry in {pkl_path}"
-                              + (f" ({len(absent)} such ids, first: {absent[:5]})" if len(absent) > 1 else "")
-                              + ". The split list and the caption file do not belong together.")
+        raise AnnotationError(
+            f"{list_path}: video id {absent[0]!r} has no entry in {pkl_path}"
+            + (f" ({len(absent)} such ids, first: {absent[:5]})" if len(absent) > 1 else "")
+            + ". The split list and the caption file do not belong together."
+        )
     texts: list[str] = []
     t2v: list[int] = []
     counts: list[int] = []
@@ -87,5 +97,6 @@ def load_msvd(root: str | os.PathLike, split: str, *, captions_pkl: str = "raw-c
     if check_files:
         check_video_files(videos, dataset_name, split, root / videos_dir)
     meta = {"files": {"split_list": str(list_path), "captions": str(pkl_path)}, "caption_count": counts}
-    return RetrievalData(dataset_name, split, videos, texts, np.asarray(t2v, dtype=np.int64),
-                         np.arange(len(texts), dtype=np.int64), meta)
+    return RetrievalData(
+        dataset_name, split, videos, texts, np.asarray(t2v, dtype=np.int64), np.arange(len(texts), dtype=np.int64), meta
+    )

@@ -37,6 +37,7 @@ numpy default_rng(0) permutation, see ``carve_validation``); ``train`` =
 train.json minus those. The original repositories select checkpoints on val_1,
 the test split; this library never does.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,14 @@ from .files import (
     video_candidates,
 )
 
-__all__ = ["load_didemo", "load_activitynet", "DIDEMO_FILES", "DIDEMO_SPLITS", "ACTIVITYNET_FILES",
-           "ACTIVITYNET_SPLITS"]
+__all__ = [
+    "load_didemo",
+    "load_activitynet",
+    "DIDEMO_FILES",
+    "DIDEMO_SPLITS",
+    "ACTIVITYNET_FILES",
+    "ACTIVITYNET_SPLITS",
+]
 
 DIDEMO_FILES = {"train": "train_data.json", "val": "val_data.json", "test": "test_data.json"}
 DIDEMO_SPLITS = tuple(DIDEMO_FILES)
@@ -91,15 +98,23 @@ def _paragraph_data(dataset_name, split, ids, paragraphs, locator, candidates, m
         check_video_files(videos, dataset_name, split, videos_dir)
     texts = [" ".join(sents) for sents in paragraphs]
     n = len(texts)
-    return RetrievalData(dataset_name, split, videos, texts, np.arange(n, dtype=np.int64),
-                         np.arange(n, dtype=np.int64), meta)
+    return RetrievalData(
+        dataset_name, split, videos, texts, np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64), meta
+    )
 
 
 # --------------------------------------------------------------------------------------
 # DiDeMo
 # --------------------------------------------------------------------------------------
-def load_didemo(root: str | os.PathLike, split: str, *, videos_dir: str = "videos", use_list_files: bool = True,
-                check_files: bool = False, dataset_name: str = "didemo") -> RetrievalData:
+def load_didemo(
+    root: str | os.PathLike,
+    split: str,
+    *,
+    videos_dir: str = "videos",
+    use_list_files: bool = True,
+    check_files: bool = False,
+    dataset_name: str = "didemo",
+) -> RetrievalData:
     """Load one DiDeMo split as paragraph retrieval (one joined paragraph per video)."""
     check_split(split, DIDEMO_SPLITS, dataset_name)
     root = Path(root).expanduser()
@@ -126,9 +141,11 @@ def load_didemo(root: str | os.PathLike, split: str, *, videos_dir: str = "video
         reject_duplicates(ids, str(list_path))
         absent = [v for v in ids if v not in groups]
         if absent:
-            raise AnnotationError(f"{list_path}: video id {absent[0]!r} has no annotation in {path}"
-                                  + (f" ({len(absent)} such ids, first: {absent[:5]})" if len(absent) > 1 else "")
-                                  + ".")
+            raise AnnotationError(
+                f"{list_path}: video id {absent[0]!r} has no annotation in {path}"
+                + (f" ({len(absent)} such ids, first: {absent[:5]})" if len(absent) > 1 else "")
+                + "."
+            )
         files["split_list"] = str(list_path)
     else:
         ids = list(groups)
@@ -139,10 +156,18 @@ def load_didemo(root: str | os.PathLike, split: str, *, videos_dir: str = "video
         paragraphs.append([g[i][0] for i in order])
         times_out.append([g[i][2] for i in order])
         ann_ids.append([g[i][3] for i in order])
-    meta = {"files": files, "sentences": paragraphs, "times": times_out, "annotation_ids": ann_ids,
-            "paragraph": True}
-    return _paragraph_data(dataset_name, split, ids, paragraphs, VideoLocator(root / videos_dir),
-                           lambda v: video_candidates(v, _DIDEMO_EXTS), meta, check_files, root / videos_dir)
+    meta = {"files": files, "sentences": paragraphs, "times": times_out, "annotation_ids": ann_ids, "paragraph": True}
+    return _paragraph_data(
+        dataset_name,
+        split,
+        ids,
+        paragraphs,
+        VideoLocator(root / videos_dir),
+        lambda v: video_candidates(v, _DIDEMO_EXTS),
+        meta,
+        check_files,
+        root / videos_dir,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -162,8 +187,15 @@ def _anet_candidates(vid: str) -> list[str]:
     return out
 
 
-def load_activitynet(root: str | os.PathLike, split: str, *, videos_dir: str = "videos", val_size: int = 500,
-                     check_files: bool = False, dataset_name: str = "activitynet") -> RetrievalData:
+def load_activitynet(
+    root: str | os.PathLike,
+    split: str,
+    *,
+    videos_dir: str = "videos",
+    val_size: int = 500,
+    check_files: bool = False,
+    dataset_name: str = "activitynet",
+) -> RetrievalData:
     """Load one ActivityNet Captions split as paragraph retrieval (one paragraph per video)."""
     check_split(split, ACTIVITYNET_SPLITS, dataset_name)
     root = Path(root).expanduser()
@@ -174,8 +206,12 @@ def load_activitynet(root: str | os.PathLike, split: str, *, videos_dir: str = "
     if split in ("train", "val"):
         val_set = carve_validation(ids, val_size, where=f"{dataset_name} val carve-out from {path}")
         ids = [v for v in ids if (v in val_set) == (split == "val")]
-        meta["val_carve_out"] = {"from": str(path), "val_size": int(val_size), "seed": 0,
-                                 "rule": "sorted ids, numpy default_rng(0) permutation, first val_size"}
+        meta["val_carve_out"] = {
+            "from": str(path),
+            "val_size": int(val_size),
+            "seed": 0,
+            "rule": "sorted ids, numpy default_rng(0) permutation, first val_size",
+        }
     paragraphs, stamps, durations = [], [], []
     for vid in ids:
         rec = data[vid]
@@ -188,13 +224,24 @@ def load_activitynet(root: str | os.PathLike, split: str, *, videos_dir: str = "
             keys = [(math.inf, math.inf)] * len(sents)
         else:
             if not isinstance(ts, list) or len(ts) != len(sents):
-                raise AnnotationError(f"{path}: video {vid!r} has {len(sents)} sentences but "
-                                      f"{len(ts) if isinstance(ts, list) else 'no list of'} timestamps.")
+                raise AnnotationError(
+                    f"{path}: video {vid!r} has {len(sents)} sentences but "
+                    f"{len(ts) if isinstance(ts, list) else 'no list of'} timestamps."
+                )
             keys = [_mean_span([t]) for t in ts]
         order = _temporal_order(keys)
         paragraphs.append([sents[i] for i in order])
         stamps.append([ts[i] for i in order])
         durations.append(rec.get("duration"))
     meta.update({"sentences": paragraphs, "timestamps": stamps, "durations": durations})
-    return _paragraph_data(dataset_name, split, ids, paragraphs, VideoLocator(root / videos_dir),
-                           _anet_candidates, meta, check_files, root / videos_dir)
+    return _paragraph_data(
+        dataset_name,
+        split,
+        ids,
+        paragraphs,
+        VideoLocator(root / videos_dir),
+        _anet_candidates,
+        meta,
+        check_files,
+        root / videos_dir,
+    )

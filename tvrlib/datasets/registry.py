@@ -11,6 +11,7 @@ environment variable ``TVR_DATA_ROOT`` replaces ``<project>/data/datasets``
 (so ``TVR_DATA_ROOT=/big/disk`` makes MSR-VTT's root ``/big/disk/msrvtt``).
 ``load_dataset(..., root=...)`` overrides both.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,9 +22,21 @@ from pathlib import Path
 from ..errors import DatasetNotFoundError, UnknownNameError
 from .base import RetrievalData
 
-__all__ = ["ENV_VAR", "PROJECT_ROOT", "DatasetInfo", "DATASETS", "HOW_TO_GET", "LAYOUT", "data_root",
-           "dataset_root", "register_dataset", "load_dataset", "available_datasets", "get_dataset_info",
-           "help_text"]
+__all__ = [
+    "ENV_VAR",
+    "PROJECT_ROOT",
+    "DatasetInfo",
+    "DATASETS",
+    "HOW_TO_GET",
+    "LAYOUT",
+    "data_root",
+    "dataset_root",
+    "register_dataset",
+    "load_dataset",
+    "available_datasets",
+    "get_dataset_info",
+    "help_text",
+]
 
 ENV_VAR = "TVR_DATA_ROOT"
 from ..paths import PROJECT_ROOT  # noqa: E402  (re-exported)
@@ -75,9 +88,17 @@ HOW_TO_GET: dict[str, str] = {}
 LAYOUT: dict[str, str] = {}
 
 
-def register_dataset(name: str, loader: Callable[..., RetrievalData], default_root: RootSpec = None,
-                     how_to_get: str = "", *, splits=None, layout: str = "",
-                     overwrite: bool = False, builtin: bool = False) -> DatasetInfo:
+def register_dataset(
+    name: str,
+    loader: Callable[..., RetrievalData],
+    default_root: RootSpec = None,
+    how_to_get: str = "",
+    *,
+    splits=None,
+    layout: str = "",
+    overwrite: bool = False,
+    builtin: bool = False,
+) -> DatasetInfo:
     """Register a dataset for :func:`load_dataset`.
 
     ``loader(root, split, **options) -> RetrievalData``. ``default_root``: ``None``
@@ -94,8 +115,9 @@ def register_dataset(name: str, loader: Callable[..., RetrievalData], default_ro
     old = DATASETS.get(name)
     if old is not None and old.builtin and not overwrite:
         raise ValueError(f"dataset {name!r} is built in; pass overwrite=True to replace it")
-    info = DatasetInfo(name, loader, default_root, how_to_get, tuple(splits) if splits else None, layout,
-                       builtin=builtin)
+    info = DatasetInfo(
+        name, loader, default_root, how_to_get, tuple(splits) if splits else None, layout, builtin=builtin
+    )
     DATASETS[name] = info
     HOW_TO_GET[name] = how_to_get
     LAYOUT[name] = layout
@@ -110,8 +132,10 @@ def get_dataset_info(name: str) -> DatasetInfo:
     try:
         return DATASETS[name]
     except (KeyError, TypeError):
-        raise UnknownNameError(f"unknown dataset {name!r}; known datasets: {', '.join(available_datasets())}. "
-                               "Register others with tvrlib.datasets.registry.register_dataset.") from None
+        raise UnknownNameError(
+            f"unknown dataset {name!r}; known datasets: {', '.join(available_datasets())}. "
+            "Register others with tvrlib.datasets.registry.register_dataset."
+        ) from None
 
 
 def dataset_root(name: str) -> Path:
@@ -124,15 +148,19 @@ def help_text(name: str) -> str:
     info = DATASETS.get(name)
     lines = []
     if info is not None:
-        lines.append(f"Default location: {info.root()} (set {ENV_VAR} to a directory that holds "
-                     f"'{name}/' to change it, or pass root=...).")
+        lines.append(
+            f"Default location: {info.root()} (set {ENV_VAR} to a directory that holds "
+            f"'{name}/' to change it, or pass root=...)."
+        )
         if info.how_to_get:
             lines.append("How to get it: " + info.how_to_get)
         if info.layout:
             lines.append("Expected layout:\n" + info.layout)
     else:
-        lines.append(f"Pass root=... or set {ENV_VAR} (a directory holding one folder per dataset); "
-                     "see CLIP4Clip's README, section Data Preparation.")
+        lines.append(
+            f"Pass root=... or set {ENV_VAR} (a directory holding one folder per dataset); "
+            "see CLIP4Clip's README, section Data Preparation."
+        )
     return "\n".join(lines)
 
 
@@ -144,13 +172,17 @@ def load_dataset(name: str, split: str, root: str | os.PathLike | None = None, *
         raise ValueError(f"{name}: unknown split {split!r}; valid splits are {list(info.splits)}.")
     if root is None:
         path = info.root()
-        origin = (f"default root, {ENV_VAR}={os.environ[ENV_VAR]!r}" if os.environ.get(ENV_VAR, "").strip()
-                  else f"default root, {ENV_VAR} is not set")
+        origin = (
+            f"default root, {ENV_VAR}={os.environ[ENV_VAR]!r}"
+            if os.environ.get(ENV_VAR, "").strip()
+            else f"default root, {ENV_VAR} is not set"
+        )
     else:
         path = Path(root).expanduser()
         origin = "passed as root=..."
     if not path.is_dir():
         raise DatasetNotFoundError(
             f"{name}: dataset directory {path} does not exist ({origin}); expected the annotation files "
-            f"of {name} there.\n{help_text(name)}")
+            f"of {name} there.\n{help_text(name)}"
+        )
     return info.loader(path, split, **options)

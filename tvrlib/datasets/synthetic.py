@@ -10,6 +10,7 @@ of what the MSR-VTT loader returns, the test split's ``meta`` holds, per query:
   ``"detail"`` or ``""``);
 * ``kind_of_query``  ``"video"`` (describes every event) or ``"event"`` (one event).
 """
+
 from __future__ import annotations
 
 import os
@@ -25,16 +26,24 @@ from .msrvtt import load_msrvtt
 SYNTHETIC_SPLITS = ("train", "val", "test")
 
 
-def load_synthetic(root: str | os.PathLike | None, split: str, *, config: str = "quick",
-                   generate_if_missing: bool = True, **options) -> RetrievalData:
+def load_synthetic(
+    root: str | os.PathLike | None, split: str, *, config: str = "quick", generate_if_missing: bool = True, **options
+) -> RetrievalData:
     cfg = load_config(config)
     root = Path(root) if root is not None else generated_dir()
     if not (root / "MSRVTT_data.json").exists():
         root = benchmark_dir(cfg) if root == generated_dir() else root
         if generate_if_missing and root == benchmark_dir(cfg):
             generate(cfg, progress=False)
-    data = load_msrvtt(root, split, train_csv="MSRVTT_train.csv", val_csv="MSRVTT_val.csv",
-                       test_csv="MSRVTT_JSFUSION_test.csv", dataset_name="synthetic", **options)
+    data = load_msrvtt(
+        root,
+        split,
+        train_csv="MSRVTT_train.csv",
+        val_csv="MSRVTT_val.csv",
+        test_csv="MSRVTT_JSFUSION_test.csv",
+        dataset_name="synthetic",
+        **options,
+    )
     data.meta["config"] = cfg.name
     data.meta["digest"] = cfg.digest()
     fields = data.meta.get("sentence_fields", [{}] * len(data.texts))

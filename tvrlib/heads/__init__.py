@@ -10,6 +10,7 @@ variant fixes. Shared pieces:
 * :mod:`tvrlib.heads.attention_pooling` -- text-conditioned attention pooling (kernels, base class);
 * :mod:`tvrlib.heads.gram` -- the cosine of a pooled video without the pooled vector (Gram-matrix path).
 """
+
 from ..registry import HEADS
 from .base import DualEncoderHead, RetrievalHead, TextInput, VideoInput
 from .scoring import DEFAULT_MAX_BYTES, score_all

@@ -16,6 +16,7 @@ no ``[T, V, D]`` pooled tensor is built.
 Shapes: texts ``[T, D]``, frame values ``[V, F, D]``, frame mask ``bool [V, F]``
 (``False`` = padding), attention weights ``[T, V, F]``, scores ``[T, V]``.
 """
+
 from __future__ import annotations
 
 import math

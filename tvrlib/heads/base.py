@@ -30,6 +30,7 @@ What a head can do besides ``score`` is declared on the class, never discovered 
 * :meth:`RetrievalHead.score_pairs` -- the scores of aligned pairs (text ``i`` with video ``i``) ``[N]``,
   without the ``N x N`` grid.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -72,8 +73,11 @@ class VideoInput:
         return VideoInput(self.frames[idx], self.mask[idx], None if self.patches is None else self.patches[idx])
 
     def to(self, device, dtype=torch.float32) -> VideoInput:
-        return VideoInput(self.frames.to(device, dtype), self.mask.to(device),
-                          None if self.patches is None else self.patches.to(device, dtype))
+        return VideoInput(
+            self.frames.to(device, dtype),
+            self.mask.to(device),
+            None if self.patches is None else self.patches.to(device, dtype),
+        )
 
 
 class RetrievalHead(nn.Module):
@@ -94,14 +98,17 @@ class RetrievalHead(nn.Module):
         Generic: one ``1 x 1`` :meth:`score` call per pair. Dual encoders and heads with a cheaper
         exact pairwise path override it.
         """
-        return torch.stack([self.score(text.index(slice(k, k + 1)), video.index(slice(k, k + 1)))[0, 0]
-                            for k in range(len(text))])
+        return torch.stack(
+            [self.score(text.index(slice(k, k + 1)), video.index(slice(k, k + 1)))[0, 0] for k in range(len(text))]
+        )
 
     def frame_weights(self, text: TextInput, video: VideoInput) -> torch.Tensor:
         """Attention weights ``[T, V, F]`` over the frames of every (text, video) pair (``has_frame_weights``)."""
         have = [n for n in HEADS.names(variants=False) if getattr(HEADS.get(n), "has_frame_weights", False)]
-        raise NotImplementedError(f"{type(self).__name__} has no frame weights (it does not pool frames with "
-                                  f"attention); heads with frame weights (has_frame_weights=True): {', '.join(have)}")
+        raise NotImplementedError(
+            f"{type(self).__name__} has no frame weights (it does not pool frames with "
+            f"attention); heads with frame weights (has_frame_weights=True): {', '.join(have)}"
+        )
 
     def pair_bytes(self, num_frames: int, dim: int, path: str | None = None) -> int:
         """Working memory (bytes) one (text, video) pair needs while scoring; default: four ``[F, D]`` float tensors."""

@@ -29,6 +29,7 @@ Evaluation uses the Gram-matrix path (:mod:`tvrlib.heads.gram`, through
 logit ``(W_Q q_t) . (W_K k_f) / sqrt(d_a)`` equals ``(W_K^T W_Q q_t / sqrt(d_a)) . k_f``, so
 one text-side vector per caption is dotted with the frame vectors directly.
 """
+
 from __future__ import annotations
 
 import math

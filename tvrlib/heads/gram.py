@@ -23,6 +23,7 @@ through its LayerNorms (:meth:`tvrlib.heads.xpool.XPool.moment_side`).
 
 Shapes: texts ``[T, D]``, frame values ``[V, F, D]``, attention weights ``[T, V, F]``, scores ``[T, V]``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -57,8 +58,13 @@ def quadratic_form(weights: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
     return (wg * weights).sum(-1)
 
 
-def pooled_cosine_gram(target: torch.Tensor, weights: torch.Tensor, values: torch.Tensor,
-                       gram: torch.Tensor | None = None, dots: torch.Tensor | None = None) -> torch.Tensor:
+def pooled_cosine_gram(
+    target: torch.Tensor,
+    weights: torch.Tensor,
+    values: torch.Tensor,
+    gram: torch.Tensor | None = None,
+    dots: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The same cosine as :func:`pooled_cosine_materialised` without any pooled vector -> ``[T, V]``.
 
     ``target [T, D]``, ``weights [T, V, F]``, ``values [V, F, D]``; optional precomputed

@@ -17,6 +17,7 @@ Masks need not be a prefix: the valid frames of each video are moved to the fron
 their order), packed with their lengths (``pack_padded_sequence``), run through the LSTM and
 put back in place, so a masked frame never changes a score.
 """
+
 from __future__ import annotations
 
 import torch

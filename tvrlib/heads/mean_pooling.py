@@ -19,6 +19,7 @@ so that two videos holding the same frames in a different order get bit-identica
 (an order-blind method then *ties* on our order and direction twins instead of winning or losing
 by a rounding error).
 """
+
 from __future__ import annotations
 
 import torch

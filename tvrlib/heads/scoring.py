@@ -17,6 +17,7 @@
 The output is always a CPU ``float32 [T, V]`` tensor, computed without gradients with the head in
 eval mode; the head's train/eval modes are restored afterwards.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -52,8 +53,9 @@ class Encoded:
         return Encoded({k: v[idx] for k, v in self.tensors.items()})
 
     def to(self, device, dtype=torch.float32) -> Encoded:
-        return Encoded({k: v.to(device, dtype) if v.is_floating_point() else v.to(device)
-                        for k, v in self.tensors.items()})
+        return Encoded(
+            {k: v.to(device, dtype) if v.is_floating_point() else v.to(device) for k, v in self.tensors.items()}
+        )
 
 
 class EncodedInteractionHead(RetrievalHead):
@@ -91,8 +93,9 @@ def block_shape(num_texts: int, num_videos: int, bytes_per_pair: int, max_bytes:
     return 1, pairs
 
 
-def _score_blocks(score: Callable, text, video, text_chunk: int, video_chunk: int,
-                  device: str | torch.device) -> torch.Tensor:
+def _score_blocks(
+    score: Callable, text, video, text_chunk: int, video_chunk: int, device: str | torch.device
+) -> torch.Tensor:
     """``[T, V]`` on the CPU from ``score(text_block, video_block)`` on ``text_chunk x video_chunk`` blocks.
 
     ``text`` and ``video`` are :class:`TextInput`/:class:`VideoInput` or :class:`Encoded` sides.
@@ -102,25 +105,35 @@ def _score_blocks(score: Callable, text, video, text_chunk: int, video_chunk: in
         tb = text.index(slice(i, i + text_chunk)).to(device)
         for j in range(0, len(video), video_chunk):
             vb = video.index(slice(j, j + video_chunk)).to(device)
-            out[i:i + text_chunk, j:j + video_chunk] = score(tb, vb).cpu()
+            out[i : i + text_chunk, j : j + video_chunk] = score(tb, vb).cpu()
     return out
 
 
 def _score_dual(head, text: TextInput, video: VideoInput, chunk: int, device) -> torch.Tensor:
-    t = torch.cat([F.normalize(head.embed_text(text.index(slice(i, i + chunk)).to(device)), dim=-1).cpu()
-                   for i in range(0, len(text), chunk)])
-    v = torch.cat([F.normalize(head.embed_video(video.index(slice(j, j + chunk)).to(device)), dim=-1).cpu()
-                   for j in range(0, len(video), chunk)])
+    t = torch.cat(
+        [
+            F.normalize(head.embed_text(text.index(slice(i, i + chunk)).to(device)), dim=-1).cpu()
+            for i in range(0, len(text), chunk)
+        ]
+    )
+    v = torch.cat(
+        [
+            F.normalize(head.embed_video(video.index(slice(j, j + chunk)).to(device)), dim=-1).cpu()
+            for j in range(0, len(video), chunk)
+        ]
+    )
     return t @ v.T
 
 
-def _score_all(head: RetrievalHead, text: TextInput, video: VideoInput, max_bytes: int, path: str | None,
-               device, chunk: int | None) -> torch.Tensor:
+def _score_all(
+    head: RetrievalHead, text: TextInput, video: VideoInput, max_bytes: int, path: str | None, device, chunk: int | None
+) -> torch.Tensor:
     if head.is_dual_encoder:
         return _score_dual(head, text, video, chunk or DUAL_ENCODER_CHUNK, device)
     encoded = isinstance(head, EncodedInteractionHead)
     if chunk is not None:  # fixed chunk x chunk blocks; each block encodes its own texts and videos
         if encoded and path is not None:
+
             def score(tb, vb):
                 return head.score_encoded(head.encode_text(tb), head.encode_video(vb), path)
         else:
@@ -134,8 +147,16 @@ def _score_all(head: RetrievalHead, text: TextInput, video: VideoInput, max_byte
     return _score_blocks(head.score, text, video, text_chunk, video_chunk, device)
 
 
-def score_all(head: RetrievalHead, text: TextInput, video: VideoInput, *, max_bytes: int = DEFAULT_MAX_BYTES,
-              path: str | None = None, device: str | torch.device = "cpu", chunk: int | None = None) -> torch.Tensor:
+def score_all(
+    head: RetrievalHead,
+    text: TextInput,
+    video: VideoInput,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    path: str | None = None,
+    device: str | torch.device = "cpu",
+    chunk: int | None = None,
+) -> torch.Tensor:
     """Scores of every text against every video, ``[T, V]`` on the CPU, in bounded memory.
 
     ``max_bytes``: working-memory budget of one block of pairs (interaction heads; blocks are sized

@@ -18,6 +18,7 @@ Shapes: ``video.frames [V, F, D]``, ``video.mask bool [V, F]`` -> ``embed_video 
 repeats them for every caption, ``[T, V, F]``, like every head with ``has_frame_weights``);
 ``score(text [T, D], video) -> [T, V]``.
 """
+
 from __future__ import annotations
 
 import math

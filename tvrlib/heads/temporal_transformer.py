@@ -28,6 +28,7 @@ tower: pre-LN, multi-head attention, MLP x4 with QuickGELU). As in CLIP4Clip,
 :meth:`TemporalTransformer.init_from_clip` copies the first layers of a CLIP text transformer and
 its positional embedding, when the widths match.
 """
+
 from __future__ import annotations
 
 import torch
@@ -63,8 +64,15 @@ def default_heads(dim: int) -> int:
 class TemporalTransformer(DualEncoderHead):
     """CLIP4Clip's ``seqTransf``: frames (+ position embeddings) -> transformer -> + frames -> meanP."""
 
-    def __init__(self, dim: int, layers: int = 4, heads: int | None = None, max_frames: int = 77,
-                 position_embeddings: bool = True, init_from: nn.Module | None = None):
+    def __init__(
+        self,
+        dim: int,
+        layers: int = 4,
+        heads: int | None = None,
+        max_frames: int = 77,
+        position_embeddings: bool = True,
+        init_from: nn.Module | None = None,
+    ):
         super().__init__()
         self.dim, self.layers, self.max_frames = dim, layers, max_frames
         if init_from is not None and heads is None:
@@ -82,8 +90,9 @@ class TemporalTransformer(DualEncoderHead):
         return self.frame_position_embeddings is not None
 
     def extra_repr(self) -> str:
-        return (f"dim={self.dim}, layers={self.layers}, heads={self.heads}, "
-                f"position_embeddings={self.position_embeddings}")
+        return (
+            f"dim={self.dim}, layers={self.layers}, heads={self.heads}, position_embeddings={self.position_embeddings}"
+        )
 
     @torch.no_grad()
     def init_from_clip(self, clip_model: nn.Module) -> list[str]:
@@ -93,8 +102,10 @@ class TemporalTransformer(DualEncoderHead):
         if text is None or not hasattr(text, "resblocks"):
             raise ValueError("init_from must be an open_clip CLIP model with a text transformer (model.transformer)")
         if text.width != self.dim:
-            raise ValueError(f"cannot initialise a width-{self.dim} temporal transformer from a CLIP text tower of "
-                             f"width {text.width}; build the head with dim={text.width} or without init_from")
+            raise ValueError(
+                f"cannot initialise a width-{self.dim} temporal transformer from a CLIP text tower of "
+                f"width {text.width}; build the head with dim={text.width} or without init_from"
+            )
         copied = []
         for i in range(min(self.layers, len(text.resblocks))):
             self.transformer.resblocks[i].load_state_dict(text.resblocks[i].state_dict())
@@ -114,8 +125,10 @@ class TemporalTransformer(DualEncoderHead):
         z = masked_frames(frames, mask)
         n_frames = z.shape[1]
         if n_frames > self.max_frames:
-            raise ValueError(f"{n_frames} frames but the position table has {self.max_frames} rows; "
-                             f"build the head with max_frames>={n_frames}")
+            raise ValueError(
+                f"{n_frames} frames but the position table has {self.max_frames} rows; "
+                f"build the head with max_frames>={n_frames}"
+            )
         x = z
         if self.frame_position_embeddings is not None:
             x = x + self.frame_position_embeddings.weight[:n_frames]

@@ -23,6 +23,7 @@ open_clip's pre-LN :class:`~open_clip.transformer.Transformer`, the rest follows
 ``score`` evaluates the ``T x V`` grid in blocks of at most ``pair_chunk`` pairs so that memory
 stays bounded.
 """
+
 from __future__ import annotations
 
 import torch
@@ -41,8 +42,15 @@ class TightTransformer(RetrievalHead):
 
     uses_logit_scale = False  # the matching logit is trained as is (CLIP4Clip applies no temperature)
 
-    def __init__(self, dim: int, layers: int = 4, heads: int | None = None, max_frames: int = 76,
-                 dropout: float = 0.1, pair_chunk: int = 4096):
+    def __init__(
+        self,
+        dim: int,
+        layers: int = 4,
+        heads: int | None = None,
+        max_frames: int = 76,
+        dropout: float = 0.1,
+        pair_chunk: int = 4096,
+    ):
         super().__init__()
         self.dim, self.layers, self.max_frames, self.pair_chunk = dim, layers, max_frames, pair_chunk
         self.heads = heads or default_heads(dim)
@@ -62,8 +70,10 @@ class TightTransformer(RetrievalHead):
         sentence, frames, mask = text.sentence, video.frames, video.mask
         n, n_frames, _ = frames.shape
         if n_frames > self.max_frames:
-            raise ValueError(f"{n_frames} frames but the position table has {self.max_frames} frame rows; "
-                             f"build the head with max_frames>={n_frames}")
+            raise ValueError(
+                f"{n_frames} frames but the position table has {self.max_frames} frame rows; "
+                f"build the head with max_frames>={n_frames}"
+            )
         x = torch.cat([sentence[:, None, :], masked_frames(frames, mask)], dim=1)
         x = self.dropout(x + self.position_embeddings[: 1 + n_frames])
         keys = torch.cat([torch.ones(n, 1, dtype=torch.bool, device=mask.device), mask], dim=1)
@@ -77,13 +87,14 @@ class TightTransformer(RetrievalHead):
         tb = max(1, self.pair_chunk // vb)
         rows = []
         for i in range(0, T, tb):
-            s = text.sentence[i:i + tb]
+            s = text.sentence[i : i + tb]
             blocks = []
             for j in range(0, V, vb):
-                fr, m = video.frames[j:j + vb], video.mask[j:j + vb]
+                fr, m = video.frames[j : j + vb], video.mask[j : j + vb]
                 t_n, v_n = s.shape[0], fr.shape[0]
-                pairs = self.score_pairs(TextInput(s.repeat_interleave(v_n, dim=0)),
-                                         VideoInput(fr.repeat(t_n, 1, 1), m.repeat(t_n, 1)))
+                pairs = self.score_pairs(
+                    TextInput(s.repeat_interleave(v_n, dim=0)), VideoInput(fr.repeat(t_n, 1, 1), m.repeat(t_n, 1))
+                )
                 blocks.append(pairs.view(t_n, v_n))
             rows.append(torch.cat(blocks, dim=1))
         return torch.cat(rows, dim=0)

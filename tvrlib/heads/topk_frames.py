@@ -31,6 +31,7 @@ The pooled video is linear in the frames, so evaluation uses the Gram-matrix pat
 Named variants (``HEADS.build("topK4", dim=512)``): ``topK{K}`` (with temporal encoding) and
 ``topK{K}-noTE`` (without) for every K of TopKTemporal's Table 4 (1, 2, 4, 6, 8, 10, 12).
 """
+
 from __future__ import annotations
 
 import torch
@@ -65,8 +66,9 @@ def top_k_mask(logits: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor
 class TopKFrames(CrossModalAggregation):
     """TopKTemporal (our reading): attend over the caption's ``k`` most relevant frames, optional temporal encoding."""
 
-    def __init__(self, dim: int = 512, k: int = 4, temporal: bool = True, max_frames: int = 64,
-                 attn_dim: int | None = None):
+    def __init__(
+        self, dim: int = 512, k: int = 4, temporal: bool = True, max_frames: int = 64, attn_dim: int | None = None
+    ):
         super().__init__(dim, attn_dim)
         if k < 1:
             raise ValueError(f"topk_frames needs k >= 1 selected frames, got k={k}")
@@ -80,8 +82,10 @@ class TopKFrames(CrossModalAggregation):
         if self.position is not None:
             num_frames = x.shape[1]
             if num_frames > self.max_frames:
-                raise ValueError(f"topk_frames has position embeddings for {self.max_frames} frames but the videos "
-                                 f"have {num_frames}; build it with max_frames >= {num_frames}")
+                raise ValueError(
+                    f"topk_frames has position embeddings for {self.max_frames} frames but the videos "
+                    f"have {num_frames}; build it with max_frames >= {num_frames}"
+                )
             x = x + self.position.weight[:num_frames]  # step 5: x_f = E_f / |E_f| + P_f (temporal encoding)
         return masked_frames(x, video.mask)
 

@@ -36,6 +36,7 @@ Shapes: ``text.sentence [T, D]``, ``video.frames [V, F, D]``, ``video.mask bool 
 -> scores ``[T, V]``; :meth:`pool` -> ``[T, V, D]``; :meth:`frame_weights` -> ``[T, V, F]``
 (averaged over heads).
 """
+
 from __future__ import annotations
 
 import math
@@ -101,8 +102,7 @@ class XPool(EncodedInteractionHead):
         r = center(residual(self.ln2.bias) + self.linear.bias)  # the constant part, centred
         q = torch.cat([p, r.expand(v_, 1, d)], 1)  # LN3's input, centred: sum_j u_j q_j, u = [w'/s, 1]
         k = torch.cat([self.ln3.weight * q, self.ln3.bias.expand(v_, 1, d)], 1)  # out = sum_j x_j k_j
-        return {"gram_a": gram_matrices(c), "gram_o": gram_matrices(q), "gram_out": gram_matrices(k),
-                "out_vectors": k}
+        return {"gram_a": gram_matrices(c), "gram_o": gram_matrices(q), "gram_out": gram_matrices(k), "out_vectors": k}
 
     # -- per pair ----------------------------------------------------------------
     def weights_encoded(self, te: Encoded, ve: Encoded) -> torch.Tensor:
@@ -124,8 +124,9 @@ class XPool(EncodedInteractionHead):
         if path != "gram":
             raise ValueError(f"unknown evaluation path {path!r}; use 'gram' or 'materialise'")
         if self.training and self.dropout.p > 0:
-            raise ValueError("xpool: the moment path is exact only without dropout; call .eval() or use "
-                             "path='materialise'")
+            raise ValueError(
+                "xpool: the moment path is exact only without dropout; call .eval() or use path='materialise'"
+            )
         m = ve.tensors if "gram_a" in ve.tensors else self.moment_side(ve["value"])
         w = self.weights_encoded(te, ve)  # [t, v, H, F]
         t_, v_ = w.shape[:2]

@@ -17,6 +17,7 @@
 The whole folder is written into a temporary sibling and renamed at the end:
 an interrupted run never leaves a folder that looks complete.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,25 @@ import numpy as np
 from ..errors import UnknownNameError
 from ..paths import data_dir, generated_dir
 from . import captions as cap
-from .world import (BACKGROUNDS, COLORS, CORNERS, DIRECTIONS, OPPOSITE, SHAPES, Distractor, Event, Initial,
-                    Obj, StillSpec, VideoSpec, _far, _near_corner, check_valid, render_still, render_video)
+from .world import (
+    BACKGROUNDS,
+    COLORS,
+    CORNERS,
+    DIRECTIONS,
+    OPPOSITE,
+    SHAPES,
+    Distractor,
+    Event,
+    Initial,
+    Obj,
+    StillSpec,
+    VideoSpec,
+    _far,
+    _near_corner,
+    check_valid,
+    render_still,
+    render_video,
+)
 
 GENERATOR_VERSION = 3
 FACTORS = ("order", "direction", "detail")
@@ -81,8 +99,10 @@ def load_config(name_or_path: str | Path, **overrides) -> SyntheticConfig:
     if not p.suffix:
         p = data_dir() / "synthetic" / f"{name_or_path}.json"
     if not p.exists():
-        raise UnknownNameError(f"no synthetic-benchmark config {str(name_or_path)!r} (looked for {p}); "
-                               f"known configs: {available_configs()}")
+        raise UnknownNameError(
+            f"no synthetic-benchmark config {str(name_or_path)!r} (looked for {p}); "
+            f"known configs: {available_configs()}"
+        )
     raw = json.loads(p.read_text())
     known = {f.name for f in fields(SyntheticConfig)}
     unknown = set(raw) - known
@@ -97,6 +117,7 @@ def benchmark_dir(cfg: SyntheticConfig) -> Path:
 
 
 # ----------------------------------------------------------------------------- sampling specs
+
 
 def _split_intervals(total: int, n: int, rng) -> list[int]:
     base = [total // n] * n
@@ -114,8 +135,11 @@ def _new_obj(rng, used_colors: set[str]) -> Obj | None:
 
 def _free_cells(static_cells, distractor_corner) -> list[tuple[int, int]]:
     cells = [(r, c) for r in range(3) for c in range(3)]
-    return [c for c in cells if all(_far(c, s) for s in static_cells)
-            and not (distractor_corner and _near_corner(c, distractor_corner))]
+    return [
+        c
+        for c in cells
+        if all(_far(c, s) for s in static_cells) and not (distractor_corner and _near_corner(c, distractor_corner))
+    ]
 
 
 def sample_spec(rng: np.random.Generator, cfg: SyntheticConfig, max_tries: int = 1000) -> VideoSpec:
@@ -163,8 +187,15 @@ def _try_sample(rng, cfg: SyntheticConfig) -> VideoSpec | None:
                 return None
             used_colors.add(obj.color)
             if kind == "move":
-                events.append(Event("move", obj, direction=str(rng.choice(DIRECTIONS)),
-                                    lane=int(rng.integers(3)), intervals=durations[k]))
+                events.append(
+                    Event(
+                        "move",
+                        obj,
+                        direction=str(rng.choice(DIRECTIONS)),
+                        lane=int(rng.integers(3)),
+                        intervals=durations[k],
+                    )
+                )
             else:
                 cells = _free_cells([c for c, _ in static.values()], corner)
                 cell, size = cells[int(rng.integers(len(cells)))], str(rng.choice(["medium", "large"]))
@@ -195,14 +226,16 @@ def _try_sample(rng, cfg: SyntheticConfig) -> VideoSpec | None:
             b = int(rng.integers(a, n))
             run = tuple(range(a, b + 1))
         distractor = Distractor(obj, corner, run)
-    spec = VideoSpec(str(rng.choice(list(BACKGROUNDS))), tuple(initial), tuple(events), distractor,
-                     cfg.frames_per_interval)
+    spec = VideoSpec(
+        str(rng.choice(list(BACKGROUNDS))), tuple(initial), tuple(events), distractor, cfg.frames_per_interval
+    )
     if distractor is not None and check_valid(spec) is not None:  # visibility at a move edge: show it throughout
         spec = spec.with_events(events, Distractor(distractor.obj, corner, tuple(range(n))))
     return spec
 
 
 # ----------------------------------------------------------------------------- twins
+
 
 def make_twin(spec: VideoSpec, factor: str, rng: np.random.Generator) -> tuple[VideoSpec, dict] | None:
     """A spec that differs from ``spec`` in exactly one factor, or ``None`` if ``spec`` has no such twin."""
@@ -252,12 +285,18 @@ def make_twin(spec: VideoSpec, factor: str, rng: np.random.Generator) -> tuple[V
 
 # ----------------------------------------------------------------------------- captions per video
 
+
 def _captions(spec: VideoSpec, n: int, rng, query_kind: str | None = None, factor: str | None = None) -> list[dict]:
     """``n`` captions; the first is the query when ``query_kind`` is given."""
     out = []
     if query_kind == "video":
-        out.append({"caption": cap.video_caption(spec, rng, mention_distractor=True if factor == "detail" else None),
-                    "kind": "video", "event_index": -1})
+        out.append(
+            {
+                "caption": cap.video_caption(spec, rng, mention_distractor=True if factor == "detail" else None),
+                "kind": "video",
+                "event_index": -1,
+            }
+        )
     elif query_kind == "event":
         k = int(rng.integers(len(spec.events)))
         out.append({"caption": cap.event_caption(spec, k, rng), "kind": "event", "event_index": k})
@@ -331,8 +370,7 @@ def _stills(cfg: SyntheticConfig, split: str, num: int) -> list[dict]:
         colors = [str(c) for c in rng.permutation(list(COLORS))]
         placed: list[tuple[tuple[int, int], str, str]] = []  # (cell, size, shape)
         for j in range(n_obj):
-            free = [c for c in cells if all(_far(c, o[0]) for o in placed)
-                    and not (corner and _near_corner(c, corner))]
+            free = [c for c in cells if all(_far(c, o[0]) for o in placed) and not (corner and _near_corner(c, corner))]
             if not free:
                 break
             size = ("large" if n_obj > 1 else str(rng.choice(["medium", "large"]))) if j == 0 else "medium"
@@ -341,34 +379,47 @@ def _stills(cfg: SyntheticConfig, split: str, num: int) -> list[dict]:
         distractor = (Obj(colors[n_used + STILL_GROUP], str(rng.choice(SHAPES))), corner) if corner else None
         background = str(rng.choice(list(BACKGROUNDS)))
         vary = "shape" if rng.random() < 0.5 else "color"
-        variants = (range(STILL_GROUP) if grouped else [0])
+        variants = range(STILL_GROUP) if grouped else [0]
         for v in variants:
-            main_color = colors[0] if vary == "shape" or not grouped else [colors[0], *colors[n_used:n_used + 3]][v]
+            main_color = colors[0] if vary == "shape" or not grouped else [colors[0], *colors[n_used : n_used + 3]][v]
             main_shape = SHAPES[(SHAPES.index(placed[0][2]) + v) % len(SHAPES)] if vary == "shape" else placed[0][2]
             objs = [Initial(Obj(main_color, main_shape), placed[0][0], placed[0][1])]
             objs += [Initial(Obj(colors[j], shape), cell, size) for j, (cell, size, shape) in enumerate(placed[1:], 1)]
             spec = StillSpec(background, tuple(objs), distractor)
-            out.append({"spec": _still_to_json(spec), "text": cap.still_description(spec, rng),
-                        "label": objs[0].obj.name, "group": g})
+            out.append(
+                {
+                    "spec": _still_to_json(spec),
+                    "text": cap.still_description(spec, rng),
+                    "label": objs[0].obj.name,
+                    "group": g,
+                }
+            )
     return out
 
 
 def _still_to_json(s: StillSpec) -> dict:
-    return {"background": s.background,
-            "objects": [{"color": o.obj.color, "shape": o.obj.shape, "cell": list(o.cell), "size": o.size}
-                        for o in s.objects],
-            "distractor": None if s.distractor is None else
-            {"color": s.distractor[0].color, "shape": s.distractor[0].shape, "corner": s.distractor[1]}}
+    return {
+        "background": s.background,
+        "objects": [
+            {"color": o.obj.color, "shape": o.obj.shape, "cell": list(o.cell), "size": o.size} for o in s.objects
+        ],
+        "distractor": None
+        if s.distractor is None
+        else {"color": s.distractor[0].color, "shape": s.distractor[0].shape, "corner": s.distractor[1]},
+    }
 
 
 def still_from_json(d: dict) -> StillSpec:
     dis = d["distractor"]
-    return StillSpec(d["background"],
-                     tuple(Initial(Obj(o["color"], o["shape"]), tuple(o["cell"]), o["size"]) for o in d["objects"]),
-                     None if dis is None else (Obj(dis["color"], dis["shape"]), dis["corner"]))
+    return StillSpec(
+        d["background"],
+        tuple(Initial(Obj(o["color"], o["shape"]), tuple(o["cell"]), o["size"]) for o in d["objects"]),
+        None if dis is None else (Obj(dis["color"], dis["shape"]), dis["corner"]),
+    )
 
 
 # ----------------------------------------------------------------------------- writing
+
 
 def write_video(frames: np.ndarray, path: Path, fps: int) -> None:
     """Write ``uint8 [F, H, W, 3]`` frames as lossless H.264 (qp 0, yuv444p) mp4."""
@@ -396,8 +447,9 @@ def is_generated(cfg: SyntheticConfig) -> bool:
     return marker.exists() and marker.read_text().strip() == cfg.digest()
 
 
-def generate(cfg: SyntheticConfig | str, *, workers: int | None = None, force: bool = False,
-             progress: bool = True) -> Path:
+def generate(
+    cfg: SyntheticConfig | str, *, workers: int | None = None, force: bool = False, progress: bool = True
+) -> Path:
     """Generate the benchmark for ``cfg`` (a config or its name); reuse it if already complete."""
     if isinstance(cfg, str):
         cfg = load_config(cfg)
@@ -420,33 +472,57 @@ def generate(cfg: SyntheticConfig | str, *, workers: int | None = None, force: b
 
 def _write_all(cfg: SyntheticConfig, tmp: Path, workers: int | None, progress: bool) -> None:
     videos, twins = _plan(cfg)
-    jobs = [(v["spec"].to_json(), str(tmp / "videos" / f"{v['video_id']}.mp4"), cfg.frame_size, cfg.fps)
-            for v in videos]
+    jobs = [
+        (v["spec"].to_json(), str(tmp / "videos" / f"{v['video_id']}.mp4"), cfg.frame_size, cfg.fps) for v in videos
+    ]
     workers = workers or min(4, os.cpu_count() or 1)
     from tqdm.auto import tqdm
 
     if workers > 1:
-        from multiprocessing import get_context
-
         import multiprocessing as mp
+        from multiprocessing import get_context
 
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         with get_context(method).Pool(workers) as pool:
-            for _ in tqdm(pool.imap_unordered(_render_and_write, jobs, chunksize=16), total=len(jobs),
-                          desc=f"rendering synthetic-{cfg.name}", disable=not progress):
+            for _ in tqdm(
+                pool.imap_unordered(_render_and_write, jobs, chunksize=16),
+                total=len(jobs),
+                desc=f"rendering synthetic-{cfg.name}",
+                disable=not progress,
+            ):
                 pass
     else:
         for j in tqdm(jobs, desc=f"rendering synthetic-{cfg.name}", disable=not progress):
             _render_and_write(j)
     split_name = {"train": "train", "val": "validate", "test": "test"}
     ann = {
-        "info": {"dataset": "synthetic", "config": asdict(cfg), "config_digest": cfg.digest(),
-                 "generator_version": GENERATOR_VERSION, "num_frames": cfg.num_frames, "fps": cfg.fps},
-        "videos": [{"video_id": v["video_id"], "split": split_name[v["split"]], "id": int(v["video_id"][5:]),
-                    "spec": v["spec"].to_json()} for v in videos],
-        "sentences": [{"video_id": v["video_id"], "caption": c["caption"], "sen_id": sid,
-                       "kind": c["kind"], "event_index": c["event_index"]}
-                      for sid, (v, c) in enumerate((v, c) for v in videos for c in v["captions"])],
+        "info": {
+            "dataset": "synthetic",
+            "config": asdict(cfg),
+            "config_digest": cfg.digest(),
+            "generator_version": GENERATOR_VERSION,
+            "num_frames": cfg.num_frames,
+            "fps": cfg.fps,
+        },
+        "videos": [
+            {
+                "video_id": v["video_id"],
+                "split": split_name[v["split"]],
+                "id": int(v["video_id"][5:]),
+                "spec": v["spec"].to_json(),
+            }
+            for v in videos
+        ],
+        "sentences": [
+            {
+                "video_id": v["video_id"],
+                "caption": c["caption"],
+                "sen_id": sid,
+                "kind": c["kind"],
+                "event_index": c["event_index"],
+            }
+            for sid, (v, c) in enumerate((v, c) for v in videos for c in v["captions"])
+        ],
         "twins": twins,
     }
     (tmp / "MSRVTT_data.json").write_text(json.dumps(ann))
@@ -460,8 +536,10 @@ def _write_all(cfg: SyntheticConfig, tmp: Path, workers: int | None, progress: b
         w.writerow(["key", "vid_key", "video_id", "sentence"])
         for i, v in enumerate(v for v in videos if v["split"] == "test"):
             w.writerow([f"ret{i}", f"syn{v['video_id'][5:]}", v["video_id"], v["captions"][0]["caption"]])
-    stills = {"train": _stills(cfg, "stills", cfg.num_stills),
-              "heldout": _stills(cfg, "stills_heldout", cfg.num_stills_heldout)}
+    stills = {
+        "train": _stills(cfg, "stills", cfg.num_stills),
+        "heldout": _stills(cfg, "stills_heldout", cfg.num_stills_heldout),
+    }
     (tmp / "stills.json").write_text(json.dumps(stills))
     (tmp / "DONE").write_text(cfg.digest())
 

@@ -13,6 +13,7 @@ Three kinds of text:
 
 Every choice is drawn from the ``rng`` passed in, so captions are deterministic.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,14 +25,30 @@ EVENT_TEMPLATES: dict[str, tuple[str, ...]] = {
     "disappear": ("{o} disappears", "{o} fades out", "{o} vanishes", "{o} goes away"),
     "grow": ("{o} grows", "{o} gets bigger", "{o} expands", "{o} becomes larger"),
     "shrink": ("{o} shrinks", "{o} gets smaller", "{o} contracts", "{o} becomes smaller"),
-    "move-left": ("{o} moves to the left", "{o} slides from right to left",
-                  "{o} crosses the screen from right to left", "{o} travels leftward"),
-    "move-right": ("{o} moves to the right", "{o} slides from left to right",
-                   "{o} crosses the screen from left to right", "{o} travels rightward"),
-    "move-up": ("{o} moves up", "{o} rises from the bottom to the top",
-                "{o} crosses the screen from bottom to top", "{o} travels upward"),
-    "move-down": ("{o} moves down", "{o} falls from the top to the bottom",
-                  "{o} crosses the screen from top to bottom", "{o} travels downward"),
+    "move-left": (
+        "{o} moves to the left",
+        "{o} slides from right to left",
+        "{o} crosses the screen from right to left",
+        "{o} travels leftward",
+    ),
+    "move-right": (
+        "{o} moves to the right",
+        "{o} slides from left to right",
+        "{o} crosses the screen from left to right",
+        "{o} travels rightward",
+    ),
+    "move-up": (
+        "{o} moves up",
+        "{o} rises from the bottom to the top",
+        "{o} crosses the screen from bottom to top",
+        "{o} travels upward",
+    ),
+    "move-down": (
+        "{o} moves down",
+        "{o} falls from the top to the bottom",
+        "{o} crosses the screen from top to bottom",
+        "{o} travels downward",
+    ),
 }
 SIZE_WORDS = {"medium": ("medium", "medium-sized", "mid-sized"), "large": ("large", "big")}
 
@@ -69,12 +86,16 @@ def _join(clauses: list[str], rng: np.random.Generator) -> str:
     n = len(clauses)
     style = int(rng.integers(0, 3 if n == 2 else 2))
     if style == 0:
-        return clauses[0] + "".join(f", then {c}" for c in clauses[1:-1]) + (
-            f", and finally {clauses[-1]}" if n > 2 else f", then {clauses[-1]}")
+        return (
+            clauses[0]
+            + "".join(f", then {c}" for c in clauses[1:-1])
+            + (f", and finally {clauses[-1]}" if n > 2 else f", then {clauses[-1]}")
+        )
     if style == 1:
         mid = "".join(f", next {c}" for c in clauses[1:-1])
-        return f"first {clauses[0]}{mid}, and finally {clauses[-1]}" if n > 2 else \
-            f"first {clauses[0]}, then {clauses[1]}"
+        return (
+            f"first {clauses[0]}{mid}, and finally {clauses[-1]}" if n > 2 else f"first {clauses[0]}, then {clauses[1]}"
+        )
     # two events only: before / after
     return f"{clauses[0]} before {clauses[1]}" if rng.random() < 0.5 else f"after {clauses[0]}, {clauses[1]}"
 
@@ -83,14 +104,21 @@ def distractor_phrase(spec: VideoSpec, rng: np.random.Generator) -> str:
     d = spec.distractor
     where = f"in the {d.corner} corner"
     if len(d.events) == len(spec.events):
-        return str(rng.choice([f"while a small {d.obj.name} sits {where}",
-                               f"with a small {d.obj.name} {where}"]))
-    return str(rng.choice([f"while a small {d.obj.name} briefly shows {where}",
-                           f"and a small {d.obj.name} is {where} for a while"]))
+        return str(rng.choice([f"while a small {d.obj.name} sits {where}", f"with a small {d.obj.name} {where}"]))
+    return str(
+        rng.choice(
+            [f"while a small {d.obj.name} briefly shows {where}", f"and a small {d.obj.name} is {where} for a while"]
+        )
+    )
 
 
-def video_caption(spec: VideoSpec, rng: np.random.Generator, *, mention_distractor: bool | None = None,
-                  mention_background: bool | None = None) -> str:
+def video_caption(
+    spec: VideoSpec,
+    rng: np.random.Generator,
+    *,
+    mention_distractor: bool | None = None,
+    mention_background: bool | None = None,
+) -> str:
     """A caption describing every event of ``spec`` in order."""
     seen: set[Obj] = set()
     clauses = []

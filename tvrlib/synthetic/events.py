@@ -1,4 +1,5 @@
 """Which event of a synthetic video each sampled frame shows (for partial-relevance analyses)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,5 +20,5 @@ def sampled_frame_events(data, num_frames: int = 12, sampler: str = "uniform") -
         idx = sample_indices(spec.num_frames, num_frames, sampler)
         for e, (a, b) in enumerate(spec.bounds()):
             inside = (idx > a) & (idx < b)
-            out[j, :len(idx)][inside] = e
+            out[j, : len(idx)][inside] = e
     return out

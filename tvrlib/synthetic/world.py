@@ -23,6 +23,7 @@ scores the two twins identically.
 A small *distractor* (a small shape in a corner) is visible during a run of
 events (or the whole clip); a *detail twin* changes its colour.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -85,11 +86,16 @@ class Event:
         return d
 
     @staticmethod
-    def from_json(d: dict) -> "Event":
-        return Event(kind=d["kind"], obj=Obj(d["color"], d["shape"]),
-                     cell=tuple(d["cell"]) if d.get("cell") is not None else None,
-                     size=d.get("size", "medium"), direction=d.get("direction"),
-                     lane=d.get("lane", 1), intervals=d["intervals"])
+    def from_json(d: dict) -> Event:
+        return Event(
+            kind=d["kind"],
+            obj=Obj(d["color"], d["shape"]),
+            cell=tuple(d["cell"]) if d.get("cell") is not None else None,
+            size=d.get("size", "medium"),
+            direction=d.get("direction"),
+            lane=d.get("lane", 1),
+            intervals=d["intervals"],
+        )
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ class Distractor:
         return {"color": self.obj.color, "shape": self.obj.shape, "corner": self.corner, "events": list(self.events)}
 
     @staticmethod
-    def from_json(d: dict | None) -> "Distractor | None":
+    def from_json(d: dict | None) -> Distractor | None:
         if d is None:
             return None
         return Distractor(Obj(d["color"], d["shape"]), d["corner"], tuple(d["events"]))
@@ -111,6 +117,7 @@ class Distractor:
 @dataclass(frozen=True)
 class Initial:
     """A static object visible from the first frame."""
+
     obj: Obj
     cell: tuple[int, int]
     size: str
@@ -138,25 +145,32 @@ class VideoSpec:
         return out
 
     def to_json(self) -> dict:
-        return {"background": self.background,
-                "initial": [{"color": i.obj.color, "shape": i.obj.shape, "cell": list(i.cell), "size": i.size}
-                            for i in self.initial],
-                "events": [e.to_json() for e in self.events],
-                "distractor": None if self.distractor is None else self.distractor.to_json(),
-                "frames_per_interval": self.frames_per_interval}
+        return {
+            "background": self.background,
+            "initial": [
+                {"color": i.obj.color, "shape": i.obj.shape, "cell": list(i.cell), "size": i.size} for i in self.initial
+            ],
+            "events": [e.to_json() for e in self.events],
+            "distractor": None if self.distractor is None else self.distractor.to_json(),
+            "frames_per_interval": self.frames_per_interval,
+        }
 
     @staticmethod
-    def from_json(d: dict) -> "VideoSpec":
-        return VideoSpec(d["background"],
-                         tuple(Initial(Obj(i["color"], i["shape"]), tuple(i["cell"]), i["size"]) for i in d["initial"]),
-                         tuple(Event.from_json(e) for e in d["events"]),
-                         Distractor.from_json(d["distractor"]), d["frames_per_interval"])
+    def from_json(d: dict) -> VideoSpec:
+        return VideoSpec(
+            d["background"],
+            tuple(Initial(Obj(i["color"], i["shape"]), tuple(i["cell"]), i["size"]) for i in d["initial"]),
+            tuple(Event.from_json(e) for e in d["events"]),
+            Distractor.from_json(d["distractor"]),
+            d["frames_per_interval"],
+        )
 
-    def with_events(self, events, distractor=None) -> "VideoSpec":
+    def with_events(self, events, distractor=None) -> VideoSpec:
         return replace(self, events=tuple(events), distractor=distractor if distractor is not None else self.distractor)
 
 
 # ----------------------------------------------------------------------------- validity
+
 
 def check_valid(spec: VideoSpec) -> str | None:
     """Return ``None`` if the event sequence is physically consistent, else the reason."""
@@ -223,6 +237,7 @@ def _near_corner(cell, corner) -> bool:
 
 # ----------------------------------------------------------------------------- rendering
 
+
 def _shape_mask(shape: str, cx: float, cy: float, r: float, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
     dx, dy = xx - cx, yy - cy
     if shape == "circle":
@@ -273,7 +288,7 @@ def _move_xy(e: Event, p: float, size: int) -> tuple[float, float]:
 
 def frame_owner(spec: VideoSpec, f: int) -> int:
     """The event that owns frame ``f``: interior frames their event, a boundary frame the later event."""
-    for k, (s, e) in enumerate(spec.bounds()):
+    for k, (_, e) in enumerate(spec.bounds()):
         if f < e or k == len(spec.events) - 1:
             return k
     raise AssertionError
@@ -323,6 +338,7 @@ def render_video(spec: VideoSpec, size: int) -> np.ndarray:
 @dataclass(frozen=True)
 class StillSpec:
     """A single frame for pretraining the tiny CLIP: objects, no motion."""
+
     background: str
     objects: tuple[Initial, ...]  # first = main object (the largest or equal largest)
     distractor: tuple[Obj, str] | None = None  # (object, corner)

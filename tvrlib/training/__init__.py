@@ -19,10 +19,19 @@
   selection on the **validation** split (:func:`validate`), a tqdm progress bar, and the history as
   pandas DataFrames (:class:`FitResult`).
 """
+
 from .config import FitConfig
 from .loop import FitResult, fit, validate
 from .model import RetrievalModel, finetunable_copy
 from .sources import FeatureSource, FrameSource
 
-__all__ = ["FitConfig", "RetrievalModel", "finetunable_copy", "FeatureSource", "FrameSource", "FitResult", "fit",
-           "validate"]
+__all__ = [
+    "FitConfig",
+    "RetrievalModel",
+    "finetunable_copy",
+    "FeatureSource",
+    "FrameSource",
+    "FitResult",
+    "fit",
+    "validate",
+]

@@ -1,4 +1,5 @@
 """The configuration of one training run (:func:`tvrlib.training.fit`)."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -11,6 +11,7 @@ inside :func:`torch.random.fork_rng`, so a run resumed from the checkpoint of ep
 exactly as the uninterrupted run would (same weights, same metrics, on the same machine and thread
 count).
 """
+
 from __future__ import annotations
 
 import copy
@@ -61,8 +62,9 @@ def validate(model: RetrievalModel, source) -> dict:
     return t2v(sim, source.text_to_video[source.query_index])
 
 
-def batch_loss(cfg: FitConfig, model: RetrievalModel, text: TextInput, video: VideoInput,
-               ids: torch.Tensor) -> torch.Tensor:
+def batch_loss(
+    cfg: FitConfig, model: RetrievalModel, text: TextInput, video: VideoInput, ids: torch.Tensor
+) -> torch.Tensor:
     """The loss of one batch: symmetric InfoNCE on the temperature-scaled logits, or the VSE++ hinge on raw scores."""
     if cfg.loss == "infonce":
         return symmetric_infonce(model.logits(text, video), ids)
@@ -126,21 +128,35 @@ class _Checkpoints:
         now = self.cfg.as_dict()
         if state["config"] != now:
             diff = {k: (state["config"].get(k), v) for k, v in now.items() if state["config"].get(k) != v}
-            raise ValueError(f"cannot resume from {self.last}: the config differs (saved, now): {diff}; "
-                             "use the same settings or another checkpoint_dir")
+            raise ValueError(
+                f"cannot resume from {self.last}: the config differs (saved, now): {diff}; "
+                "use the same settings or another checkpoint_dir"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        return _Run(state["history"], state["steps"], state["best_value"], state["best_epoch"],
-                    next_epoch=state["epoch"] + 1)
+        return _Run(
+            state["history"], state["steps"], state["best_value"], state["best_epoch"], next_epoch=state["epoch"] + 1
+        )
 
     def save_best(self, weights: dict, epoch: int, value: float) -> None:
         _save({"model": weights, "epoch": epoch, "value": value}, self.best)
 
     def save_last(self, model: RetrievalModel, optimizer, scheduler, epoch: int, run: _Run) -> None:
-        _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-               "scheduler": scheduler.state_dict(), "epoch": epoch, "history": run.history, "steps": run.steps,
-               "best_value": run.best_value, "best_epoch": run.best_epoch, "config": self.cfg.as_dict()}, self.last)
+        _save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "history": run.history,
+                "steps": run.steps,
+                "best_value": run.best_value,
+                "best_epoch": run.best_epoch,
+                "config": self.cfg.as_dict(),
+            },
+            self.last,
+        )
 
     def best_weights(self) -> dict | None:
         """The weights in ``best.pt`` (a resumed run whose best epoch came before the interruption)."""
@@ -153,8 +169,9 @@ def _save(obj, path: Path) -> None:
     write_atomic(path, lambda f: torch.save(obj, f))
 
 
-def _step(cfg: FitConfig, model: RetrievalModel, optimizer, scheduler, text: TextInput, video: VideoInput,
-          ids: torch.Tensor) -> float:
+def _step(
+    cfg: FitConfig, model: RetrievalModel, optimizer, scheduler, text: TextInput, video: VideoInput, ids: torch.Tensor
+) -> float:
     """One optimiser step: loss, backward, gradient clipping, step, schedule, temperature clamp."""
     loss = batch_loss(cfg, model, text, video, ids)
     optimizer.zero_grad(set_to_none=True)
@@ -175,8 +192,17 @@ def _group_lrs(optimizer) -> dict:
     return out
 
 
-def _train_epoch(cfg: FitConfig, budget: _Budget, model: RetrievalModel, train, optimizer, scheduler, epoch: int,
-                 steps: list, progress: bool) -> tuple[list[float], float]:
+def _train_epoch(
+    cfg: FitConfig,
+    budget: _Budget,
+    model: RetrievalModel,
+    train,
+    optimizer,
+    scheduler,
+    epoch: int,
+    steps: list,
+    progress: bool,
+) -> tuple[list[float], float]:
     """One epoch of steps in the epoch's own seeded order; appends a row per step to ``steps``.
     Returns the step losses and the seconds it took."""
     rng = np.random.default_rng([cfg.seed, epoch])
@@ -186,15 +212,23 @@ def _train_epoch(cfg: FitConfig, budget: _Budget, model: RetrievalModel, train, 
     losses = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)
-        bar = tqdm(range(budget.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
-                   leave=False)
+        bar = tqdm(
+            range(budget.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False
+        )
         for k in bar:
-            idx = order[k * budget.batch:(k + 1) * budget.batch]
+            idx = order[k * budget.batch : (k + 1) * budget.batch]
             text, video, ids = train.batch(idx, model, rng)
             value = _step(cfg, model, optimizer, scheduler, text, video, ids)
             losses.append(value)
-            steps.append({"epoch": epoch + 1, "step": epoch * budget.steps_per_epoch + k + 1, "loss": value,
-                          **_group_lrs(optimizer), "logit_scale": float(model.logit_scale.detach().exp())})
+            steps.append(
+                {
+                    "epoch": epoch + 1,
+                    "step": epoch * budget.steps_per_epoch + k + 1,
+                    "loss": value,
+                    **_group_lrs(optimizer),
+                    "logit_scale": float(model.logit_scale.detach().exp()),
+                }
+            )
             bar.set_postfix(loss=f"{value:.3f}")
     return losses, time.perf_counter() - t0
 
@@ -206,9 +240,18 @@ def _better(value: float, best: float | None, metric: str) -> bool:
 
 
 # --------------------------------------------------------------------------- fit
-def fit(model: RetrievalModel | RetrievalHead, train, val, config: FitConfig | None = None, *,
-        checkpoint_dir: str | os.PathLike | None = None, resume: bool = False, stop_after_epoch: int | None = None,
-        progress: bool = True, **overrides) -> FitResult:
+def fit(
+    model: RetrievalModel | RetrievalHead,
+    train,
+    val,
+    config: FitConfig | None = None,
+    *,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    stop_after_epoch: int | None = None,
+    progress: bool = True,
+    **overrides,
+) -> FitResult:
     """Train ``model`` on ``train`` and keep the epoch that is best on ``val``.
 
     ``model``: a :class:`RetrievalModel` (or a bare head, wrapped with CLIP's initial temperature).
@@ -233,17 +276,24 @@ def fit(model: RetrievalModel | RetrievalHead, train, val, config: FitConfig | N
     for epoch in range(run.next_epoch, cfg.epochs):
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break  # an interrupted run: resume later from checkpoint_dir
-        losses, train_seconds = _train_epoch(cfg, budget, model, train, optimizer, scheduler, epoch, run.steps,
-                                             progress)
+        losses, train_seconds = _train_epoch(
+            cfg, budget, model, train, optimizer, scheduler, epoch, run.steps, progress
+        )
         model.eval()
         t1 = time.perf_counter()
         metrics = validate(model, val)
         eval_seconds = time.perf_counter() - t1
-        run.history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
-                            **{f"val_{m}": metrics[m] for m in METRICS},
-                            "logit_scale": float(model.logit_scale.detach().exp()),
-                            "train_seconds": train_seconds, "eval_seconds": eval_seconds,
-                            "steps": budget.steps_per_epoch})
+        run.history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)),
+                **{f"val_{m}": metrics[m] for m in METRICS},
+                "logit_scale": float(model.logit_scale.detach().exp()),
+                "train_seconds": train_seconds,
+                "eval_seconds": eval_seconds,
+                "steps": budget.steps_per_epoch,
+            }
+        )
         value = metrics[cfg.select_metric]
         if _better(value, run.best_value, cfg.select_metric):
             run.best_value, run.best_epoch = value, epoch + 1
@@ -259,5 +309,11 @@ def fit(model: RetrievalModel | RetrievalHead, train, val, config: FitConfig | N
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return FitResult(model, pd.DataFrame(run.history), pd.DataFrame(run.steps), run.best_epoch,
-                     float("nan") if run.best_value is None else float(run.best_value), cfg)
+    return FitResult(
+        model,
+        pd.DataFrame(run.history),
+        pd.DataFrame(run.steps),
+        run.best_epoch,
+        float("nan") if run.best_value is None else float(run.best_value),
+        cfg,
+    )

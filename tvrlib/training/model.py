@@ -1,4 +1,5 @@
 """The model :func:`tvrlib.training.fit` trains: a head, CLIP's temperature and, end to end, the CLIP towers."""
+
 from __future__ import annotations
 
 import copy
@@ -40,6 +41,7 @@ class RetrievalModel(nn.Module):
 
     def param_groups(self, cfg: FitConfig) -> list[dict]:
         """Optimiser groups: encoder and head, each split into decayed weight matrices and the rest."""
+
         def split(params):
             params = [p for p in params if p.requires_grad]
             return [p for p in params if p.ndim >= 2], [p for p in params if p.ndim < 2]
@@ -47,13 +49,21 @@ class RetrievalModel(nn.Module):
         groups = []
         if self.clip is not None:
             dec, no = split(self.clip.parameters())
-            groups += [{"name": "encoder", "params": dec, "lr": cfg.lr_encoder, "weight_decay": cfg.weight_decay},
-                       {"name": "encoder_no_decay", "params": no, "lr": cfg.lr_encoder, "weight_decay": 0.0}]
+            groups += [
+                {"name": "encoder", "params": dec, "lr": cfg.lr_encoder, "weight_decay": cfg.weight_decay},
+                {"name": "encoder_no_decay", "params": no, "lr": cfg.lr_encoder, "weight_decay": 0.0},
+            ]
         dec, no = split(self.head.parameters())
-        groups += [{"name": "head", "params": dec, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
-                   {"name": "head_no_decay", "params": no, "lr": cfg.lr, "weight_decay": 0.0},
-                   {"name": "logit_scale", "params": [self.logit_scale],
-                    "lr": cfg.lr_encoder if self.end_to_end else cfg.lr, "weight_decay": 0.0}]
+        groups += [
+            {"name": "head", "params": dec, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
+            {"name": "head_no_decay", "params": no, "lr": cfg.lr, "weight_decay": 0.0},
+            {
+                "name": "logit_scale",
+                "params": [self.logit_scale],
+                "lr": cfg.lr_encoder if self.end_to_end else cfg.lr,
+                "weight_decay": 0.0,
+            },
+        ]
         return [g for g in groups if g["params"]]
 
 

@@ -4,6 +4,7 @@ Both sources offer ``len(source)`` (captions), ``source.text_to_video``, ``sourc
 ``subset(n_videos)``, ``batch(idx, model, rng) -> (TextInput, VideoInput, video ids [B])`` for a training
 step and ``eval_inputs(model) -> (TextInput, VideoInput)`` of the whole split for validation.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,8 +46,12 @@ class FeatureSource:
         remap = -np.ones(len(self.texts), dtype=np.int64)
         remap[keep] = np.arange(len(keep))
         q = remap[self.query_index]
-        return FeatureSource(self.texts.index(torch.as_tensor(keep)), self.videos.index(slice(0, n_videos)),
-                             self.text_to_video[keep], q[q >= 0])
+        return FeatureSource(
+            self.texts.index(torch.as_tensor(keep)),
+            self.videos.index(slice(0, n_videos)),
+            self.text_to_video[keep],
+            q[q >= 0],
+        )
 
     def batch(self, idx: np.ndarray, model: RetrievalModel, rng: np.random.Generator):
         vids = self.text_to_video[idx]
@@ -65,8 +70,9 @@ class FrameSource:
     split with ``eval_sampler`` (``"uniform"``) and no gradients, never through the feature cache.
     """
 
-    def __init__(self, data, num_frames: int = 12, train_sampler: str = "random_in_segment",
-                 eval_sampler: str = "uniform"):
+    def __init__(
+        self, data, num_frames: int = 12, train_sampler: str = "random_in_segment", eval_sampler: str = "uniform"
+    ):
         self.data, self.num_frames = data, num_frames
         self.train_sampler, self.eval_sampler = train_sampler, eval_sampler
         self.text_to_video = np.asarray(data.text_to_video, dtype=np.int64)
@@ -83,14 +89,16 @@ class FrameSource:
 
         enc = model.encoder
         if enc is None:
-            raise ValueError("FrameSource trains end to end: build "
-                             "RetrievalModel(head, encoder=finetunable_copy(S.encoder))")
+            raise ValueError(
+                "FrameSource trains end to end: build RetrievalModel(head, encoder=finetunable_copy(S.encoder))"
+            )
         vids = self.text_to_video[idx]
         uniq, inverse = np.unique(vids, return_inverse=True)
         frames, masks = [], []
         for j in uniq:
-            fr, m = sample_frames(self.data.videos[j].path, self.num_frames, enc.image_size, self.train_sampler,
-                                  rng=rng)
+            fr, m = sample_frames(
+                self.data.videos[j].path, self.num_frames, enc.image_size, self.train_sampler, rng=rng
+            )
             frames.append(fr)
             masks.append(m)
         cls = enc.image_forward(enc.preprocess(np.concatenate(frames)), with_patches=False).cls
