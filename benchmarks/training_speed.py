@@ -31,18 +31,11 @@ import torch
 
 
 def build(name: str, dim: int, layers: int):
+    """Any registered head (variants included) with the quick profile's shared settings."""
     from tvrlib.heads import HEADS
 
     torch.manual_seed(0)
-    if name == "meanP":
-        return HEADS.build("meanP")
-    if name == "seqLSTM":
-        return HEADS.build("seqLSTM", dim=dim)
-    if name == "seqTransf (no PE)":
-        return HEADS.build("seqTransf", dim=dim, layers=layers, position_embeddings=False)
-    if name == "seqTransf":
-        return HEADS.build("seqTransf", dim=dim, layers=layers)
-    return HEADS.build("tightTransf", dim=dim, layers=layers)
+    return HEADS.build(name, **HEADS.accepted_kwargs(name, dim=dim, layers=layers))
 
 
 def seconds_per_step(model, train, val, batch_size: int, steps: int, repeats: int = 1) -> float:
@@ -83,7 +76,12 @@ def main() -> None:
     ap.add_argument("--frozen-steps", type=int, default=10)
     ap.add_argument("--e2e-steps", type=int, default=6)
     ap.add_argument("--repeats", type=int, default=3, help="measurements per head and mode; the median is kept")
-    ap.add_argument("--heads", nargs="*", default=["meanP", "seqLSTM", "seqTransf (no PE)", "seqTransf", "tightTransf"])
+    ap.add_argument(
+        "--heads",
+        nargs="*",
+        default=["meanP", "seqLSTM", "seqTransf-noPE", "seqTransf", "tightTransf"],
+        help="registered head names (tvrlib.heads.HEADS.names())",
+    )
     ap.add_argument("--out", default=None, help="CSV (default results/quick/training_speed.csv)")
     a = ap.parse_args()
 

@@ -76,7 +76,7 @@ train, val = FeatureSource.from_session(S, "train"), FeatureSource.from_session(
 test = S.data("test")
 texts, videos = S.texts("test"), S.videos("test")  # every caption and every video of the test split
 queries, gold = S.queries("test")  # the t2v queries and their gold videos
-clip_temperature = float(S.encoder.model.logit_scale)  # CLIP's learned log-temperature, the starting point
+clip_temperature = S.encoder.model.logit_scale.item()  # CLIP's learned log-temperature, the starting point
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -83,7 +83,7 @@ texts, videos = S.texts("test"), S.videos("test")
 queries, gold = S.queries("test")
 q = torch.as_tensor(test.query_index)
 D = videos.frames.shape[-1]
-clip_temperature = float(S.encoder.model.logit_scale)
+clip_temperature = S.encoder.model.logit_scale.item()
 gallery = T["tight_gallery"] or None
 
 # %%
@@ -403,7 +403,7 @@ table5[["method", "R1", "R5", "R10", "MdR", "MnR"]]
 
 # %%
 mapping = {"baseline": "meanP", "no temporal encoding": "seqTransf (no PE)", "with temporal encoding": "seqTransf"}
-table5_heads = have("seed 001 Table 5", "meanP", "seqTransf-noPE", "seqTransf")
+table5_heads = have("TopKTemporal Table 5", "meanP", "seqTransf-noPE", "seqTransf")
 side_by_side = (
     reported_vs_reproduced(table5, {k: evals[k].t2v for k in mapping.values()}, mapping) if table5_heads else None
 )
@@ -546,7 +546,7 @@ for name in ("seqLSTM", "seqTransf", "tightTransf"):
 if table5_heads:
     c0 = claims.iloc[0]
     print(
-        f"Seed 001 Table 5: temporal encoding +{c0['paper ΔR@1']:.1f} R@1 in the paper; ours {c0['ours ΔR@1']:+.1f} "
+        f"TopKTemporal Table 5: temporal encoding +{c0['paper ΔR@1']:.1f} R@1 in the paper; ours {c0['ours ΔR@1']:+.1f} "
         f"{c0['95% CI']} -> the direction {c0['verdict']}"
         + (
             (

@@ -304,7 +304,7 @@ cfg = FitConfig(epochs=T["epochs"], batch_size=T["batch_size"], lr=T["lr"], seed
 LABELS = {
     "meanP": "Mean (meanP)",
     "self_attention_aggregation": "Self-Att",
-    "cross_modal_aggregation": "Cross-modal (seed 000)",
+    "cross_modal_aggregation": "Cross-modal (CrossAttnGL)",
     "xpool": "X-Pool",
 }  # table names; default: the name
 OPTIONS = {"xpool": {"dropout": xpool_dropout}}  # per-head settings from this notebook's parameters, by base head
@@ -312,7 +312,7 @@ OPTIONS = {"xpool": {"dropout": xpool_dropout}}  # per-head settings from this n
 
 def label_of(name, head):
     if isinstance(head, TopKFrames):
-        return f"top-{head.k} frames (seed 001)" if head.temporal else f"top-{head.k}, no temporal encoding"
+        return f"top-{head.k} frames (TopKTemporal)" if head.temporal else f"top-{head.k}, no temporal encoding"
     return LABELS.get(name, name)
 
 
@@ -571,7 +571,7 @@ table2[["method", "R1", "R5", "R10", "MdR", "MnR"]]
 
 # %%
 t2_map = {"mean aggregation": MEAN, "self-attention aggregation": SELF, "cross-modal aggregation": CROSS}
-if have("seed 000 Table 2", {"meanP": MEAN, "self_attention_aggregation": SELF, "cross_modal_aggregation": CROSS}):
+if have("CrossAttnGL Table 2", {"meanP": MEAN, "self_attention_aggregation": SELF, "cross_modal_aggregation": CROSS}):
     display(reported_vs_reproduced(table2, {k: evals[k].t2v for k in t2_map.values()}, t2_map))
     rep = table2.set_index("method")
     for a, b in [
@@ -583,7 +583,7 @@ if have("seed 000 Table 2", {"meanP": MEAN, "self_attention_aggregation": SELF, 
             c = M.compare(sims[t2_map[a]], sims[t2_map[b]], gold, "t2v", metric=metric, n_boot=S.n_boot, seed=seed)
             claims.append(
                 {
-                    "source": "seed 000 Table 2",
+                    "source": "CrossAttnGL Table 2",
                     "claim": f"{t2_map[a]} beats {t2_map[b]}",
                     "metric": metric,
                     "paper": rep.loc[a, metric] - rep.loc[b, metric],
@@ -593,7 +593,7 @@ if have("seed 000 Table 2", {"meanP": MEAN, "self_attention_aggregation": SELF, 
                     "verdict": claim_verdict(c, metric_lower_is_better=metric == "MnR"),
                 }
             )
-pd.DataFrame([c for c in claims if c["source"] == "seed 000 Table 2"]).round(1)
+pd.DataFrame([c for c in claims if c["source"] == "CrossAttnGL Table 2"]).round(1)
 
 # %% [markdown]
 # ## 10. TopKTemporal, Table 4: how many frames should the caption keep?
@@ -632,8 +632,8 @@ ax.set_xlabel("K (frames kept per caption)")
 ax.set_ylabel("t2v R@1 (%), ours")
 ax2 = ax.twinx()
 paper_k = table4.assign(K=table4["method"].str[2:].astype(int))
-ax2.plot(paper_k["K"], paper_k["R1"], color="gray", ls="--", marker="s", label="seed 001 (MSR-VTT)")
-ax2.set_ylabel("R@1 (%), seed 001", color="gray")
+ax2.plot(paper_k["K"], paper_k["R1"], color="gray", ls="--", marker="s", label="TopKTemporal (MSR-VTT)")
+ax2.set_ylabel("R@1 (%), TopKTemporal", color="gray")
 fig.legend(loc="upper right", bbox_to_anchor=(0.85, 0.95), fontsize=7)
 save_figure(fig)
 # %%
@@ -644,7 +644,7 @@ for a, b in [(k_best_paper, min(Ks)), (k_best_paper, max(Ks))]:
         c = M.compare(sweep_sims[a], sweep_sims[b], gold, "t2v", metric="R1", n_boot=S.n_boot, seed=seed)
         claims.append(
             {
-                "source": "seed 001 Table 4",
+                "source": "TopKTemporal Table 4",
                 "claim": f"K={a} beats K={b}",
                 "metric": "R1",
                 "paper": rep4.loc[f"K={a}", "R1"] - rep4.loc[f"K={b}", "R1"],
@@ -655,12 +655,12 @@ for a, b in [(k_best_paper, min(Ks)), (k_best_paper, max(Ks))]:
             }
         )
 table5 = load_paper_table("001", "Table 5 (ablation)").set_index("method")
-if have("seed 001 Table 5", {"topK{K}": TOPK, "topK{K}-noTE": TOPK_NT}):
+if have("TopKTemporal Table 5", {"topK{K}": TOPK, "topK{K}-noTE": TOPK_NT}):
     for metric in ("R1", "MnR"):
         c = M.compare(sims[TOPK], sims[TOPK_NT], gold, "t2v", metric=metric, n_boot=S.n_boot, seed=seed)
         claims.append(
             {
-                "source": "seed 001 Table 5",
+                "source": "TopKTemporal Table 5",
                 "claim": f"temporal encoding helps (top-{main_k})",
                 "metric": metric,
                 "paper": (table5.loc["with temporal encoding", metric] - table5.loc["no temporal encoding", metric]),
@@ -671,7 +671,7 @@ if have("seed 001 Table 5", {"topK{K}": TOPK, "topK{K}-noTE": TOPK_NT}):
             }
         )
 claims_table = pd.DataFrame(claims, columns=["source", "claim", "metric", "paper", "ours", "ci_lo", "ci_hi", "verdict"])
-claims_table[claims_table["source"].str.startswith("seed 001")].round(1)
+claims_table[claims_table["source"].str.startswith("TopKTemporal")].round(1)
 
 # %% [markdown]
 # ## 11. Saving the results
@@ -759,7 +759,7 @@ if twin_rows.size:
     )
 k_top = max(sweep, key=lambda k: sweep[k]["R1"])
 print(
-    f"K sweep ({sweep_epochs} epoch(s) per K): highest R@1 at K={k_top} ({f(sweep[k_top])}); seed 001 reports K={k_best_paper}."
+    f"K sweep ({sweep_epochs} epoch(s) per K): highest R@1 at K={k_top} ({f(sweep[k_top])}); TopKTemporal reports K={k_best_paper}."
 )
 if CROSS:
     print(
