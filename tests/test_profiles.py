@@ -125,3 +125,19 @@ def test_session_setup_takes_the_tiny_profile():
         torch.set_num_threads(threads)
     assert S.profile == "tiny" and S.n_boot == 200 and S.settings["dataset_options"] == {"config": "tiny"}
     assert S2.settings["dataset"] == "msrvtt" and S2.settings["dataset_options"] == {}  # another dataset's options
+
+
+@pytest.mark.parametrize("name", ["tiny", "quick", "full"])
+def test_prepare_generates_the_profile_benchmark_and_the_clip_benchmark(name, monkeypatch, capsys):
+    """`python -m tvrlib prepare --profile NAME` for every synthetic profile (nothing is written: both steps stubbed)."""
+    import tvrlib.pretrain
+    import tvrlib.synthetic.benchmark as B
+    from tvrlib.__main__ import main
+
+    generated, pretrained = [], []
+    monkeypatch.setattr(B, "generate", lambda cfg, progress=False: generated.append(cfg.name) or cfg.name)
+    monkeypatch.setattr(tvrlib.pretrain, "ensure_tiny_clip", lambda cfg, progress=False: pretrained.append(cfg.name))
+    assert main(["prepare", "--profile", name]) == 0
+    clip = PROFILES[name].get("clip_benchmark", PROFILES[name]["benchmark"])
+    assert generated == list(dict.fromkeys([PROFILES[name]["benchmark"], clip]))
+    assert pretrained == [clip]

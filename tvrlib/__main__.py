@@ -20,8 +20,9 @@ def prepare(profile: str) -> None:
     from .synthetic.benchmark import generate, load_config
 
     progress = sys.stderr.isatty()  # no progress bars in CI logs
-    names = [p["benchmark"]] + [p["clip_benchmark"]] * (p.get("clip_benchmark", p["benchmark"]) != p["benchmark"])
-    for name in names:  # the profile's benchmark, and the one whose stills pretrain its tiny CLIP if another
+    # the profile's benchmark, and the one whose stills pretrain its tiny CLIP when that is another
+    names = list(dict.fromkeys([p["benchmark"], p.get("clip_benchmark") or p["benchmark"]]))
+    for name in names:
         t = time.time()
         out = generate(load_config(name), progress=progress)
         print(f"benchmark: {out} ({time.time() - t:.1f} s)")
