@@ -129,7 +129,7 @@ def test_session_setup_takes_the_tiny_profile():
 
 @pytest.mark.parametrize("name", ["tiny", "quick", "full"])
 def test_prepare_generates_the_profile_benchmark_and_the_clip_benchmark(name, monkeypatch, capsys):
-    """`python -m tvrlib prepare --profile NAME` for every synthetic profile (nothing is written: both steps stubbed)."""
+    """`python -m tvrlib prepare --profile NAME` for each synthetic profile (both steps stubbed: nothing written)."""
     import tvrlib.pretrain
     import tvrlib.synthetic.benchmark as B
     from tvrlib.__main__ import main
