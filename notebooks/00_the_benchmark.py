@@ -124,7 +124,6 @@ with_distractor = np.mean([v["spec"]["distractor"] is not None for v in ann["vid
 # Each row is one test video sampled the way every model in this suite sees it: 12 frames, uniformly. The query
 # caption is the row's label.
 
-
 # %%
 def frames_of(video_id, size=96):
     return sample_frames(root / "videos" / f"{video_id}.mp4", num_frames=12, size=size)[0]
@@ -140,6 +139,7 @@ frame_grid(
     name="00_videos",
     profile=profile,
 )
+
 # %% [markdown]
 # ## 5. Captions: a grammar with paraphrases
 #
@@ -205,7 +205,6 @@ frame_grid(rows, row_labels=labels, name="00_twins", profile=profile)
 # a tie, so exactly 50 %. The videos are written losslessly (H.264 at qp 0, 4:4:4), so this holds for the decoded
 # pixels, not just the rendered ones. We check it for every direction pair:
 
-
 # %%
 # NBVAL_CHECK_OUTPUT
 def same_multiset(a, b):
@@ -239,6 +238,7 @@ from tvrlib.pretrain import render_still_frames
 
 ims = render_still_frames(specs[:8], cfg.frame_size, 96)
 frame_grid([ims], col_labels=[f"#{i}" for i in range(8)], name="00_stills", profile=profile, cell=1.2)
+
 # %%
 # NBVAL_CHECK_OUTPUT
 motion_words = {"moves", "then", "before", "after", "appears", "disappears", "grows", "shrinks", "first", "finally"}

@@ -264,6 +264,7 @@ axes[0].set_title("training loss / its first value")
 sns.lineplot(data=history, x="epoch", y="val_R1", hue="objective", marker="o", ax=axes[1])
 axes[1].set_title("validation t2v R@1 (%)")
 save_figure(fig)
+
 # %%
 loss_evals = [
     evaluate(runs[k].head, texts, videos, test, method=f"seqLSTM + {k}", n_boot=S.n_boot, seed=seed) for k in runs
@@ -400,6 +401,7 @@ ax.set_xlabel("frames kept per video")
 ax.set_ylabel("test t2v R@1 (%)")
 ax.legend(title="meanP")
 save_figure(fig)
+
 # %% [markdown]
 # ## Results
 #
@@ -430,7 +432,6 @@ print("\n".join(p.name for p in paths))
 
 # %% [markdown]
 # ## What we found
-
 
 # %%
 def fmt(d, m="R1"):

@@ -138,7 +138,6 @@ show_source(TemporalTransformer.temporal)
 # %%
 show_source(TightTransformer.score_pairs)
 
-
 # %% [markdown]
 # ### Properties, checked on fixed random inputs
 #
@@ -259,6 +258,7 @@ axes[0].set_title("training loss (InfoNCE)")
 sns.lineplot(data=history, x="epoch", y="val_R1", hue="head", marker="o", ax=axes[1], legend=False)
 axes[1].set_title("validation t2v R@1 (%)")
 save_figure(fig)
+
 # %% [markdown]
 # ## 3. Test results
 #
@@ -350,6 +350,7 @@ ax.set_xticks(range(len(order)), order)
 ax.set_ylabel("twin accuracy (%)")
 ax.legend(fontsize=8, ncol=3)
 save_figure(fig)
+
 # %%
 tw = twins.set_index(["head", "factor"])
 for name in ("meanP", "seqTransf (no PE)"):
@@ -507,7 +508,6 @@ print("\n".join(p.name for p in paths))
 
 # %% [markdown]
 # ## What we found
-
 
 # %%
 def fmt(d, m="R1"):

@@ -636,6 +636,7 @@ ax2.plot(paper_k["K"], paper_k["R1"], color="gray", ls="--", marker="s", label="
 ax2.set_ylabel("R@1 (%), TopKTemporal", color="gray")
 fig.legend(loc="upper right", bbox_to_anchor=(0.85, 0.95), fontsize=7)
 save_figure(fig)
+
 # %%
 rep4 = table4.set_index("method")
 k_best_paper = int(paper_k.loc[paper_k["R1"].idxmax(), "K"])
