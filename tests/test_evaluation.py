@@ -156,3 +156,58 @@ def test_gold_frame_weights_of_each_kind_of_head():
     assert torch.allclose(w.sum(1), torch.ones(len(w)), atol=1e-5) and not (w[~vg.mask] > 0).any()
     mass = event_attention_mass(expected, np.zeros((len(w), F_), dtype=np.int64), np.zeros(len(w), dtype=np.int64))
     np.testing.assert_allclose(mass, 1.0)  # all of the weight on event 0 when every frame shows it
+
+
+def test_twins_use_the_metrics_tie_tolerance(monkeypatch):
+    from tvrlib import metrics as M
+    from tvrlib import twins
+
+    assert TIE_TOLERANCE is M.TIE_TOLERANCE  # one constant for ranks and twins, defined in tvrlib.metrics
+    pair = np.array([[0.5, 0.5 + 5e-4], [0.5, 0.5 - 5e-4], [0.5, 0.5]])
+    np.testing.assert_array_equal(twin_outcomes(pair), [0.0, 1.0, 0.5])
+    monkeypatch.setattr(M, "TIE_TOLERANCE", 1e-3)  # read at call time, by twins and ranks alike
+    np.testing.assert_array_equal(twins.twin_outcomes(pair), [0.5, 0.5, 0.5])
+    assert list(twin_table(pair, ["order"] * 3, n_boot=20)["ties"]) == [3, 3]
+    np.testing.assert_array_equal(M.rank_of_gold(pair, [0, 0, 0]), [1.5, 1.5, 1.5])
+
+
+def test_evaluate_on_a_single_query_split_is_the_query_bootstrap_bit_for_bit():
+    from tvrlib import metrics as M
+
+    texts, videos, data = toy_split()  # one query caption per video
+    ev = evaluate(small_head("meanP"), texts, videos, data, method="meanP", n_boot=200, seed=4)
+    q = data.query_index
+    assert ev.t2v == M.with_ci(
+        ev.sim[torch.as_tensor(q)], data.text_to_video[q], "t2v", n_boot=200, seed=4, clusters=None
+    )
+    assert ev.v2t == M.with_ci(ev.sim, data.text_to_video, "v2t", n_boot=200, seed=4, clusters=None)
+    per = twin_outcomes(ev.twin_scores)
+    row = ev.twins.set_index("factor").loc["all"]
+    lo, hi = M.bootstrap_mean_ci(per, n_boot=200, seed=4)
+    assert (row["ci_lo"], row["ci_hi"]) == (100 * lo, 100 * hi)
+
+
+def test_evaluate_on_a_multi_query_split_resamples_videos():
+    from tvrlib import metrics as M
+
+    texts, videos, data = toy_split()
+    nq = len(data.texts)  # every caption is a query now: two per video
+    data.query_index = np.arange(nq)
+    data.meta = {
+        "twin_of_query": np.repeat(data.meta["twin_of_query"], 2),
+        "factor_of_query": list(np.repeat(data.meta["factor_of_query"], 2)),
+    }
+    ev = evaluate(small_head("meanP"), texts, videos, data, method="meanP", n_boot=200, seed=4)
+    gold = data.text_to_video
+    assert ev.t2v == M.with_ci(ev.sim, gold, "t2v", n_boot=200, seed=4, clusters=gold)
+    assert ev.t2v != M.with_ci(ev.sim, gold, "t2v", n_boot=200, seed=4, clusters=None)
+    np.testing.assert_array_equal(ev.twin_videos, gold)
+    per = twin_outcomes(ev.twin_scores)
+    row = ev.twins.set_index("factor").loc["all"]
+    lo, hi = M.bootstrap_mean_ci(per, n_boot=200, seed=4, clusters=gold)
+    assert (row["ci_lo"], row["ci_hi"]) == (100 * lo, 100 * hi)
+    other = evaluate(small_head("tightTransf"), texts, videos, data, method="tight", n_boot=200, seed=4)
+    d = twin_difference(ev, other, "all", n_boot=200, seed=4)
+    diff = per - twin_outcomes(other.twin_scores)
+    lo, hi = M.bootstrap_mean_ci(diff, n_boot=200, seed=4, clusters=gold)
+    assert d["ci"] == (100 * lo, 100 * hi) and d["n"] == nq

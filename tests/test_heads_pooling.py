@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from tvrlib.heads import TextInput, VideoInput, score_all
 from tvrlib.heads.attention_pooling import masked_softmax
-from tvrlib.heads.cross_modal_aggregation import CrossModalAggregation
+from tvrlib.heads.cross_modal_aggregation import IDENTITY_READING, CrossModalAggregation
 from tvrlib.heads.gram import pooled_cosine_gram, pooled_cosine_materialised
 from tvrlib.heads.mean_pooling import MeanPooling
 from tvrlib.heads.scoring import block_shape
@@ -46,6 +46,7 @@ def inputs():
 def all_interaction_heads():
     return [
         perturb(CrossModalAggregation(D)),
+        perturb(CrossModalAggregation(D, **IDENTITY_READING)),
         perturb(TopKFrames(D, k=3)),
         perturb(TopKFrames(D, k=1)),
         perturb(TopKFrames(D, k=5, temporal=False)),
@@ -118,6 +119,7 @@ def test_gram_path_has_the_same_gradients(inputs):
     text, video = inputs
     grads = {}
     for path in ("gram", "materialise"):
+        torch.manual_seed(0)  # the same random initialisation for both paths
         head = perturb(TopKFrames(D, k=4))
         head.score_encoded(head.encode_text(text), head.encode_video(video), path).sum().backward()
         grads[path] = [p.grad.clone() for p in head.parameters()]
@@ -135,19 +137,19 @@ def test_gram_identity_on_its_own():
 
 
 def test_folded_logits_are_eq_4_8(inputs):
-    """(W_K^T W_Q t) . u_f, the form both paths use, equals Q_t K_f^T / sqrt(d_a) computed literally."""
+    """(W_K^T W_Q t) . x_f, the form both paths use, equals Q_t K_f^T / sqrt(d_a) computed literally."""
     text, video = inputs
-    head = perturb(CrossModalAggregation(D))
-    with torch.no_grad():
-        te, ve = head.encode_text(text), head.encode_video(video)
-        folded = torch.einsum("td,vfd->tvf", te["query"], ve["values"])
-        literal = head.textbook_logits(text, video)
-    assert torch.allclose(folded[:, video.mask.all(1)], literal[:, video.mask.all(1)], atol=1e-4)
+    for head in (perturb(CrossModalAggregation(D)), perturb(CrossModalAggregation(D, **IDENTITY_READING))):
+        with torch.no_grad():
+            folded = head.logits_encoded(head.encode_text(text), head.encode_video(video))
+            literal = head.textbook_logits(text, video)
+        assert torch.allclose(folded[:, video.mask.all(1)], literal[:, video.mask.all(1)], atol=1e-4)
 
 
 def test_uniform_attention_is_mean_pooling(inputs):
+    """The identity reading (no W_V, no FC) with uniform weights is meanP (the paper's reading: tests of its own)."""
     text, video = inputs
-    head = perturb(CrossModalAggregation(D))
+    head = perturb(CrossModalAggregation(D, **IDENTITY_READING))
     with torch.no_grad():
         head.query.weight.zero_()  # every logit 0 -> uniform weights over the valid frames
         w = head.frame_weights(text, video)
@@ -161,14 +163,17 @@ def test_uniform_attention_is_mean_pooling(inputs):
 
 
 def test_k_equal_to_frames_is_attention_over_all_frames(inputs):
+    """With K >= F, top-K is the cross-modal head (its default reading) on L2-normalised frames."""
     text, video = inputs
     full = perturb(CrossModalAggregation(D))
+    unit = VideoInput(F.normalize(video.frames, dim=-1), video.mask)  # top-K L2-normalises the frames itself
     for k in (F_, F_ + 5):
         topk = TopKFrames(D, k=k, temporal=False)
         topk.load_state_dict(full.state_dict())
+        topk.eval()
         with torch.no_grad():
-            assert torch.allclose(topk.frame_weights(text, video), full.frame_weights(text, video))
-            assert torch.allclose(topk.score(text, video), full.score(text, video))
+            assert torch.allclose(topk.frame_weights(text, video), full.frame_weights(text, unit), atol=1e-6)
+            assert torch.allclose(topk.score(text, video), full.score(text, unit), atol=1e-6)
 
 
 def test_top_k_keeps_the_k_largest_logits(inputs):
@@ -176,7 +181,7 @@ def test_top_k_keeps_the_k_largest_logits(inputs):
     head = perturb(TopKFrames(D, k=3))
     with torch.no_grad():
         te, ve = head.encode_text(text), head.encode_video(video)
-        logits = torch.einsum("td,vfd->tvf", te["query"], ve["values"])
+        logits = head.logits_encoded(te, ve)  # eq. 4.8 before the softmax
         w = head.weights_encoded(te, ve)
     valid = video.mask.sum(1)
     nonzero = (w > 0).sum(-1)  # [T, V]

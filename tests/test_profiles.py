@@ -33,6 +33,9 @@ TRAINING = {
     "e2e_steps",
     "e2e_batch_size",
     "e2e_val_videos",
+    "max_epochs",
+    "patience",
+    "seeds",
 }
 
 
@@ -61,6 +64,9 @@ def test_the_committed_profiles_keep_their_values():
         "e2e_steps": 30,
         "e2e_batch_size": 16,
         "e2e_val_videos": 100,
+        "max_epochs": 15,
+        "patience": 3,
+        "seeds": 3,
     }
     assert get_profile("quick") == {
         "dataset": "synthetic",
@@ -74,6 +80,15 @@ def test_the_committed_profiles_keep_their_values():
         "profile": "quick",
     }
     assert training_settings("msrvtt")["lr"] == 1e-4 and training_settings("msrvtt")["lr_encoder"] == 1e-7
+
+
+def test_the_training_protocol_runs_enough_seeds_to_convergence():
+    """Issue 7: >= 3 training seeds in quick, 5 in full; early stopping within a larger maximum budget."""
+    assert training_settings("quick")["seeds"] >= 3 and training_settings("full")["seeds"] >= 5
+    for name in PROFILES:
+        t = training_settings(name)
+        assert t["seeds"] >= 2 and 1 <= t["patience"] < t["max_epochs"]
+        assert t["max_epochs"] >= t["epochs"]
 
 
 def test_overrides_replace_values_and_none_keeps_the_profile_value():

@@ -260,3 +260,124 @@ def test_end_to_end_source_trains_the_encoder(tmp_path):
     res = fit(model, src, src, epochs=1, batch_size=4, lr_encoder=1e-3, warmup=0.0, progress=False)
     assert not torch.equal(next(res.model.clip.visual.parameters()), w0)
     assert {g for g in res.steps.columns if g.startswith("lr_")} == {"lr_encoder", "lr_logit_scale"}
+
+
+# --------------------------------------------------------------------------- early stopping
+def scripted(values):
+    """A validate() that returns ``values`` one epoch after another (every metric the same number)."""
+    it = iter(values)
+
+    def validate(model, source):
+        v = next(it)
+        return {"R1": v, "R5": v, "R10": v, "MdR": v, "MnR": v, "n": 1}
+
+    return validate
+
+
+@pytest.mark.parametrize(
+    "metric,values,patience,min_delta,epochs_run,best",
+    [
+        ("R1", [10.0, 30.0, 20.0, 25.0, 28.0, 29.0, 50.0], 3, 0.0, 5, 2),  # 3 epochs without beating 30 -> stop
+        ("R1", [10.0, 30.0, 30.0, 30.0, 50.0], 2, 0.0, 4, 2),  # an equal value is no improvement
+        ("R1", [10.0, 30.0, 30.5, 30.8, 40.0], 2, 1.0, 4, 4),  # gains below min_delta count as none; best is 30.8
+        ("MnR", [5.0, 4.0, 4.0, 4.5, 3.0], 2, 0.0, 4, 2),  # lower is better
+        ("R1", [10.0, 20.0, 30.0, 40.0], 1, 0.0, 4, 4),  # still improving: runs to the maximum
+    ],
+)
+def test_early_stopping_stops_at_the_right_epoch(monkeypatch, metric, values, patience, min_delta, epochs_run, best):
+    monkeypatch.setattr(loop, "validate", scripted(values))
+    src = tiny_source(0)
+    res = fit(
+        small_head("seqLSTM"),
+        src,
+        src,
+        epochs=len(values),
+        batch_size=8,
+        select_metric=metric,
+        patience=patience,
+        min_delta=min_delta,
+        progress=False,
+    )
+    assert res.epochs_run == epochs_run == len(res.history) and list(res.history["epoch"]) == list(
+        range(1, epochs_run + 1)
+    )
+    assert res.stopped_early == (epochs_run < len(values))
+    assert res.best_epoch == best and res.best_value == values[best - 1]
+    assert len(res.steps) == epochs_run * (len(src) // 8)
+
+
+def test_without_patience_every_epoch_runs(monkeypatch):
+    values = [10.0, 30.0, 20.0, 20.0, 20.0]
+    monkeypatch.setattr(loop, "validate", scripted(values))
+    src = tiny_source(0)
+    res = fit(small_head("seqLSTM"), src, src, epochs=5, batch_size=8, progress=False)
+    assert res.config.patience is None and res.epochs_run == 5 and not res.stopped_early and res.best_epoch == 2
+
+
+def test_an_early_stopped_run_is_the_start_of_the_run_without_patience():
+    """The schedule spans the maximum budget, so patience changes nothing but where the run ends; patience=None and a
+    patience that never triggers give bit-identical runs."""
+    src, val = tiny_source(0), tiny_source(3).subset(12)
+    kw = dict(epochs=6, batch_size=8, lr=3e-2, progress=False)
+    full = fit(small_head(), src, val, **kw)
+    never = fit(small_head(), src, val, patience=6, **kw)
+    cols = ["epoch", "train_loss", "val_R1", "val_R5", "val_R10", "val_MdR", "val_MnR", "logit_scale"]
+    assert full.history[cols].equals(never.history[cols]) and full.steps.equals(never.steps)
+    for (k, a), b in zip(full.model.state_dict().items(), never.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    # where patience 2 stops, read off the full run's validation curve
+    r1, best, stale, stop = full.history["val_R1"].to_numpy(), -1.0, 0, len(full.history)
+    for e, v in enumerate(r1, 1):
+        best, stale = (v, 0) if v > best else (best, stale + 1)
+        if stale == 2:
+            stop = e
+            break
+    assert stop < 6, "the curve should trigger early stopping (change lr or seeds if the data changed)"
+    short = fit(small_head(), src, val, patience=2, **kw)
+    assert short.epochs_run == stop and short.stopped_early
+    assert short.history[cols].equals(full.history[cols].iloc[:stop])
+    assert short.steps.equals(full.steps.iloc[: len(short.steps)])
+    assert short.best_epoch == int(np.argmax(r1[:stop])) + 1
+
+
+def test_resume_with_early_stopping_reproduces_the_uninterrupted_run(monkeypatch, tmp_path):
+    values = [10.0, 30.0, 20.0, 25.0, 28.0, 50.0]
+    src = tiny_source(0)
+    kw = dict(epochs=6, batch_size=8, lr=1e-2, patience=3, progress=False)
+    monkeypatch.setattr(loop, "validate", scripted(values))
+    full = fit(small_head(), src, src, checkpoint_dir=tmp_path / "a", **kw)
+    assert full.epochs_run == 5 and full.stopped_early
+    monkeypatch.setattr(loop, "validate", scripted(values))
+    part = fit(small_head(), src, src, checkpoint_dir=tmp_path / "b", stop_after_epoch=3, **kw)
+    assert part.epochs_run == 3 and not part.stopped_early
+    monkeypatch.setattr(loop, "validate", scripted(values[3:]))
+    resumed = fit(small_head(), src, src, checkpoint_dir=tmp_path / "b", resume=True, **kw)
+    assert resumed.epochs_run == 5 and resumed.stopped_early and resumed.best_epoch == full.best_epoch == 2
+    cols = ["epoch", "train_loss", "val_R1", "logit_scale"]
+    assert full.history[cols].equals(resumed.history[cols])
+    for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    # resuming a run that early stopping ended trains nothing more
+    monkeypatch.setattr(loop, "validate", scripted([]))
+    again = fit(small_head(), src, src, checkpoint_dir=tmp_path / "b", resume=True, **kw)
+    assert again.epochs_run == 5 and again.stopped_early and again.best_epoch == 2
+
+
+def test_a_checkpoint_from_before_early_stopping_still_resumes(tmp_path):
+    src, val = tiny_source(0), tiny_source(0).subset(12)
+    kw = dict(epochs=2, batch_size=8, lr=1e-3, progress=False, checkpoint_dir=tmp_path)
+    fit(small_head(), src, val, stop_after_epoch=1, **kw)
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    for k in ("patience", "min_delta"):
+        del state["config"][k]
+    for k in ("ref_value", "stale", "stopped_early"):
+        del state[k]
+    torch.save(state, tmp_path / "last.pt")
+    res = fit(small_head(), src, val, resume=True, **kw)
+    assert res.epochs_run == 2 and not res.stopped_early
+
+
+@pytest.mark.parametrize("bad", [dict(patience=0), dict(patience=1.5), dict(min_delta=-1.0)])
+def test_early_stopping_settings_are_checked(bad):
+    with pytest.raises(ValueError):
+        FitConfig(**bad)

@@ -42,6 +42,7 @@ class Evaluation:
     num_videos: int = 0
     num_queries: int = 0
     seconds: float = 0.0
+    twin_videos: np.ndarray | None = field(repr=False, default=None)  # [n_twin_queries] gold video of each
 
 
 def evaluate(
@@ -64,6 +65,12 @@ def evaluate(
     ``data``: ``S.data(split)``. ``gallery=n`` evaluates retrieval on the first ``n`` videos and their
     captions only (for heads too slow for the whole ``T x V`` grid); twin accuracy always uses every
     twin query of the split (it needs only two scores per query).
+
+    Ties (ranks and twin accuracy alike) use :data:`tvrlib.metrics.TIE_TOLERANCE`. Resampled unit of the CIs:
+    t2v resamples *videos* with all their query captions when some video has more than one query caption
+    (:func:`tvrlib.metrics.with_ci`'s ``clusters="auto"``; one query per video: the queries, as before); v2t
+    resamples the query videos; twin accuracy resamples twin queries, or their gold videos when a video has
+    several twin queries.
     """
     t0 = time.perf_counter()
     sub = data if gallery is None else data.subset(gallery)
@@ -80,7 +87,8 @@ def evaluate(
     else:
         sim = sim_q = score_all(head, tx.index(torch.as_tensor(q)), vx, chunk=EVAL_CHUNK)
         r_v2t = {}
-    r_t2v = M.with_ci(sim_q, sub.text_to_video[q], "t2v", n_boot=n_boot, seed=seed)
+    # clusters="auto": the gold video of each query caption when a video has several (bit-identical otherwise)
+    r_t2v = M.with_ci(sim_q, sub.text_to_video[q], "t2v", n_boot=n_boot, seed=seed, clusters="auto")
     twins = pair = factors = None
     twin_of = data.meta.get("twin_of_query") if hasattr(data, "meta") else None
     if twin_of is not None:
@@ -95,9 +103,19 @@ def evaluate(
             else:
                 pair = twin_pair_scores(head, texts.index(torch.as_tensor(qidx)), videos, gold, twin_of[rows])
             factors = np.asarray([data.meta["factor_of_query"][i] for i in rows])
-            twins = twin_table(pair, factors, n_boot=n_boot, seed=seed)
+            twins = twin_table(pair, factors, n_boot=n_boot, seed=seed, clusters=gold)
     return Evaluation(
-        method, r_t2v, r_v2t, twins, sim if keep_sim else None, pair, factors, len(vx), len(q), time.perf_counter() - t0
+        method,
+        r_t2v,
+        r_v2t,
+        twins,
+        sim if keep_sim else None,
+        pair,
+        factors,
+        len(vx),
+        len(q),
+        time.perf_counter() - t0,
+        twin_videos=None if pair is None else gold,
     )
 
 

@@ -23,7 +23,11 @@ from .errors import UnknownNameError
 #: learning rate for few epochs, 2 temporal layers instead of 4, a short end-to-end demo (30 steps of 16 pairs, encoder
 #: lr 5e-5), and a capped budget for the cross-encoder, whose every step costs ``B^2`` passes. The caps ``tight_steps``,
 #: ``tight_val_videos``, ``tight_gallery``, ``e2e_steps`` and ``e2e_val_videos`` mean "no cap" (every step, every video)
-#: when 0.
+#: when 0. ``max_epochs``, ``patience`` and ``seeds`` are the shared training protocol's (:mod:`tvrlib.experiment`):
+#: every head trains for at most ``max_epochs`` epochs (the span of its warm-up/cosine schedule), stops once validation
+#: R@1 has not improved for ``patience`` epochs, and is trained once per seed (``seeds`` of them: the notebook's
+#: ``seed``, ``seed + 1``, ...): 3 in ``quick`` (frozen features make a run seconds per epoch), 5 in ``full``, 2 in
+#: ``tiny`` (CI proves the code path). ``epochs`` is the older fixed budget of the notebooks that have not moved to it.
 PROFILES: dict[str, dict] = {
     "tiny": {
         "dataset": "synthetic",
@@ -49,6 +53,9 @@ PROFILES: dict[str, dict] = {
             "e2e_steps": 2,
             "e2e_batch_size": 8,
             "e2e_val_videos": 4,
+            "max_epochs": 2,
+            "patience": 1,
+            "seeds": 2,
         },
     },
     "quick": {
@@ -74,6 +81,9 @@ PROFILES: dict[str, dict] = {
             "e2e_steps": 30,
             "e2e_batch_size": 16,
             "e2e_val_videos": 100,
+            "max_epochs": 15,
+            "patience": 3,
+            "seeds": 3,
         },
     },
     "full": {
@@ -99,6 +109,9 @@ PROFILES: dict[str, dict] = {
             "e2e_steps": 0,
             "e2e_batch_size": 32,
             "e2e_val_videos": 0,
+            "max_epochs": 30,
+            "patience": 5,
+            "seeds": 5,
         },
     },
     "msrvtt": {
@@ -124,6 +137,9 @@ PROFILES: dict[str, dict] = {
             "e2e_steps": 0,
             "e2e_batch_size": 128,
             "e2e_val_videos": 0,
+            "max_epochs": 10,
+            "patience": 3,
+            "seeds": 3,
         },
     },
 }

@@ -1,33 +1,67 @@
 """Cross-modal (text-conditioned) attention aggregation of frames, scored by cosine.
 
-Paper: CrossAttnGL (docs/papers.md; `seeds/000_6b49f8a173a2ab00.txt`), section 4.2, eqs. 4.5-4.9:
+Paper: CrossAttnGL (docs/papers.md; `seeds/000_6b49f8a173a2ab00.txt`), section 4.2, eqs. 4.5-4.9, and the
+"Model Settings" paragraph of section 5:
 
-* eq. 4.5  ``Q_t = W_Q E_t``                 the caption embedding is the query;
-* eq. 4.6  ``K_F = W_K SetF``                the frame embeddings are the keys;
-* eq. 4.8  ``S = softmax(Q_t K_F^T / sqrt(d_a))``  one weight per frame;
-* eq. 4.9  ``E_V = S_1 E_f1 + ... + S_n E_fn``    the video embedding is the weighted sum
-  of the frame embeddings; the score is ``cos(E_t, E_V)``.
+* eq. 4.5  ``Q_t = W_Q E_t``                         the caption embedding is the query;
+* eq. 4.6  ``K_F = W_K Set_F``                       the frame embeddings are the keys;
+* eq. 4.7  ``V_F = W_V Set_F``                       ... and the values;
+* eq. 4.8  ``S = softmax(Q_t K_F^T / sqrt(d_a)) V``  one weight per frame, then the weighted sum of the values;
+* eq. 4.9  ``E_V = S_1 E_f1 + ... + S_n E_fn``       the video embedding (printed with the raw frames, see below);
+* Model Settings: "[the] attention size of the three projection dimensions [...] is set to 512. The weight matrices
+  Wq, Wk, and Wv are randomly initialized, and the bias values are set to 0. The output units of the fully
+  connected layer are also set to 512, and a dropout of 0.3 is applied".
 
-Our reading, where the paper is ambiguous or silent:
+The default (registry name ``cross_modal_aggregation``) is that description::
 
-* eq. 4.8 as printed ends in ``V_v`` (a projected value, eq. 4.7) while eq. 4.9 sums the
-  *frame embeddings* with the weights. We follow eq. 4.9 (the pooled video stays in CLIP's
-  joint space, where the cosine with ``E_t`` means something), so ``W_V`` is not used.
-* Frame embeddings are L2-normalised before the sum (as CLIP4Clip's meanP does), so that
-  with uniform weights this head *is* mean pooling (meanP) -- the three rows of the
-  paper's Table 2 (Mean / Self-Att / Cross-modal) then differ only in the weights.
-* Queries and keys are computed from the embeddings rescaled to unit mean square (a
-  LayerNorm without centring, as X-Pool feeds LayerNorm outputs to its attention), and
-  ``W_Q``, ``W_K`` start as the identity: at initialisation the logit of frame ``f`` is
-  ``sqrt(d) * cos(E_t, E_f)``. No biases (the paper's equations have none).
+    w_f  = softmax_f( (W_Q E_t + b_Q) . (W_K E_f) / sqrt(d_a) )     over the valid frames   (eqs. 4.5, 4.6, 4.8)
+    E_V  = Dropout_0.3( FC( sum_f w_f (W_V E_f + b_V) ) )                                     (eqs. 4.7-4.9, FC)
+    s    = cos(E_t, E_V)
+
+Our reading, where the paper is ambiguous or silent (P = the paper says so, X = the paper is silent and we follow
+X-Pool, method_cards.md card 2, whose dropout 0.3 and 512-unit FC layer the paper repeats):
+
+* P: ``W_V`` is used: the text (section 3 and 4.2) and eq. 4.8 weight the *value* vectors; eq. 4.9's raw ``E_f`` is
+  read as a misprint (docs/papers.md, errata).
+* P: ``d_a = D`` (512 on ViT-B/32; our tiny CLIP's 128); the FC layer has ``D`` outputs (512 on ViT-B/32).
+* P: ``W_Q, W_K, W_V`` randomly initialised with zero biases. "Random" is PyTorch's default for ``nn.Linear``
+  (Kaiming-uniform, ``U(-1/sqrt(D), 1/sqrt(D))``); the paper names no distribution. X-Pool's reference code, by
+  contrast, starts every projection at the identity.
+* P: no LayerNorm and no residual connection: the paper's equations have none and its text names only the FC
+  layer with dropout. (X-Pool wraps its FC in ``LN2``, a residual and ``LN3``, and has an output projection
+  ``W_o``; with those the head would be ``xpool`` with another initialisation.)
+* X: the FC layer is one linear ``D -> D`` with bias, applied to the pooled value, with dropout on its output
+  (X-Pool's ``Dropout(Linear(a))``), initialised like X-Pool's: identity weight, zero bias.
+* X: the score is the cosine with the caption's raw embedding ``E_t`` (X-Pool's; the paper's global similarity,
+  eq. 4.11, also takes ``E_t``).
+* ``W_K`` has no bias: ``Q_t . b_K`` is the same for every frame of a pair, so the softmax cancels it exactly.
+* Padded frames get weight 0 (the softmax runs over the valid frames); a video with no valid frame pools to 0
+  (score 0), not to the FC's bias.
+
+**Evaluation without pooled vectors** (``path="gram"``, the default in eval mode). Softmax weights sum to 1 over
+the valid frames and the FC layer is affine, so ``FC(sum_f w_f v_f) = sum_f w_f FC(v_f)`` exactly, and in eval mode
+dropout is the identity. So each frame's value is pushed through ``FC . W_V`` once per video, and the pooled video
+is again a *linear* weighted sum of per-frame vectors: the Gram-matrix path of :mod:`tvrlib.heads.gram` (via
+:class:`~tvrlib.heads.attention_pooling.AttentionPoolingHead`) gives the cosine exactly, without a ``[T, V, D]``
+tensor. The logits use the other per-frame vectors, ``x_f``: ``(W_Q E_t + b_Q) . (W_K x_f) / sqrt(d_a)`` equals
+``(W_K^T (W_Q E_t + b_Q) / sqrt(d_a)) . x_f``, one text-side vector per caption (``W_K`` folded into the query).
+**Training** (``self.training`` with dropout > 0) drops units of each *pooled* vector, which no per-frame form can
+reproduce, so it materialises the ``[t, v, D]`` pooled vectors of the batch (as :mod:`tvrlib.heads.xpool` does);
+``path="materialise"`` does so in eval too, and asking for ``"gram"`` in training with dropout is an error.
+
+Variant ``cross_modal_aggregation-identity`` (:data:`IDENTITY_READING`): this module's earlier reading of the same
+equations -- eq. 4.9 taken literally (no ``W_V``, no FC layer, no dropout), frames L2-normalised before the sum,
+queries and keys computed from embeddings rescaled to unit mean square, ``W_Q = W_K = I`` at the start and no
+biases. Kept because it shows what the paper's random start gives up, and what it does not: at initialisation the
+identity reading's logit of frame ``f`` is ``sqrt(D) * cos(E_t, E_f)`` (cosine attention) and its pooled video is a
+convex combination of the unit frames, so untrained it already retrieves about as well as zero-shot meanP or
+better (with uniform weights it *is* meanP; a test checks both on a toy set). The paper's reading starts from a
+random ``W_V``, which scrambles CLIP's joint space: untrained, it retrieves at chance (a test checks this too) and
+must learn the space back from the training captions. Whether that costs anything once trained is a question for
+the notebooks (in a short run on the quick split it caught up within one epoch).
 
 Shapes: ``text.sentence [T, D]``, ``video.frames [V, F, D]``, ``video.mask bool [V, F]``
 -> scores ``[T, V]``; :meth:`frame_weights` -> ``[T, V, F]``; :meth:`pool` -> ``[T, V, D]``.
-
-Evaluation uses the Gram-matrix path (:mod:`tvrlib.heads.gram`, through
-:class:`~tvrlib.heads.attention_pooling.AttentionPoolingHead`) by default: the
-logit ``(W_Q q_t) . (W_K k_f) / sqrt(d_a)`` equals ``(W_K^T W_Q q_t / sqrt(d_a)) . k_f``, so
-one text-side vector per caption is dotted with the frame vectors directly.
 """
 
 from __future__ import annotations
@@ -39,48 +73,192 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import HEADS
-from .attention_pooling import AttentionPoolingHead, rms_normalize
+from .attention_pooling import AttentionPoolingHead, masked_softmax, rms_normalize
 from .base import TextInput, VideoInput
+from .gram import EPS, attention_pool, gram_matrices, pooled_cosine_gram, pooled_cosine_materialised
 from .mean_pooling import masked_frames
 from .scoring import Encoded
 
-__all__ = ["CrossModalAggregation"]
+__all__ = ["CrossModalAggregation", "IDENTITY_READING"]
+
+#: the constructor arguments of the identity-initialised reading (variant ``cross_modal_aggregation-identity``)
+IDENTITY_READING = {
+    "init": "identity",
+    "bias": False,
+    "value_projection": False,
+    "fc": False,
+    "dropout": 0.0,
+    "normalize": True,
+}
 
 
 @HEADS.register("cross_modal_aggregation")
 class CrossModalAggregation(AttentionPoolingHead):
-    """CrossAttnGL's text-conditioned aggregation: ``E_V = sum_f softmax_f(Q_t K_f / sqrt(d_a)) E_f`` (eqs. 4.5-4.9).
+    """CrossAttnGL's text-conditioned aggregation (eqs. 4.5-4.9 with W_V, the FC layer and dropout 0.3); cosine score.
 
-    ``dim``: embedding size ``D``; ``attn_dim``: ``d_a`` (default ``D``; identity init needs ``d_a = D``).
+    ``dim``: embedding size ``D``; ``attn_dim``: ``d_a`` (default ``D``, the paper's 512 on ViT-B/32).
+    ``init``: ``"random"`` (the paper: PyTorch's default Linear init, zero biases) or ``"identity"``
+    (``W_Q = W_K (= W_V) = I``; Xavier when ``d_a != D``). ``bias``: biases on ``W_Q`` and ``W_V`` (zero at the
+    start; the paper's). ``value_projection``: use ``W_V`` (eq. 4.7) or pool the frames themselves (eq. 4.9 as
+    printed). ``fc``: the ``D``-unit FC layer after pooling. ``dropout``: on the FC layer's output (0.3, the
+    paper's). ``normalize``: L2-normalise the frames and rescale the inputs of ``W_Q``/``W_K`` to unit mean square
+    (the identity reading's; the paper feeds CLIP's embeddings as they are).
     """
 
-    def __init__(self, dim: int = 512, attn_dim: int | None = None):
+    def __init__(
+        self,
+        dim: int = 512,
+        attn_dim: int | None = None,
+        *,
+        init: str = "random",
+        bias: bool = True,
+        value_projection: bool = True,
+        fc: bool = True,
+        dropout: float = 0.3,
+        normalize: bool = False,
+    ):
         super().__init__()
+        if init not in ("random", "identity"):
+            raise ValueError(f"cross_modal_aggregation: init must be 'random' or 'identity', got {init!r}")
         self.dim, self.attn_dim = dim, attn_dim or dim
-        self.query = nn.Linear(dim, self.attn_dim, bias=False)  # W_Q, eq. 4.5
-        self.key = nn.Linear(dim, self.attn_dim, bias=False)  # W_K, eq. 4.6
-        for lin in (self.query, self.key):
-            if self.attn_dim == dim:
-                nn.init.eye_(lin.weight)
-            else:
-                nn.init.xavier_uniform_(lin.weight)
+        if value_projection and not fc and self.attn_dim != dim:
+            raise ValueError(
+                f"cross_modal_aggregation: values of size d_a={self.attn_dim} need the FC layer to return to D={dim}"
+            )
+        self.init, self.normalize = init, bool(normalize)
+        self.query = nn.Linear(dim, self.attn_dim, bias=bias)  # W_Q, eq. 4.5
+        self.key = nn.Linear(dim, self.attn_dim, bias=False)  # W_K, eq. 4.6 (a key bias cancels in the softmax)
+        self.value = nn.Linear(dim, self.attn_dim, bias=bias) if value_projection else None  # W_V, eq. 4.7
+        self.fc = nn.Linear(self.attn_dim if value_projection else dim, dim) if fc else None  # the D-unit FC layer
+        self.dropout = nn.Dropout(dropout)  # on the FC layer's output (0.3, Model Settings)
+        for lin in (self.query, self.key, self.value):
+            if lin is None:
+                continue
+            if init == "identity":
+                if self.attn_dim == dim:
+                    nn.init.eye_(lin.weight)
+                else:
+                    nn.init.xavier_uniform_(lin.weight)
+            # init == "random": PyTorch's default nn.Linear weights (Kaiming-uniform), as built
+            if lin.bias is not None:
+                nn.init.zeros_(lin.bias)  # "the bias values are set to 0"
+        if self.fc is not None:  # the paper is silent: X-Pool's init of its FC layer
+            nn.init.eye_(self.fc.weight)
+            nn.init.zeros_(self.fc.bias)
 
+    @property
+    def dropout_active(self) -> bool:
+        """Training with dropout: pooled vectors must be built (the Gram path would ignore the dropout)."""
+        return self.training and self.dropout.p > 0
+
+    def default_eval_path(self) -> str:
+        return "materialise" if self.dropout_active else "gram"
+
+    # -- per side ----------------------------------------------------------------
     def frame_vectors(self, video: VideoInput) -> torch.Tensor:
-        """The vectors that are pooled: L2-normalised frame embeddings ``[V, F, D]`` (the ``E_f`` of eq. 4.9)."""
-        return masked_frames(F.normalize(masked_frames(video.frames, video.mask), dim=-1), video.mask)  # E_f, eq. 4.9
+        """``x_f [V, F, D]``, the input of ``W_K`` and ``W_V`` (``Set_F`` of eq. 4.3), padded frames set to 0.
+
+        The frame embeddings as CLIP gives them; L2-normalised with ``normalize=True``.
+        """
+        x = masked_frames(video.frames, video.mask)  # Set_F, eq. 4.3
+        if self.normalize:
+            x = masked_frames(F.normalize(x, dim=-1), video.mask)
+        return x
+
+    def value_vectors(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """What is pooled, per frame: ``FC(W_V x_f + b_V)`` ``[V, F, D]`` (``x`` itself without W_V and FC).
+
+        The FC layer is affine and the weights of a video with a valid frame sum to 1, so applying it to each
+        frame before the weighted sum equals applying it to the pooled value.
+        """
+        if self.value is None and self.fc is None:
+            return x  # eq. 4.9 as printed: the frames themselves are pooled
+        v = x if self.value is None else self.value(x)  # V_F = W_V Set_F, eq. 4.7
+        if self.fc is not None:
+            v = self.fc(v)  # the FC layer, per frame (exact: see the docstring)
+        return masked_frames(v, mask)
 
     def encode_text(self, text: TextInput) -> Encoded:
-        """``query [T, D]`` with ``query . u_f`` = the logit of eq. 4.8, and the cosine ``target = E_t``."""
-        q = self.query(rms_normalize(text.sentence))  # W_Q E_t (eq. 4.5)
-        # (W_Q E_t) . (W_K sqrt(D) u_f) / sqrt(d_a)  ==  (sqrt(D) W_K^T W_Q E_t / sqrt(d_a)) . u_f
-        query = q @ self.key.weight * (math.sqrt(self.dim) / math.sqrt(self.attn_dim))  # eq. 4.8, folded
+        """``query [T, D]`` with ``query . x_f`` = the logit of eq. 4.8, and the cosine ``target = E_t``."""
+        sentence = rms_normalize(text.sentence) if self.normalize else text.sentence
+        q = self.query(sentence)  # Q_t = W_Q E_t, eq. 4.5
+        key_scale = math.sqrt(self.dim) if self.normalize else 1.0  # W_K is applied to key_scale * x_f
+        # Q_t . (W_K key_scale x_f) / sqrt(d_a)  ==  (key_scale W_K^T Q_t / sqrt(d_a)) . x_f
+        query = q @ self.key.weight * (key_scale / math.sqrt(self.attn_dim))  # eqs. 4.6 and 4.8, folded
         return Encoded({"query": query, "target": text.sentence})
 
     def encode_video(self, video: VideoInput) -> Encoded:
-        return self.video_side(self.frame_vectors(video), video.mask)
+        """``values [V, F, D]`` (pooled), ``keys [V, F, D]`` (``x_f``, dotted with the query; omitted when it is
+        the values), ``mask``, and the values' Gram matrices (not built while training with dropout)."""
+        x = self.frame_vectors(video)
+        values = self.value_vectors(x, video.mask)
+        if values is x and not self.dropout_active:
+            return self.video_side(x, video.mask)  # keys = values (the identity reading)
+        side = {"values": values, "mask": video.mask}
+        if values is not x:
+            side["keys"] = x
+        if not self.dropout_active:
+            side["gram"] = gram_matrices(values)
+        return Encoded(side)
+
+    # -- per pair ----------------------------------------------------------------
+    def logits_encoded(self, te: Encoded, ve: Encoded) -> torch.Tensor:
+        """Eq. 4.8's logits ``Q_t K_f^T / sqrt(d_a)`` of a block, ``[t, v, F]`` (folded: ``query . x_f``)."""
+        keys = ve.tensors.get("keys", ve["values"])
+        return (te["query"] @ keys.reshape(-1, keys.shape[-1]).T).view(len(te), *keys.shape[:2])  # eq. 4.8
+
+    def weights_encoded(self, te: Encoded, ve: Encoded, logits: torch.Tensor | None = None) -> torch.Tensor:
+        if logits is None:
+            logits = self.logits_encoded(te, ve)
+        return masked_softmax(logits, self.select_frames(logits, ve["mask"]))  # S = softmax(...), eq. 4.8
+
+    def score_encoded(self, te: Encoded, ve: Encoded, path: str | None = None) -> torch.Tensor:
+        path = path or self.default_eval_path()
+        if path not in ("gram", "materialise"):
+            raise ValueError(f"unknown evaluation path {path!r}; use 'gram' or 'materialise'")
+        if path == "gram" and self.dropout_active:
+            raise ValueError(
+                "cross_modal_aggregation: the Gram path is exact only without dropout; "
+                "call .eval() or use path='materialise'"
+            )
+        if "keys" not in ve.tensors and "gram" in ve.tensors and not self.dropout_active:
+            return super().score_encoded(te, ve, path)  # keys = values: one product gives logits and dots
+        values = ve["values"]
+        weights = self.weights_encoded(te, ve)  # eq. 4.8
+        if path == "gram":
+            gram = ve["gram"] if "gram" in ve.tensors else gram_matrices(values)
+            return pooled_cosine_gram(te["target"], weights, values, gram)  # cos(E_t, E_V), eqs. 4.8-4.9 + FC
+        if not self.dropout_active:
+            return pooled_cosine_materialised(te["target"], weights, values)  # cos(E_t, E_V), eqs. 4.8-4.9 + FC
+        pooled = self.dropout(attention_pool(weights, values))  # E_V = Dropout(FC(sum_f S_f V_f)), eqs. 4.8-4.9
+        pooled = F.normalize(pooled, dim=-1, eps=EPS)
+        return torch.einsum("tvd,td->tv", pooled, F.normalize(te["target"], dim=-1, eps=EPS))  # cos(E_t, E_V)
+
+    def pair_bytes(self, num_frames: int, dim: int, path: str | None = None) -> int:
+        path = path or self.default_eval_path()
+        if path == "gram":
+            return 4 * 8 * num_frames  # logits, dots, weights, products: a few F-vectors per pair
+        return 4 * (4 * dim + 4 * num_frames)  # pooled, dropout mask, normalised pooled, product; the weights
+
+    # -- for figures and checks --------------------------------------------------
+    def pool(self, text: TextInput, video: VideoInput) -> torch.Tensor:
+        """The pooled video ``E_V`` of every (text, video) pair, ``[T, V, D]`` (memory ``T*V*D``)."""
+        te, ve = self.encode_text(text), self.encode_video(video)
+        return self.dropout(attention_pool(self.weights_encoded(te, ve), ve["values"]))  # eqs. 4.8-4.9, FC, dropout
 
     def textbook_logits(self, text: TextInput, video: VideoInput) -> torch.Tensor:
         """Eq. 4.8's logits computed literally, ``Q_t K_F^T / sqrt(d_a)`` -> ``[T, V, F]`` (for checks)."""
-        q = self.query(rms_normalize(text.sentence))  # W_Q E_t (eq. 4.5)
-        k = self.key(math.sqrt(self.dim) * self.frame_vectors(video))  # W_K E_f (eq. 4.6)
+        sentence = rms_normalize(text.sentence) if self.normalize else text.sentence
+        q = self.query(sentence)  # Q_t = W_Q E_t, eq. 4.5
+        key_scale = math.sqrt(self.dim) if self.normalize else 1.0
+        k = self.key(key_scale * self.frame_vectors(video))  # K_F = W_K Set_F, eq. 4.6
         return torch.einsum("ta,vfa->tvf", q, k) / math.sqrt(self.attn_dim)  # eq. 4.8, before the softmax
+
+    def extra_repr(self) -> str:
+        return (
+            f"init={self.init!r}, value_projection={self.value is not None}, fc={self.fc is not None}, "
+            f"dropout={self.dropout.p}, normalize={self.normalize}"
+        )
+
+
+HEADS.register_variant("cross_modal_aggregation-identity", "cross_modal_aggregation", **IDENTITY_READING)

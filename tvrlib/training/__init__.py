@@ -16,8 +16,12 @@
 * :func:`fit` (:mod:`.loop`) -- AdamW (or Adam), a lower learning rate for the pretrained encoder than
   for the new modules, linear warm-up then cosine decay (:func:`tvrlib.optim.warmup_cosine`, stepped every
   batch), gradient clipping, per-epoch seeding, a checkpoint after every epoch with exact resume, model
-  selection on the **validation** split (:func:`validate`), a tqdm progress bar, and the history as
-  pandas DataFrames (:class:`FitResult`).
+  selection on the **validation** split (:func:`validate`), optional early stopping (``FitConfig.patience``:
+  ``epochs`` is then the maximum, and the schedule spans it), a tqdm progress bar, and the history as
+  pandas DataFrames (:class:`FitResult`, with ``epochs_run`` and ``stopped_early``).
+
+Notebooks train and compare heads through :mod:`tvrlib.experiment` (one protocol, several seeds), which calls
+:func:`fit`.
 """
 
 from .config import FitConfig

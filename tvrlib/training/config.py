@@ -27,6 +27,11 @@ class FitConfig:
     seed: int = 0
     max_steps_per_epoch: int | None = None  # cap an epoch (e.g. a short end-to-end demo); None: every batch
     select_metric: str = "R1"  # validation t2v metric that picks the best epoch
+    # early stopping: stop once ``select_metric`` on validation has not improved by more than ``min_delta`` for
+    # ``patience`` epochs in a row; ``epochs`` is then the maximum budget (and the span of the cosine schedule).
+    # None: no early stopping, every one of ``epochs`` epochs runs.
+    patience: int | None = None
+    min_delta: float = 0.0  # in the metric's units (R@K: percentage points; MdR/MnR: ranks)
 
     def __post_init__(self):
         if self.loss not in ("infonce", "hinge"):
@@ -35,6 +40,10 @@ class FitConfig:
             raise ValueError(f"optimizer must be 'adamw' or 'adam', got {self.optimizer!r}")
         if self.select_metric not in METRICS:
             raise ValueError(f"select_metric must be one of {METRICS}, got {self.select_metric!r}")
+        if self.patience is not None and (int(self.patience) != self.patience or self.patience < 1):
+            raise ValueError(f"patience must be None or a positive number of epochs, got {self.patience!r}")
+        if self.min_delta < 0:
+            raise ValueError(f"min_delta must be >= 0, got {self.min_delta!r}")
         self.betas = tuple(self.betas)
 
     def as_dict(self) -> dict:

@@ -3,7 +3,14 @@
 :func:`fit` reads as its steps: the step budget (:class:`_Budget`), the optimiser and the warm-up/cosine
 schedule (:func:`tvrlib.optim.warmup_cosine`), the checkpoints (:class:`_Checkpoints`: start fresh or
 resume), then per epoch :func:`_train_epoch` (one :func:`_step` per batch), :func:`validate` and model
-selection, and finally the best epoch's weights.
+selection (and, with ``FitConfig.patience``, early stopping), and finally the best epoch's weights.
+
+Early stopping: with ``patience=p`` the run stops after the first epoch that ends ``p`` epochs in a row without
+improving the validation ``select_metric`` by more than ``min_delta`` over the value of the last epoch that did.
+``epochs`` is then the *maximum* budget. The warm-up/cosine schedule always spans the maximum budget, so a run's
+learning rate at epoch ``e`` does not depend on whether or when it stops: an early-stopped run is exactly the
+first epochs of the run without patience (tested), and it ends with a learning rate above 0. The best epoch is
+chosen among the epochs that ran, as without patience (strictly better ``select_metric``, the first of equals).
 
 Determinism: epoch ``e`` draws its batch order (and, end to end, its sampled frames) from
 ``numpy.random.default_rng([seed, e])`` and seeds torch (dropout) with ``seed * 1_000_003 + e``
@@ -48,6 +55,8 @@ class FitResult:
     best_epoch: int
     best_value: float
     config: FitConfig = field(repr=False, default=None)
+    epochs_run: int = 0  # epochs actually trained (fewer than config.epochs when stopped early or interrupted)
+    stopped_early: bool = False  # True when early stopping (config.patience) ended the run
 
     @property
     def head(self) -> RetrievalHead:
@@ -106,6 +115,9 @@ class _Run:
     best_epoch: int = -1
     best_state: dict | None = None  # the best epoch's weights, when this process trained it
     next_epoch: int = 0
+    ref_value: float | None = None  # early stopping: the value of the last epoch that improved by > min_delta
+    stale: int = 0  # early stopping: epochs since that epoch
+    stopped_early: bool = False
 
 
 class _Checkpoints:
@@ -126,8 +138,10 @@ class _Checkpoints:
             return _Run()
         state = torch.load(self.last, map_location="cpu", weights_only=False)
         now = self.cfg.as_dict()
-        if state["config"] != now:
-            diff = {k: (state["config"].get(k), v) for k, v in now.items() if state["config"].get(k) != v}
+        # a checkpoint written before a config field existed ran with that field's default
+        saved = {**FitConfig().as_dict(), **state["config"]}
+        if saved != now:
+            diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
             raise ValueError(
                 f"cannot resume from {self.last}: the config differs (saved, now): {diff}; "
                 "use the same settings or another checkpoint_dir"
@@ -136,7 +150,14 @@ class _Checkpoints:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         return _Run(
-            state["history"], state["steps"], state["best_value"], state["best_epoch"], next_epoch=state["epoch"] + 1
+            state["history"],
+            state["steps"],
+            state["best_value"],
+            state["best_epoch"],
+            next_epoch=state["epoch"] + 1,
+            ref_value=state.get("ref_value"),
+            stale=state.get("stale", 0),
+            stopped_early=state.get("stopped_early", False),
         )
 
     def save_best(self, weights: dict, epoch: int, value: float) -> None:
@@ -153,6 +174,9 @@ class _Checkpoints:
                 "steps": run.steps,
                 "best_value": run.best_value,
                 "best_epoch": run.best_epoch,
+                "ref_value": run.ref_value,
+                "stale": run.stale,
+                "stopped_early": run.stopped_early,
                 "config": self.cfg.as_dict(),
             },
             self.last,
@@ -233,10 +257,20 @@ def _train_epoch(
     return losses, time.perf_counter() - t0
 
 
-def _better(value: float, best: float | None, metric: str) -> bool:
+def _better(value: float, best: float | None, metric: str, min_delta: float = 0.0) -> bool:
+    """Whether ``value`` beats ``best`` by more than ``min_delta`` in ``metric``'s direction (None: no best yet)."""
     if best is None:
         return True
-    return value < best if metric in LOWER_IS_BETTER else value > best
+    return value < best - min_delta if metric in LOWER_IS_BETTER else value > best + min_delta
+
+
+def _early_stopping(cfg: FitConfig, run: _Run, value: float) -> None:
+    """Update ``run``'s early-stopping state after an epoch whose validation ``select_metric`` is ``value``."""
+    if _better(value, run.ref_value, cfg.select_metric, cfg.min_delta):
+        run.ref_value, run.stale = value, 0
+    else:
+        run.stale += 1
+    run.stopped_early = cfg.patience is not None and run.stale >= cfg.patience
 
 
 # --------------------------------------------------------------------------- fit
@@ -262,7 +296,10 @@ def fit(
     ``resume=True`` training continues after the last finished epoch found there (the config must
     match). ``stop_after_epoch=k``: return after ``k`` epochs (an interrupted run, resumed later with
     ``resume=True``; the schedule still spans ``config.epochs``).
-    Returns a :class:`FitResult` whose model holds the best validation epoch's weights.
+    ``config.patience=p``: stop early once validation has not improved (by more than ``config.min_delta``)
+    for ``p`` epochs; ``config.epochs`` is then the maximum, and the schedule spans it (module docstring).
+    Returns a :class:`FitResult` whose model holds the best validation epoch's weights, with the number of
+    epochs that ran (``epochs_run``) and whether early stopping ended the run (``stopped_early``).
     """
     cfg = dataclasses.replace(config or FitConfig(), **overrides)
     if not isinstance(model, RetrievalModel):
@@ -274,6 +311,8 @@ def fit(
     run = ckpt.start(model, optimizer, scheduler, resume) if ckpt is not None else _Run()
 
     for epoch in range(run.next_epoch, cfg.epochs):
+        if run.stopped_early:
+            break  # resumed from a run that early stopping had already ended
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break  # an interrupted run: resume later from checkpoint_dir
         losses, train_seconds = _train_epoch(
@@ -300,6 +339,7 @@ def fit(
             run.best_state = copy.deepcopy(model.state_dict())
             if ckpt is not None:
                 ckpt.save_best(run.best_state, epoch, value)
+        _early_stopping(cfg, run, value)
         if ckpt is not None:
             ckpt.save_last(model, optimizer, scheduler, epoch, run)
 
@@ -316,4 +356,6 @@ def fit(
         run.best_epoch,
         float("nan") if run.best_value is None else float(run.best_value),
         cfg,
+        epochs_run=len(run.history),
+        stopped_early=run.stopped_early,
     )
