@@ -92,6 +92,7 @@ def worker(
         torch.randn(num_videos, num_frames, dim, generator=torch.Generator().manual_seed(1)),
         torch.ones(num_videos, num_frames, dtype=torch.bool),
     )
+    torch.manual_seed(3)  # the same head in every process (its projections are randomly initialised)
     head = CrossModalAggregation(dim).eval()
     g = torch.Generator().manual_seed(2)
     with torch.no_grad():

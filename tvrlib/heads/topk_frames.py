@@ -12,16 +12,18 @@ which it extends:
 2. **selection**: per (caption, video) keep the ``K`` frames with the largest ``r``
    (only valid frames; all of them when the video has ``<= K``);
 3. **attention**: softmax of ``r`` over the selected frames, weight 0 elsewhere;
-4. **aggregation**: ``E_V = sum_f w_f x_f`` (eq. 4.9) and the score ``cos(E_t, E_V)``;
+4. **aggregation**: as CrossAttnGL's head does it (random W_Q/W_K/W_V, values ``W_V x_f``, FC layer and
+   dropout 0.3 on the pooled vector; eqs. 4.8-4.9 and its Model Settings), then the score ``cos(E_t, E_V)``;
 5. **temporal encoding** (``temporal=True``): ``x_f = E_f / |E_f| + P_f`` with a learned
    position embedding ``P_f`` of the frame's index in the video (not its rank among the
    selected frames), initialised to zero, so that keys and pooled vector know *when* a
    frame happened; ``temporal=False`` uses ``x_f = E_f / |E_f|``.
 
 Selection is a hard top-K (no gradient through the choice; gradients flow through the
-softmax over the chosen frames). With ``K >= F`` the head is exactly CrossAttnGL's
-:class:`~tvrlib.heads.cross_modal_aggregation.CrossModalAggregation` (plus the position
-embedding when ``temporal=True``). With ``K = 1`` the score is the cosine with the single
+softmax over the chosen frames). With ``K >= F`` the head is CrossAttnGL's
+:class:`~tvrlib.heads.cross_modal_aggregation.CrossModalAggregation` applied to L2-normalised frames (plus
+the position embedding when ``temporal=True``); it inherits that head's defaults, so a change of reading
+there (e.g. ``cross_modal_aggregation-identity``) is one keyword away here too. With ``K = 1`` the score is the cosine with the single
 most relevant frame.
 
 Shapes: ``text.sentence [T, D]``, ``video.frames [V, F, D]``, ``video.mask bool [V, F]``
