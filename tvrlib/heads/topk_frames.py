@@ -23,8 +23,8 @@ Selection is a hard top-K (no gradient through the choice; gradients flow throug
 softmax over the chosen frames). With ``K >= F`` the head is CrossAttnGL's
 :class:`~tvrlib.heads.cross_modal_aggregation.CrossModalAggregation` applied to L2-normalised frames (plus
 the position embedding when ``temporal=True``); it inherits that head's defaults, so a change of reading
-there (e.g. ``cross_modal_aggregation-identity``) is one keyword away here too. With ``K = 1`` the score is the cosine with the single
-most relevant frame.
+there (e.g. ``cross_modal_aggregation-identity``) is one keyword away here too. With ``K = 1`` the video is
+its single most relevant frame.
 
 Shapes: ``text.sentence [T, D]``, ``video.frames [V, F, D]``, ``video.mask bool [V, F]``
 -> scores ``[T, V]``; :meth:`frame_weights` -> ``[T, V, F]`` (at most K non-zero per pair).
