@@ -1,0 +1,62 @@
+"""tvrlib.diagnostics: the measurements notebooks 00-02 show."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tvrlib import diagnostics as D
+from tvrlib import metrics as M
+from tvrlib.heads import HEADS
+from tvrlib.heads.base import TextInput, VideoInput
+
+
+def _twins(seed=0, pairs=20, frames=12, dim=64):
+    g = torch.Generator().manual_seed(seed)
+    f = torch.randn(2 * pairs, frames, dim, generator=g)
+    for v in range(1, 2 * pairs, 2):
+        f[v] = f[v - 1][torch.randperm(frames, generator=g)]
+    mask = torch.ones(2 * pairs, frames, dtype=torch.bool)
+    text = f.mean(dim=1) + 0.5 * torch.randn(2 * pairs, dim, generator=g)
+    return text, f, mask
+
+
+def test_sorted_float64_ties_twins_exactly_and_float32_shuffled_differs_by_rounding_only():
+    text, f, mask = _twins()
+    c64 = D.mean_pool_cosines(text, f, mask, torch.float64, "sorted")
+    c32 = D.mean_pool_cosines(text, f, mask, torch.float32, "shuffled", seed=1)
+    assert c64.dtype == np.float64 and c32.dtype == np.float32
+    gold = np.arange(len(text))
+    assert np.all(c64[gold, gold] == c64[gold, gold ^ 1])  # twins tie bit for bit
+    assert 0 < np.abs(c64 - c32).max() < M.TIE_TOLERANCE / 10
+    ref = HEADS.build("meanP").score(TextInput(text), VideoInput(f, mask)).numpy()
+    np.testing.assert_allclose(c64, ref, atol=1e-6)  # the same cosines as the meanP head
+    assert M.t2v(c64, gold) == M.t2v(c32, gold)
+
+
+def test_order_pairs_sharing_frames_reads_the_swapped_kinds():
+    videos = [
+        {"video_id": "a", "spec": {"events": [{"kind": "move"}, {"kind": "move"}, {"kind": "grow"}]}},
+        {"video_id": "b", "spec": {"events": [{"kind": "appear"}, {"kind": "grow"}, {"kind": "move"}]}},
+    ]
+    twins = [
+        {"video_id": "a", "twin_id": "a2", "factor": "order", "event_index": 0},
+        {"video_id": "b", "twin_id": "b2", "factor": "order", "event_index": 1},
+        {"video_id": "b", "twin_id": "b3", "factor": "detail"},
+    ]
+    t = D.order_pairs_sharing_frames(videos, twins, lambda v, w: v == "a")
+    assert t["swapped"].tolist() == ["move + move", "grow + move"]
+    assert t["same multiset of frames"].tolist() == [True, False]
+
+
+def test_single_frame_table_rows_match_masked_scoring():
+    text, f, mask = _twins(seed=3)
+    head = HEADS.build("meanP")
+    gold = np.arange(len(text))
+    kinds = ["video", "event"] * (len(text) // 2)
+    t = D.single_frame_table(head, TextInput(text), gold, VideoInput(f, mask), kinds, spans=[(3, 8)])
+    assert list(t.index) == ["all"] + [str(i) for i in range(12)] + ["3-8"]
+    assert t.loc["all", "R1 all"] == M.t2v(head.score(TextInput(text), VideoInput(f, mask)), gold)["R1"]
+    keep = torch.zeros_like(mask)
+    keep[:, 5] = True
+    assert t.loc["5", "MnR all"] == M.t2v(head.score(TextInput(text), VideoInput(f, keep)), gold)["MnR"]

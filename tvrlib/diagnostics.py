@@ -1,0 +1,213 @@
+"""Small measurements the teaching notebooks 00-02 show: what the benchmark's twins share, how long encoding
+takes against a cache load, the same cosines in two precisions, and which single frame scores how well.
+
+Each function computes one table or one set of numbers; the notebooks print them and narrate.
+
+* :func:`order_pairs_sharing_frames` -- which order-twin pairs hold the same multiset of sampled frames, and the
+  kinds of the two swapped events (notebook 00).
+* :func:`time_encode_and_load` -- seconds to encode a split's videos vs to load the same features from a feature
+  cache, each repeated, with the encoder already in memory (notebook 01).
+* :func:`mean_pool_cosines` -- meanP's cosines computed in a chosen dtype and summation order (notebook 02's tie
+  demo: float64 with a canonical order vs float32 with each video's frames summed in its own random order).
+* :func:`objects_in_view` / :func:`single_frame_table` -- R@1 of mean pooling over one sampled frame at each
+  position, per query kind, next to how many of the video's event objects that frame shows (notebook 02).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "order_pairs_sharing_frames",
+    "time_encode_and_load",
+    "mean_pool_cosines",
+    "objects_in_view",
+    "single_frame_table",
+]
+
+
+# --------------------------------------------------------------------------------------------- notebook 00
+def order_pairs_sharing_frames(videos: Sequence[dict], twins: Sequence[dict], same_frames: Callable[[str, str], bool]):
+    """One row per order-twin pair: ``video_id``, ``twin_id``, ``swapped`` (the kinds of the two swapped events,
+    e.g. ``"move + move"``) and ``same multiset of frames`` (``same_frames(video_id, twin_id)``).
+
+    ``videos`` are the annotation's video records (with ``spec``), ``twins`` its twin records; an order twin
+    swaps events ``event_index`` and ``event_index + 1``.
+    """
+    import pandas as pd
+
+    spec = {v["video_id"]: v["spec"] for v in videos}
+    rows = []
+    for t in twins:
+        if t["factor"] != "order":
+            continue
+        e = int(t["event_index"])
+        events = spec[t["video_id"]]["events"]
+        rows.append(
+            {
+                "video_id": t["video_id"],
+                "twin_id": t["twin_id"],
+                "swapped": f"{events[e]['kind']} + {events[e + 1]['kind']}",
+                "same multiset of frames": bool(same_frames(t["video_id"], t["twin_id"])),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------- notebook 01
+def time_encode_and_load(encoder, data, num_frames: int = 12, sampler: str = "uniform", repeats: int = 2) -> dict:
+    """Seconds to encode every video of ``data`` and to load the same features from a feature cache.
+
+    The encoder is the one passed in (already loaded), so no timing includes loading it, and the project's
+    own cache is neither read nor written: a fresh temporary cache directory is used. The first call is a
+    miss (encode, then write the entry; it also pays one-off warm-ups: the video decoder, thread pools, the
+    first forward pass); then ``repeats - 1`` more encodes without a cache, and ``repeats`` loads from the
+    temporary cache (each reads the tensor file, checks its sha256 against the manifest and unpickles it).
+    Returns ``{"first": s, "encode": [s, ...], "load": [s, ...], "videos": V, "bytes": size of the entry}``.
+    """
+    from .cache import FeatureCache
+    from .features import encode_videos
+
+    if repeats < 2:
+        raise ValueError(f"repeats must be >= 2 (a first encode with warm-ups, then repeated ones), got {repeats}")
+    kw = {"num_frames": num_frames, "mode": sampler, "progress": False}
+    encode_s, load_s = [], []
+    with tempfile.TemporaryDirectory(prefix="tvr-cache-demo-") as tmp:
+        store = FeatureCache(tmp)
+        t0 = time.perf_counter()
+        encode_videos(encoder, data, cache=store, **kw)  # a miss: encode and write the entry
+        first = time.perf_counter() - t0
+        for _ in range(repeats - 1):
+            t0 = time.perf_counter()
+            encode_videos(encoder, data, cache=False, **kw)
+            encode_s.append(time.perf_counter() - t0)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            encode_videos(encoder, data, cache=store, **kw)  # a hit: read, verify, unpickle
+            load_s.append(time.perf_counter() - t0)
+        size = int(sum(p.stat().st_size for p in store.root.glob("*.pt")))
+    return {"first": first, "encode": encode_s, "load": load_s, "videos": data.num_videos, "bytes": size}
+
+
+# --------------------------------------------------------------------------------------------- notebook 02
+def mean_pool_cosines(
+    sentence: torch.Tensor,
+    frames: torch.Tensor,
+    mask: torch.Tensor,
+    dtype: torch.dtype = torch.float64,
+    order: str = "sorted",
+    seed: int = 0,
+) -> np.ndarray:
+    """meanP's cosines ``[T, V]`` (:mod:`tvrlib.heads.mean_pooling`) computed in ``dtype`` with a chosen
+    summation order over each video's frames.
+
+    ``order="sorted"``: the unit frame vectors are summed in ascending order per dimension, a canonical
+    order, so two videos holding the same frames in any order get bitwise identical sums (and tie exactly);
+    ``"shuffled"``: each video's frames are added one by one in a random order of its own (``seed``), as
+    an order-blind head whose arithmetic follows the frame order would do, so the same frames in another
+    order round differently. Everything (normalising, summing, the cosine) happens in ``dtype``.
+    """
+    if order not in ("sorted", "shuffled"):
+        raise ValueError(f"order must be 'sorted' or 'shuffled', got {order!r}")
+    fr = F.normalize(frames.to(dtype), dim=-1) * mask[..., None].to(dtype)
+    if order == "sorted":
+        pooled = fr.sort(dim=1).values.sum(dim=1)
+    else:
+        gen = torch.Generator().manual_seed(seed)
+        v, f = mask.shape
+        perm = torch.argsort(torch.rand(v, f, generator=gen), dim=1)
+        pooled = torch.zeros(v, fr.shape[-1], dtype=dtype)
+        for j in range(f):
+            pooled = pooled + fr[torch.arange(v), perm[:, j]]
+    pooled = pooled / mask.sum(dim=1, keepdim=True).clamp(min=1).to(dtype)
+    text = F.normalize(sentence.to(dtype), dim=-1)
+    return (text @ F.normalize(pooled, dim=-1).T).numpy()
+
+
+def objects_in_view(data, num_frames: int = 12, sampler: str = "uniform") -> np.ndarray:
+    """``float [V, num_frames]``: the fraction of a synthetic video's *event objects* (the objects its
+    events are about, which its whole-video captions name) visible in each sampled frame.
+
+    An object that appears counts from the middle of its fade-in, one that disappears until the middle of
+    its fade-out; a moving object counts while it crosses the frame (it is off-screen on the first and last
+    frame of its move and absent outside it, unless it is also a static object). Follows
+    :func:`tvrlib.synthetic.world.render_frame`. Needs ``meta["video_fields"]``.
+    """
+    from .synthetic.world import VideoSpec
+    from .video import sample_indices
+
+    fields = data.meta.get("video_fields")
+    if fields is None:
+        raise ValueError(f"{data.dataset}/{data.split} has no synthetic video specs (meta['video_fields'])")
+    out = np.zeros((len(fields), num_frames))
+    for j, fld in enumerate(fields):
+        spec = VideoSpec.from_json(fld["spec"])
+        named = {e.obj for e in spec.events}
+        bounds = spec.bounds()
+        idx = sample_indices(spec.num_frames, num_frames, sampler)
+        for k, f in enumerate(idx[:num_frames]):
+            alpha = {i.obj: 1.0 for i in spec.initial}
+            mover = None
+            for e, (s, t) in zip(spec.events, bounds):
+                if f < s:
+                    break
+                p = min(1.0, (f - s) / (t - s))
+                if e.kind == "appear":
+                    alpha[e.obj] = p
+                elif e.kind == "disappear":
+                    alpha[e.obj] = 1.0 - p
+                elif e.kind == "move" and 0.0 < p < 1.0:
+                    mover = e.obj
+            seen = {o for o, a in alpha.items() if a >= 0.5} | ({mover} if mover is not None else set())
+            out[j, k] = len(seen & named) / max(1, len(named))
+    return out
+
+
+def single_frame_table(
+    head, queries, gold, videos, kinds, in_view: np.ndarray | None = None, spans: Sequence[tuple[int, int]] = ()
+):
+    """R@1 (t2v, %) of ``head`` when each video keeps only the frame at one position, for every position,
+    plus the row ``"all"`` (every valid frame), overall and per query kind (``kinds[i]`` of query ``i``), and
+    MnR over all queries.
+
+    ``spans``: extra rows ``"a-b"`` that keep the frames at positions ``a .. b`` (inclusive). ``in_view``
+    (``[V, F]``, e.g. :func:`objects_in_view`) adds the mean over the query videos of the fraction of event
+    objects the kept frames show. Returns a DataFrame indexed by the kept frames.
+    """
+    import pandas as pd
+
+    from . import metrics as M
+    from .heads.base import VideoInput
+
+    kinds = np.asarray(kinds)
+    gold = np.asarray(gold)
+    names = list(dict.fromkeys(kinds.tolist()))
+
+    def row(sim) -> dict:
+        r = M.ranks_t2v(sim, gold)
+        out = {"R1 all": M.summarize(r)["R1"]}
+        for k in names:
+            out[f"R1 {k} captions"] = M.summarize(r[kinds == k])["R1"]
+        out["MnR all"] = M.summarize(r)["MnR"]
+        return out
+
+    num_frames = videos.mask.shape[1]
+    kept = {"all": (0, num_frames - 1), **{f: (f, f) for f in range(num_frames)}}
+    kept.update({f"{a}-{b}": (a, b) for a, b in spans})
+    rows, seen = {}, None if in_view is None else np.asarray(in_view)[gold]
+    for name, (a, b) in kept.items():
+        keep = torch.zeros_like(videos.mask)
+        keep[:, a : b + 1] = videos.mask[:, a : b + 1]
+        rows[name] = row(head.score(queries, VideoInput(videos.frames, keep)))
+        if seen is not None:
+            rows[name]["event objects in view"] = float(seen[:, a : b + 1].mean())
+    table = pd.DataFrame(rows).T
+    table.index = table.index.map(str)
+    table.index.name = "frames kept"
+    return table
