@@ -44,8 +44,8 @@ S = tvrlib.session.setup(
 # ## 1. From scores to ranks
 #
 # Row *i* of `sim` holds text *i*'s score against every video; `text_to_video[i]` is its gold video. The gold's
-# **rank** is 1 + the number of videos scored higher (beyond the tie tolerance of section 2). R@K is the percentage of queries whose rank is ≤ K;
-# MdR and MnR are the median and mean rank (lower is better).
+# **rank** is 1 + the number of videos scored higher (beyond the tie tolerance of section 2). R@K is the percentage
+# of queries whose rank is ≤ K; MdR and MnR are the median and mean rank (lower is better).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -67,12 +67,13 @@ show_source(M.rank_of_gold)
 # %% [markdown]
 # ## 2. Ties
 #
-# When the gold video's score equals another video's score, which comes first? Sorting breaks the tie arbitrarily,
-# so the metric would depend on the sort algorithm. CLIP4Clip locates the gold by subtracting it from the sorted row
-# and looking for zeros, which returns *every* tied position and so over-counts tied rows (its issue #80). We use
-# the **average rank**: rank = 1 + #strictly higher + #other tied / 2. A gold tied with one other video at the top
-# gets rank 1.5 — it is not counted as a hit at R@1, and an all-equal row of N scores gets (N+1)/2, the rank a coin
-# flip would give on average.
+# When the gold video's score equals another video's score (equal up to a tiny tolerance, explained below), which
+# comes first? Sorting breaks the tie arbitrarily, so the metric would depend on the sort algorithm. CLIP4Clip
+# locates the gold by subtracting it from the sorted row and looking for zeros, which returns *every* tied position
+# and so over-counts tied rows (its issue #80). We use the **average rank**: rank = 1 + #higher + #other tied / 2
+# (higher: above the gold's score by more than the tolerance; tied: within it). A gold tied with one other video at
+# the top gets rank 1.5 — it is not counted as a hit at R@1, and an all-equal row of N scores gets (N+1)/2, the rank
+# a coin flip would give on average.
 
 # %%
 # NBVAL_CHECK_OUTPUT
