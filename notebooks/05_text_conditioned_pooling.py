@@ -9,15 +9,16 @@
 # **What you will learn here**
 #
 # * the **cross-modal attention aggregation** of CrossAttnGL ([docs/papers.md](../docs/papers.md); section 4.2,
-#   eqs. 4.5–4.9), its two baselines from the paper's Table 2 (**Mean**, **Self-Att**), **X-Pool**'s pooling block,
-#   and TopKTemporal's **top-K frames** (our reading of a paper that gives only tables);
+#   eqs. 4.5–4.9) as the paper describes it, its two baselines from the paper's Table 2 (**Mean**, **Self-Att**),
+#   **X-Pool**'s pooling block, and TopKTemporal's **top-K frames** (our reading of a paper that gives only tables);
 # * why these heads are expensive to evaluate (one pooled video per caption–video pair: a `[T, V, D]` tensor) and
 #   how to evaluate them in **bounded memory**, and for a linear attention pool **without any pooled vector** (the
 #   Gram-matrix path);
-# * where text-conditioned pooling helps on our benchmark (captions about one event: *partial relevance*), where it
-#   does not (whole-video captions, order and direction twins), and what its attention looks at;
-# * CrossAttnGL Table 2 and TopKTemporal Tables 4–5 beside our numbers, with confidence intervals and a verdict on the
-#   direction of each claim.
+# * how to compare trained heads honestly: one training protocol for every head (`tvrlib.experiment`), several
+#   training seeds, early stopping on validation, paired confidence intervals, and verdicts that say what they mean;
+# * where text-conditioned pooling helps on our benchmark and where it does not (our own hypotheses about captions
+#   that describe one event), and what its attention looks at;
+# * CrossAttnGL Table 2 and TopKTemporal Tables 4–5 beside our numbers, each claim judged once, here.
 
 # %% tags=["parameters"]
 profile = "quick"  # quick | full | msrvtt
@@ -25,30 +26,38 @@ dataset = None  # None: take it from the profile (also for clip_model, pretraine
 clip_model = None
 pretrained = None
 device = "auto"
-seed = 0
-epochs = None  # epochs of every trained head (model selection on val); None: the profile's, quick: 2
-sweep_epochs = None  # epochs per K in the top-K sweep; None: quick 1, otherwise the same as epochs
-lr = None  # learning rate of the heads; None: the profile's (quick 1e-3, msrvtt 1e-4)
-batch_size = None  # captions per step; None: the profile's, quick: 64
+seed = 0  # the first training seed (the others follow: seed + 1, ...) and the bootstrap seed
+# the training protocol (tvrlib.experiment); None: the profile's, except where this notebook's quick budget differs
+seeds = None  # training seeds per head; None: the profile's (quick 3, full 5)
+batch_size = None  # captions per step; None: quick 64 (see section 6), otherwise the profile's
+steps_per_epoch = None  # steps between two validation checks; None: quick 40, otherwise a full pass (0: a full pass)
+max_epochs = None  # None: quick 8, otherwise the profile's
+patience = None  # early-stopping patience in epochs; None: quick 2, otherwise the profile's
+sweep_seeds = None  # training seeds per K in the TopKTemporal Table 4 sweep; None: quick 1, otherwise all
+sweep_max_epochs = None  # None: quick 4, otherwise the main protocol's
 # the heads trained and compared, by registered name: any name in HEADS.names() works (HEADS.describe() lists them).
 # CrossAttnGL Table 2 needs meanP, self_attention_aggregation and cross_modal_aggregation; TopKTemporal Table 5
 # needs a top-K head with and without temporal encoding (topK{K} and topK{K}-noTE, same K)
 heads = ["meanP", "self_attention_aggregation", "cross_modal_aggregation", "xpool", "topK4", "topK4-noTE"]
 Ks = [1, 2, 4, 6, 8, 10, 12]  # TopKTemporal Table 4; each K trains the registered head topK{K}
-xpool_dropout = 0.3  # X-Pool (method_cards.md card 2): 0.3 (MSR-VTT 9k, LSMDC), 0.4 (7k, MSVD)
 eval_max_bytes = 64 * 2**20  # working-memory budget of one block of (text, video) pairs
+threads = 1  # torch threads; None: the session's default (up to 4). 1 is fastest on cores shared with other jobs
+# (measured on the 2-core CI machine under load 8: a Self-Att training step 40 ms with 1 thread, 150 ms with 2)
 
 # %%
+import math
 import time
 
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
+from torch import nn
 
 import tvrlib.session
 from tvrlib import metrics as M
 from tvrlib.evaluation import evaluate, evaluation_rows, summary_frame
+from tvrlib.experiment import Protocol, paired_difference, run, run_heads, seed_rows, subset_runs, summarise_seeds
 from tvrlib.heads import HEADS, TextInput, VideoInput, score_all
 from tvrlib.heads.cross_modal_aggregation import CrossModalAggregation
 from tvrlib.heads.gram import pooled_cosine_gram, pooled_cosine_materialised
@@ -57,28 +66,35 @@ from tvrlib.heads.scoring import block_shape
 from tvrlib.heads.self_attention_aggregation import SelfAttentionAggregation
 from tvrlib.heads.topk_frames import TopKFrames, top_k_mask
 from tvrlib.heads.xpool import XPool
-from tvrlib.paper_tables import claim_verdict, load_paper_table, reported_vs_reproduced
-from tvrlib.partial_relevance import event_attention_mass, gold_frame_weights, kind_comparison, kind_table
+from tvrlib.paper_tables import load_paper_table, record_claim, record_hypothesis, save_claims
+from tvrlib.partial_relevance import event_attention_mass, gold_frame_weights
 from tvrlib.profiles import training_settings
-from tvrlib.reporting import figure, metrics_frame, results_rows, save_figure, show_source, versions
+from tvrlib.reporting import figure, results_rows, save_figure, show_source, versions
 from tvrlib.synthetic.events import sampled_frame_events
-from tvrlib.training import FeatureSource, FitConfig, fit
-from tvrlib.twins import twin_table
+from tvrlib.training import FeatureSource
 from tvrlib.video import sample_frames
 
+NB = "05_text_conditioned_pooling"
 pd.set_option("display.max_colwidth", 90)
 pd.set_option("display.width", 200)
 S = tvrlib.session.setup(
-    profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device, seed=seed
+    profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device, seed=seed, threads=threads
 )
-# An interaction head scores B x B pairs per step, so this notebook runs a lighter quick recipe than
-# notebooks 03-04 (2 epochs of 64 captions instead of 5 of 128); other profiles use their own settings.
+T = training_settings(profile, seeds=seeds, batch_size=batch_size, max_epochs=max_epochs, patience=patience)
+P = Protocol.from_session(S, settings=T)  # the shared protocol: CLIP's own temperature, the profile's budget
 light = profile == "quick"
-T = training_settings(
-    profile, epochs=epochs or (2 if light else None), lr=lr, batch_size=batch_size or (64 if light else None)
-)
-sweep_epochs = sweep_epochs or (1 if light else T["epochs"])
+if light:  # this notebook's quick budget (section 6 says why); a parameter that is set wins
+    P = P.replace(
+        batch_size=batch_size or 64,
+        max_steps_per_epoch=steps_per_epoch if steps_per_epoch is not None else 40,
+        max_epochs=max_epochs or 8,
+        patience=patience or 2,
+        reason="notebook 05's quick budget: interaction heads cost B^2 per step, 5 of them x the seeds in ~10 min",
+    )
+elif steps_per_epoch:
+    P = P.replace(max_steps_per_epoch=steps_per_epoch, reason="the notebook's steps_per_epoch parameter")
 train, val = FeatureSource.from_session(S, "train"), FeatureSource.from_session(S, "val")
+test_src = FeatureSource.from_session(S, "test")  # what tvrlib.experiment ranks: the t2v queries vs every video
 test = S.data("test")
 texts, videos = S.texts("test"), S.videos("test")  # every caption, every video of the test split
 queries, gold = S.queries("test")  # the t2v queries and their gold videos
@@ -90,32 +106,61 @@ print(
     f"test: {len(test.videos)} videos, {len(texts)} captions, {len(gold)} t2v queries "
     f"({int((kind == 'event').sum())} describe a single event); features D = {D}, {F_} frames per video"
 )
+print(P.describe())
+per_epoch = min(len(train), (P.max_steps_per_epoch or len(train)) * P.batch_size)
 print(
-    f"training: {T['epochs']} epochs of {T['batch_size']} captions, head lr {T['lr']}; "
-    f"K sweep: {sweep_epochs} epoch(s) per K"
+    f"an epoch here: {per_epoch:,} of the {len(train):,} training captions ({per_epoch / len(train):.0%} of a pass), "
+    f"then a validation check on {len(val.query_index):,} validation queries"
+)
+print(
+    f"temperature: starts from the CLIP encoder's own learned value, exp({P.logit_scale:.3f}) = "
+    f"{math.exp(P.logit_scale):.1f}, as CLIP4Clip and X-Pool (and notebooks 03-04) do; earlier versions of this "
+    f"notebook started from CLIP's initial ln(1/0.07), i.e. {1 / 0.07:.1f}."
 )
 versions().T
 
 # %% [markdown]
 # ## 1. CrossAttnGL: cross-modal attention aggregation (eqs. 4.5–4.9)
 #
-# The caption embedding $E_t$ is the **query**, the frame embeddings $E_{f_1}, \dots, E_{f_n}$ are the **keys**:
+# The caption embedding $E_t$ is the **query**, the frame embeddings $E_{f_1}, \dots, E_{f_n}$ ($\mathrm{Set}_F$) give
+# the **keys** and the **values**:
 #
-# $$Q_t = W_Q E_t \;(4.5), \qquad K_F = W_K\,\mathrm{Set}_F \;(4.6), \qquad
-# S = \mathrm{softmax}\!\Big(\frac{Q_t K_F^\top}{\sqrt{d_a}}\Big) \;(4.8), \qquad
-# E_V = S_{1} E_{f_1} + \dots + S_{n} E_{f_n} \;(4.9)$$
+# $$Q_t = W_Q E_t \;(4.5), \qquad K_F = W_K\,\mathrm{Set}_F \;(4.6), \qquad V_F = W_V\,\mathrm{Set}_F \;(4.7), \qquad
+# S = \mathrm{softmax}\!\Big(\frac{Q_t K_F^\top}{\sqrt{d_a}}\Big)\,V_F \;(4.8)$$
 #
-# and the score is $\cos(E_t, E_V)$. The video embedding now depends on the caption: one pooled video per pair.
+# and eq. 4.9 writes the video embedding as $E_V = S_1 E_{f_1} + \dots + S_n E_{f_n}$. The video embedding now
+# depends on the caption: one pooled video per caption–video pair, scored by $\cos(E_t, E_V)$.
 #
-# Where the seed is ambiguous we chose, and the module docstring says why: eq. 4.8 as printed ends with a projected
-# value $V_v$ (eq. 4.7), but eq. 4.9 sums the *frame embeddings*, so we follow eq. 4.9 and $W_V$ is unused; frames are
-# L2-normalised before the sum, so that **uniform weights give exactly mean pooling**; $W_Q$ and $W_K$ start as the
-# identity. One more step makes evaluation cheap: the logit $(W_Q q)\cdot(W_K k_f)/\sqrt{d_a}$ equals
-# $(W_K^\top W_Q q/\sqrt{d_a})\cdot k_f$, one vector per caption dotted with the frames directly.
+# **Eqs. 4.8 and 4.9 disagree.** Eq. 4.8 multiplies the softmax weights by the *values* $V_F$, which already gives a
+# pooled vector; eq. 4.9 uses the same weights on the *raw* frames $E_f$. The text ("the attention scores are used to
+# weight the value vectors") and the Model Settings (a $W_V$, an FC layer) side with 4.8, so **we pool the values and
+# read the raw $E_f$ of 4.9 as a misprint** (docs/papers.md, errata). What `cross_modal_aggregation` computes:
+#
+# $$w_f = \mathrm{softmax}_f\Big(\frac{(W_Q E_t + b_Q)\cdot(W_K E_f)}{\sqrt{d_a}}\Big), \qquad
+# E_V = \mathrm{Dropout}_{0.3}\Big(\mathrm{FC}\big(\textstyle\sum_f w_f\,(W_V E_f + b_V)\big)\Big), \qquad s = \cos(E_t, E_V)$$
+#
+# Its defaults and where each comes from (docs/papers.md has the full table):
+#
+# | setting | default | source |
+# |---|---|---|
+# | $W_Q, W_K, W_V$ | $d \times d_a$ with $d_a = d$ (512 on ViT-B/32, 128 on our tiny CLIP) | the paper (§4.2, Model Settings) |
+# | their initialisation | random (PyTorch's default `nn.Linear` init), biases 0 | the paper ("randomly initialized ... bias values are set to 0"; no distribution named) |
+# | what is pooled | the values $W_V E_f$ (eq. 4.8), not the raw $E_f$ of eq. 4.9 | the paper's text; 4.9 read as a misprint |
+# | FC layer | one linear $d \to d$ with bias on the pooled value, identity weight and zero bias at the start | the paper (512 units); place and init from X-Pool |
+# | dropout | 0.3 on the FC layer's output (training only) | the paper (0.3); placement from X-Pool |
+# | LayerNorm, residual | none | the paper has none (X-Pool has both) |
+# | score | cosine with the caption's raw $E_t$ | X-Pool; eq. 4.11 also takes $E_t$ |
+#
+# Two steps make evaluation cheap. The logit $(W_Q q)\cdot(W_K x_f)/\sqrt{d_a}$ equals
+# $(W_K^\top W_Q q/\sqrt{d_a})\cdot x_f$: one vector per caption dotted with the frames directly. And the FC layer is
+# affine while the weights sum to 1, so $\mathrm{FC}(\sum_f w_f v_f) = \sum_f w_f\,\mathrm{FC}(v_f)$: in eval mode
+# (dropout off) the pooled video is a linear weighted sum of per-frame vectors, which section 5 scores without ever
+# building it. Untrained, the random $W_V$ scrambles CLIP's joint space (the head starts near chance); the variant
+# `cross_modal_aggregation-identity` keeps our earlier reading (eq. 4.9 literally, no $W_V$/FC/dropout, $W_Q = W_K = I$).
 
 # %%
 show_source(CrossModalAggregation.encode_text)
-show_source(CrossModalAggregation.frame_vectors)
+show_source(CrossModalAggregation.value_vectors)
 
 # %% [markdown]
 # Shapes on a toy input (3 captions, 2 videos of 5 frames, the second with 2 padded frames). Checked by nbval:
@@ -125,7 +170,8 @@ show_source(CrossModalAggregation.frame_vectors)
 g = torch.Generator().manual_seed(0)
 toy_text = TextInput(torch.randn(3, 16, generator=g))
 toy_video = VideoInput(torch.randn(2, 5, 16, generator=g), torch.tensor([[True] * 5, [True] * 3 + [False] * 2]))
-cma = CrossModalAggregation(16)
+torch.manual_seed(0)
+cma = CrossModalAggregation(16).eval()  # the paper's reading: random W_Q/W_K/W_V, FC, dropout 0.3 (off in eval)
 with torch.no_grad():
     w = cma.frame_weights(toy_text, toy_video)
     print(
@@ -139,41 +185,69 @@ with torch.no_grad():
     print("weights sum to 1 over the valid frames:", bool(torch.allclose(w.sum(-1), torch.ones(3, 2))))
     print("padded frames get weight 0:", bool((w[:, 1, 3:] == 0).all()))
     te, ve = cma.encode_text(toy_text), cma.encode_video(toy_video)
-    folded = torch.einsum("td,vfd->tvf", te["query"], ve["values"])
     print(
         "folded logits == eq. 4.8 computed literally:",
-        bool(torch.allclose(folded, cma.textbook_logits(toy_text, toy_video), atol=1e-5)),
+        bool(torch.allclose(cma.logits_encoded(te, ve), cma.textbook_logits(toy_text, toy_video), atol=1e-5)),
     )
+    print(
+        "eval mode: FC applied per frame (Gram path) == FC after pooling (materialised):",
+        bool(torch.allclose(cma.score_encoded(te, ve, "gram"), cma.score_encoded(te, ve, "materialise"), atol=1e-5)),
+    )
+    cma.train()
+    print(
+        "training: dropout 0.3 makes two forward passes differ:",
+        not torch.equal(cma.score(toy_text, toy_video), cma.score(toy_text, toy_video)),
+    )
+    cma.eval()
 
 # %% [markdown]
 # ## 2. The baselines of CrossAttnGL's Table 2: Mean and Self-Att
 #
-# * **Mean** is CLIP4Clip's meanP (notebook 03): the average of the L2-normalised frames.
-# * **Self-Att** "computes aggregation weights without utilizing textual semantic information". The seed gives no
-#   equation; we keep everything of the cross-modal head and replace the caption's query by **one learned query
-#   vector** $q$ (starting at 0, i.e. at mean pooling). Its weights do not depend on the caption, so it is a dual
-#   encoder: every video is embedded once.
+# * **Mean** is CLIP4Clip's meanP (notebook 03): the average of the L2-normalised frames. It has no parameters.
+# * **Self-Att** "computes aggregation weights without utilizing textual semantic information". The paper gives no
+#   equation. Table 2 ablates the aggregation step, so our reading keeps **everything** of the cross-modal head —
+#   $W_K$, $W_V$, the FC layer, dropout 0.3, the same initialisation — and removes only the caption from the query:
+#   $W_Q E_t + b_Q$ becomes one learned vector $q$ (what is left of eq. 4.5 without the caption, $b_Q$, which starts
+#   at 0, so the weights start uniform). Its weights do not depend on the caption, so in eval mode it is a **dual
+#   encoder**: every video is embedded once. The variant `self_attention_aggregation-identity` keeps our earlier
+#   reading (the same change applied to `cross_modal_aggregation-identity`).
 #
-# So the three rows of Table 2 differ **only in the weights** $S_f$ of eq. 4.9: uniform, learned but caption-blind,
-# or chosen by the caption.
+# So the Self-Att and Cross-modal rows differ **only** in whether the weights $w_f$ can see the caption. The check
+# below builds a cross-modal head with $W_Q = 0$ and $b_Q = q$: it scores exactly like Self-Att. And "uniform
+# attention is mean pooling" holds for the **identity** readings only (they pool the unit frames themselves); the
+# paper's reading with uniform weights pools $\mathrm{FC}(W_V E_f)$, which is not meanP.
 
 # %%
-show_source(SelfAttentionAggregation.video_frame_weights)
+show_source(SelfAttentionAggregation.embed_video)
 
 # %%
 # NBVAL_CHECK_OUTPUT
 with torch.no_grad():
     mean_scores = MeanPooling().score(toy_text, toy_video)
-    uniform = CrossModalAggregation(16)
+    uniform = HEADS.build("cross_modal_aggregation-identity", dim=16).eval()
     uniform.query.weight.zero_()  # every logit 0 -> uniform weights over the valid frames
     print(
-        "cross-modal with uniform attention == mean pooling:",
+        "cross_modal_aggregation-identity with uniform attention == mean pooling:",
         bool(torch.allclose(uniform.score(toy_text, toy_video), mean_scores, atol=1e-6)),
     )
+    sa_identity = HEADS.build("self_attention_aggregation-identity", dim=16).eval()
     print(
-        "Self-Att at initialisation == mean pooling:",
-        bool(torch.allclose(SelfAttentionAggregation(16).score(toy_text, toy_video), mean_scores, atol=1e-6)),
+        "self_attention_aggregation-identity at initialisation == mean pooling:",
+        bool(torch.allclose(sa_identity.score(toy_text, toy_video), mean_scores, atol=1e-6)),
     )
+    torch.manual_seed(0)
+    sa = SelfAttentionAggregation(16).eval()  # the default: the cross-modal head's W_K, W_V, FC, dropout
+    nn.init.normal_(sa.query)  # some learned q
+    blind = CrossModalAggregation(16).eval()
+    for part in ("key", "value", "fc"):
+        getattr(blind, part).load_state_dict(getattr(sa, part).state_dict())
+    blind.query.weight.zero_()  # no caption in the query ...
+    blind.query.bias.copy_(sa.query)  # ... only b_Q = q
+    print(
+        "cross-modal with W_Q = 0, b_Q = q == Self-Att (same W_K, W_V, FC):",
+        bool(torch.allclose(blind.score(toy_text, toy_video), sa.score(toy_text, toy_video), atol=1e-5)),
+    )
+    print("Self-Att is a dual encoder (one vector per video in eval mode):", sa.is_dual_encoder)
 
 # %% [markdown]
 # ## 3. X-Pool
@@ -211,9 +285,10 @@ with torch.no_grad():
 # TopKTemporal (Dong et al. 2026) gives only tables: Table 4 sweeps the number of selected frames K and Table 5 compares
 # with and without temporal encoding. **Our reading** (documented in `tvrlib/heads/topk_frames.py`): the relevance of a
 # frame is the cross-modal attention logit (eq. 4.8 before the softmax); each (caption, video) pair keeps its K most
-# relevant frames, softmax over those, pool as in eq. 4.9. Temporal encoding adds a learned position embedding to each
-# frame (before keys and pooling), so the pooled video knows *when* things happened. With K = all frames the head is
-# the cross-modal head again (checked below).
+# relevant frames, softmax over those, and pool them as the cross-modal head does (values $W_V x_f$, FC layer, dropout
+# 0.3: the top-K head inherits the paper's reading). Its frames are L2-normalised first, and temporal encoding adds a
+# learned position embedding to each (before keys and values), so the pooled video knows *when* things happened. With
+# K = all frames the head is the cross-modal head again, on unit frames (checked below).
 
 # %%
 show_source(top_k_mask)
@@ -221,13 +296,15 @@ show_source(top_k_mask)
 # %%
 # NBVAL_CHECK_OUTPUT
 with torch.no_grad():
-    all_frames = TopKFrames(16, k=5, temporal=False)
+    all_frames = TopKFrames(16, k=5, temporal=False).eval()
     all_frames.load_state_dict(cma.state_dict())
+    unit_video = VideoInput(torch.nn.functional.normalize(toy_video.frames, dim=-1), toy_video.mask)
     print(
-        "K = number of frames == attention over all frames:",
-        bool(torch.allclose(all_frames.score(toy_text, toy_video), cma.score(toy_text, toy_video))),
+        "K = number of frames == the cross-modal head on unit frames:",
+        bool(torch.allclose(all_frames.score(toy_text, toy_video), cma.score(toy_text, unit_video), atol=1e-6)),
     )
-    w2 = TopKFrames(16, k=2).frame_weights(toy_text, toy_video)
+    torch.manual_seed(0)
+    w2 = TopKFrames(16, k=2).eval().frame_weights(toy_text, toy_video)
     print("K = 2: non-zero weights per pair =", sorted(set((w2 > 0).sum(-1).flatten().tolist())))
 
 # %% [markdown]
@@ -266,7 +343,7 @@ print(
     "Gram path == materialising path:",
     bool(torch.allclose(pooled_cosine_gram(t_, w_, u_), pooled_cosine_materialised(t_, w_, u_), atol=1e-5)),
 )
-rows, big, big_xp = [], CrossModalAggregation(512), XPool(512).eval()
+rows, big, big_xp = [], CrossModalAggregation(512).eval(), XPool(512).eval()
 for name, per_pair in [
     ("materialise [T, V, D] at once", 4 * 512),
     ("blocks, materialising", big.pair_bytes(12, 512, "materialise")),
@@ -291,49 +368,52 @@ pd.DataFrame(rows).set_index("evaluation")
 # 12 × 512 on a CPU (numbers in `docs/performance.md`). Both paths give the same scores; it is checked again on this
 # run's trained heads in section 7.
 #
-# ## 6. Training the heads
+# ## 6. Training the heads: one protocol, several seeds
 #
-# Every head is trained on the frozen CLIP features of the training split with the same recipe (`tvrlib.training.fit`:
-# symmetric InfoNCE with CLIP's learnable temperature, AdamW, warm-up then cosine decay), and the epoch with the best
-# **validation** R@1 is kept. Mean pooling has no parameters. Besides the three rows of CrossAttnGL's Table 2 we train
-# X-Pool, and the top-K head with and without temporal encoding (TopKTemporal Table 5). The heads are the parameter
-# `heads`, built by registered name (`HEADS.describe()` shows what each variant, e.g. `topK4-noTE`, fixes).
+# Every head is trained through `tvrlib.experiment` with **one protocol** (printed at the top): symmetric InfoNCE,
+# the temperature starting from CLIP's own learned value, AdamW with warm-up and cosine decay, and **early
+# stopping** on validation R@1 (the best validation epoch is kept). Each head is trained once per **training seed**
+# (the seed fixes its initialisation and its batch order); the same seeds for every head, so that differences are
+# paired. Mean pooling has no parameters: nothing to train, the same scores for every seed. CrossAttnGL trains with
+# a hardest-negative hinge (eq. 4.20); we keep InfoNCE for every head, because Table 2 is an ablation in which all
+# rows share the loss (notebook 03 compares the two losses).
+#
+# **The quick budget differs from notebooks 03–04** (the protocol line above says so): an interaction head scores
+# B × B pairs per step, and five of them × three seeds must fit in about ten minutes on two CPU cores. So on `quick`
+# this notebook uses batches of 64 captions, an "epoch" of 40 steps (a validation check every 2,560 captions, so
+# that early stopping can act within a pass over the training captions; the setup cell prints the share), at most 8
+# such epochs and patience 2. Every head here gets exactly this protocol; the `full` and `msrvtt` profiles use their
+# own settings.
 
 # %%
-cfg = FitConfig(epochs=T["epochs"], batch_size=T["batch_size"], lr=T["lr"], seed=seed)
 LABELS = {
     "meanP": "Mean (meanP)",
     "self_attention_aggregation": "Self-Att",
     "cross_modal_aggregation": "Cross-modal (CrossAttnGL)",
     "xpool": "X-Pool",
-}  # table names; default: the name
-OPTIONS = {"xpool": {"dropout": xpool_dropout}}  # per-head settings from this notebook's parameters, by base head
+}  # table names; default: the registered name
 
 
-def label_of(name, head):
-    if isinstance(head, TopKFrames):
-        return f"top-{head.k} frames (TopKTemporal)" if head.temporal else f"top-{head.k}, no temporal encoding"
+def label_of(name):
+    base, fixed = HEADS.spec(name)
+    if base == "topk_frames":
+        k, te = fixed.get("k", 4), fixed.get("temporal", True)
+        return f"top-{k} frames (TopKTemporal)" if te else f"top-{k}, no temporal encoding"
     return LABELS.get(name, name)
 
 
-labels, trained, fits = {}, {}, {}  # registered name -> table label; label -> trained head; label -> fit result
+labels = {name: label_of(name) for name in heads}
 t0 = time.perf_counter()
-for name in heads:
-    torch.manual_seed(seed)
-    head = HEADS.build(name, dim=D, **OPTIONS.get(HEADS.spec(name)[0], {}))
-    label = labels[name] = label_of(name, head)
-    if any(p.requires_grad for p in head.parameters()):
-        fits[label] = fit(head, train, val, cfg, progress=False)
-        head = fits[label].head
-    trained[label] = head.eval()
+runs = run_heads(P, heads, train, val, test_src, labels=labels)  # {label: HeadRuns}, one SeedRun per seed
 train_seconds = time.perf_counter() - t0
 # the heads later sections compare by role (None when `heads` lacks one: those comparisons are skipped, with a note)
 MEAN, SELF, CROSS, XPOOL = (
     labels.get(n) for n in ("meanP", "self_attention_aggregation", "cross_modal_aggregation", "xpool")
 )
-topk = {(h.k, h.temporal): label for label, h in trained.items() if isinstance(h, TopKFrames)}
+topk = {(HEADS.spec(n)[1].get("k"), HEADS.spec(n)[1].get("temporal", True)): labels[n] for n in heads if n in labels}
+topk = {key: lab for key, lab in topk.items() if key[0] is not None}
 main_k = next((k for k, te in topk if te and (k, False) in topk), None)  # TopKTemporal Table 5: the same K, ± encoding
-TOPK = topk.get((main_k, True), next((label for (k, te), label in topk.items() if te), None))
+TOPK = topk.get((main_k, True), next((lab for (k, te), lab in topk.items() if te), None))
 TOPK_NT = topk.get((main_k, False))
 
 
@@ -345,49 +425,58 @@ def have(what, needs):
     return not missing
 
 
-pd.DataFrame(
-    [
-        {
-            "head": k,
-            "parameters": sum(p.numel() for p in trained[k].parameters()),
-            "best epoch": r.best_epoch,
-            "val R@1 (best)": r.best_value,
-            "train loss (last)": r.history["train_loss"].iloc[-1],
-            "seconds": r.history[["train_seconds", "eval_seconds"]].to_numpy().sum(),
-        }
-        for k, r in fits.items()
-    ]
-).set_index("head").round(2)
+training = pd.DataFrame(seed_rows(runs))
+trained_rows = training[training["epochs_run"] > 0]
+per_head = trained_rows.groupby("head", sort=False).agg(
+    epochs_run=("epochs_run", lambda x: "/".join(map(str, x))),
+    best_epoch=("best_epoch", lambda x: "/".join(map(str, x))),
+    stopped_early=("stopped_early", "sum"),
+    val_R1_best=("best_val", "mean"),
+    seconds=("seconds", "sum"),
+)
+print(f"seeds {', '.join(map(str, P.seeds))}; per head: epochs run and best epoch for each seed, in seed order")
+display(per_head.round(1))
+n_runs, n_stopped = len(trained_rows), int(trained_rows["stopped_early"].sum())
+at_max = int((trained_rows["best_epoch"] == P.max_epochs).sum())
+print(
+    f"{n_stopped} of {n_runs} trained runs stopped early (no better val R@1 for {P.patience} epochs); "
+    f"{at_max} of {n_runs} had their best validation epoch at the last allowed epoch ({P.max_epochs}), "
+    + ("so they may still have been improving." if at_max else "so none was cut off while still improving.")
+)
 
 # %% [markdown]
-# ## 7. Test results: t2v and v2t, twins per factor
+# ## 7. Test results: mean ± spread over seeds; v2t and twins
 #
-# Every head is scored on all test captions against all test videos (t2v on the 1,000 queries, v2t on the 5 captions
-# of each video, `best_caption` convention), with 95 % bootstrap intervals over queries. **Twin accuracy** asks, per
-# factor, whether the gold video beats its twin (chance 50 %). Scores are compared with a tolerance, so that a
-# head that cannot tell twins apart scores a tie (½) rather than a coin flip decided by float rounding: a gold and a
-# twin score closer than 1e-5 count as tied (notebooks 03–04 use 1e-6; an attention softmax amplifies rounding).
+# t2v on the test queries for every head and seed. Each cell is **mean ± standard deviation over the training seeds
+# [min, max]**. Scores within the library's tie tolerance (`tvrlib.metrics.TIE_TOLERANCE`, relative to the score
+# scale) count as tied everywhere — R@K, ranks and twin accuracy — so a head that cannot tell two videos apart gets
+# the same credit whatever its float summation order.
+
+# %%
+summary = summarise_seeds(runs)
+t2v_table = summary.pivot(index="head", columns="metric", values="cell").loc[
+    list(runs), ["R1", "R5", "R10", "MdR", "MnR", "epochs_run"]
+]
+t2v_table
+
+# %% [markdown]
+# v2t (every test caption against every video, `best_caption` convention) and **twin accuracy** per factor (does the
+# gold video beat its twin? chance and a tie are 50 %) for the head trained with the **first seed**; the t2v table
+# above has every seed.
 
 # %%
 t0 = time.perf_counter()
+first = {label: hr.runs[0].trained for label, hr in runs.items()}  # the first seed's trained heads
 evals = {
-    label: evaluate(h, texts, videos, test, method=label, n_boot=S.n_boot, seed=seed) for label, h in trained.items()
+    label: evaluate(h, texts, videos, test, method=label, n_boot=S.n_boot, seed=seed) for label, h in first.items()
 }
 eval_seconds = time.perf_counter() - t0
-twin_rows = np.flatnonzero(np.asarray(test.meta.get("twin_of_query", -np.ones(len(gold)))) >= 0)
-if twin_rows.size:
-    factors = [test.meta["factor_of_query"][i] for i in twin_rows]
-    for ev in evals.values():  # ties within 1e-5: the attention softmax amplifies float32 rounding
-        ev.twins = twin_table(ev.twin_scores, factors, n_boot=S.n_boot, seed=seed, tie_tolerance=1e-5)
-sims = {label: ev.sim[q_index] for label, ev in evals.items()}  # [queries, videos] per head
+sims = {label: ev.sim[q_index] for label, ev in evals.items()}  # [queries, videos] per head, first seed
 summary_frame(list(evals.values()))
 
 # %%
-metrics_frame({label: ev.v2t for label, ev in evals.items()})  # video-to-text, all metrics
-
-# %%
-if twin_rows.size:
-    tw = pd.concat([ev.twins.assign(head=label) for label, ev in evals.items()])
+tw = pd.concat([ev.twins.assign(head=label) for label, ev in evals.items() if ev.twins is not None])
+if len(tw):
     tw = tw[tw["factor"] != "all"]
     fig, ax = figure("05_twins", profile, width=8, height=3.2)
     order = list(evals)
@@ -411,12 +500,13 @@ if twin_rows.size:
 # %% [markdown]
 # A caption-conditioned weighted sum is still a function of the *set* of frames: permute the frames and the weights
 # follow them. So Mean, Self-Att, cross-modal and X-Pool tie on **direction** twins (the same frames in reverse order)
-# by construction; only a position signal (the top-K head's temporal encoding) can separate them. Order twins are
-# not exact permutations of frames (event lengths differ), so they are merely hard, not impossible.
+# by construction; only a position signal (the top-K head's temporal encoding) can separate them. Most order twins
+# differ in their frames (event lengths differ), but some share the same set of sampled frames (notebook 00 counts
+# them), so order twins are hard for a set function and sometimes impossible.
 #
-# **The Gram path on this run's features.** The trained cross-modal head and X-Pool, scored on the test queries by the
-# Gram (moment) path and by the materialising path, in blocks of at most `eval_max_bytes`; compared with the scores
-# `evaluate` computed (256 × 256 blocks, default path) and timed against meanP's single matrix product:
+# **The Gram path on this run's features.** The first seed's cross-modal head and X-Pool, scored on the test queries
+# by the Gram (moment) path and by the materialising path, in blocks of at most `eval_max_bytes`; compared with the
+# scores `evaluate` computed (default path) and timed against meanP's single matrix product:
 
 # %%
 timing, check = {}, {}
@@ -424,12 +514,12 @@ for label, path in [(CROSS, "gram"), (CROSS, "materialise"), (XPOOL, "gram"), (X
     if label is None:
         continue
     t0 = time.perf_counter()
-    s = score_all(trained[label], queries, videos, max_bytes=eval_max_bytes, path=path)
+    s = score_all(first[label], queries, videos, max_bytes=eval_max_bytes, path=path)
     timing[f"{label}: {path}"] = time.perf_counter() - t0
     check[f"{label}: {path}"] = float((s - sims[label]).abs().max())
 if not check:
     print("skipped the Gram-path check: `heads` has no cross_modal_aggregation, xpool")
-mean_head = trained[MEAN] if MEAN else HEADS.build("meanP")  # meanP has no parameters: trained or not, the same
+mean_head = first[MEAN] if MEAN else HEADS.build("meanP")  # meanP has no parameters: trained or not, the same
 t0 = time.perf_counter()
 e_t, e_v = mean_head.embed_text(queries), mean_head.embed_video(videos)
 timing["meanP: embed both sides"] = time.perf_counter() - t0
@@ -440,56 +530,96 @@ assert max(check.values(), default=0.0) < 1e-5, check  # guaranteed: every path 
 pd.DataFrame({"seconds": timing, "max |diff| vs evaluate()": pd.Series(check)}).round(6)
 
 # %% [markdown]
-# ## 8. Partial relevance: captions about one event
+# ## 8. Partial relevance: captions about one event — our own hypotheses
 #
 # About 15 % of the test queries describe a single event of their video ("a yellow circle disappears"). Such a
-# caption also fits every other video with that event, so R@1 is near zero for every head; the **rank** of the gold
-# video (MdR, MnR) and R@10 are the informative numbers. Text-conditioned pooling should rank the gold video higher
-# than mean pooling does, because it can pool the gold video's frames of that event.
+# caption also fits every other video with that event, so R@1 is near zero for every head; whether the gold video
+# reaches the **top 10** is the informative number. Text-conditioned pooling *should* help there, because it can pool
+# the gold video's frames of that event where mean pooling dilutes them. These are **our hypotheses, not a paper's
+# claims**: no paper reports them, so they are judged *supported*, *contradicted* or *not significant* — never
+# "reproduces" — and kept in their own table (`results/<profile>/hypotheses.csv`).
+#
+# Stated before the numbers below, each with **one primary metric chosen up front**: **R@10 for single-event
+# captions** (R@1 is floored near zero by captions that fit several videos, MnR is dominated by a few very bad ranks,
+# MdR moves in whole ranks) and **R@1 for whole-video captions** (the suite's primary metric). Other metrics are shown,
+# not voted. The verdict asks the paired CI over test queries *and* training seeds to exclude 0 and every seed to
+# agree in sign.
+#
+# | | hypothesis | primary metric |
+# |---|---|---|
+# | H1 | the cross-modal head ranks the gold video higher than Mean on **single-event** captions | R@10 |
+# | H2 | X-Pool ranks the gold video higher than Mean on single-event captions | R@10 |
+# | H3 | the top-K head (with temporal encoding) ranks the gold video higher than Mean on single-event captions | R@10 |
+# | H4 | the cross-modal head ranks the gold video higher than Self-Att on single-event captions (the caption, not just learned weights, is what helps) | R@10 |
+# | H5–H8 | the same four comparisons on **whole-video** captions | R@1 |
 
 # %%
+HYPOTHESES = [  # (A, B, query kind, primary metric): "A beats B", as stated above
+    (CROSS, MEAN, "event", "R10"),
+    (XPOOL, MEAN, "event", "R10"),
+    (TOPK, MEAN, "event", "R10"),
+    (CROSS, SELF, "event", "R10"),
+    (CROSS, MEAN, "video", "R1"),
+    (XPOOL, MEAN, "video", "R1"),
+    (TOPK, MEAN, "video", "R1"),
+    (CROSS, SELF, "video", "R1"),
+]
 if has_events:
-    kt = kind_table(sims, gold, kind, n_boot=S.n_boot, seed=seed)
-    cell = lambda r, m: f"{r[m]:.1f} [{r[m + '_lo']:.1f}, {r[m + '_hi']:.1f}]"
-    kinds_view = kt.assign(**{m: [cell(r, m) for _, r in kt.iterrows()] for m in ("R1", "R10", "MdR", "MnR")})
-    display(kinds_view.pivot(index="head", columns="kind", values=["R10", "MdR", "MnR"]).loc[list(evals)])
+    by_kind = {k: {lab: subset_runs(hr, kind == k) for lab, hr in runs.items()} for k in ("event", "video")}
+    kind_summary = pd.concat([summarise_seeds(by_kind[k]).assign(kind=k) for k in by_kind])
+    kind_summary = kind_summary[kind_summary["metric"].isin(["R1", "R10", "MdR", "MnR"])]
+    display(kind_summary.pivot(index="head", columns=["kind", "metric"], values="cell").loc[list(runs)])
 
 # %%
-claims = []  # every claim we test in this notebook: (source, claim, paper delta, our delta, CI, verdict)
+hyp_rows, hyp_view = [], []
 if has_events:
-    have(
-        "the comparisons that need them",
-        {
-            "meanP": MEAN,
-            "self_attention_aggregation": SELF,
-            "cross_modal_aggregation": CROSS,
-            "xpool": XPOOL,
-            "a top-K head": TOPK,
-        },
-    )
-    for a, b in [(CROSS, MEAN), (XPOOL, MEAN), (TOPK, MEAN), (CROSS, SELF)]:
+    for i, (a, b, which, metric) in enumerate(HYPOTHESES, 1):
         if a is None or b is None:
+            print(f"H{i}: skipped, `heads` lacks one of its heads")
             continue
-        for which in ("event", "video"):
-            c = kind_comparison(sims[a], sims[b], gold, kind, which, metric="MnR", n_boot=S.n_boot, seed=seed)
-            claims.append(
-                {
-                    "source": f"{which} captions",
-                    "claim": f"{a} ranks the gold video higher than {b}",
-                    "metric": "MnR",
-                    "paper": np.nan,
-                    "ours": c["delta"],
-                    "ci_lo": c["ci"][0],
-                    "ci_hi": c["ci"][1],
-                    "verdict": claim_verdict(c, metric_lower_is_better=True),
-                }
-            )
-    display(pd.DataFrame(claims).round(1))
+        A, B = by_kind[which][a], by_kind[which][b]
+        d = paired_difference(A, B, metric, n_boot=S.n_boot, seed=seed)
+        statement = f"H{i}: {a} beats {b} on {which} captions"
+        hyp_rows.append(record_hypothesis(statement, d, notebook=NB, metric=metric))
+        shown = {
+            f"Δ{m} (shown)": np.mean([ra.metrics[m] - rb.metrics[m] for ra, rb in zip(A.runs, B.runs)])
+            for m in ("R1", "R10", "MnR")
+            if m != metric
+        }
+        hyp_view.append(
+            {
+                "hypothesis": statement,
+                "metric": metric,
+                "A": d["a"],
+                "B": d["b"],
+                "A - B": d["delta"],
+                "95% CI": f"[{d['ci'][0]:+.1f}, {d['ci'][1]:+.1f}]",
+                "seeds agreeing": f"{hyp_rows[-1]['seeds_agreeing']}/{d['seeds']}",
+                "verdict": hyp_rows[-1]["verdict"],
+                **shown,
+            }
+        )
+    display(pd.DataFrame(hyp_view).set_index("hypothesis").round(1))
+    for h in hyp_view:
+        print(
+            f"{h['hypothesis']}: {h['metric']} {h['A']:.1f} vs {h['B']:.1f}, difference {h['A - B']:+.1f} "
+            f"{h['95% CI']} ({h['seeds agreeing']} seeds on the hypothesis' side) -> {h['verdict']}."
+        )
+    print(
+        f"{sum(h['verdict'] == 'supported' for h in hyp_view)} supported, "
+        f"{sum(h['verdict'] == 'contradicted' for h in hyp_view)} contradicted, "
+        f"{sum(h['verdict'] == 'not significant' for h in hyp_view)} not significant of {len(hyp_view)} hypotheses."
+    )
 
 # %% [markdown]
+# The CI of each difference comes from `paired_difference`: a bootstrap that resamples the test queries (the gold
+# videos, with all their captions of that kind, when a video has several) **and** the training seeds, so it covers
+# test-query sampling and seed-to-seed variation of training. It does not cover other choices we held fixed (the
+# benchmark's draw, the CLIP encoder, the protocol).
+#
 # **Where does the attention go?** For each single-event caption we read the weights that a head gives to its gold
-# video's frames and sum those on the frames that show the described event (boundary frames excluded). Mean pooling
-# gives the uniform share; a head that "looks at the right frames" gives more.
+# video's frames and sum those on the frames that show the described event (boundary frames excluded), for every
+# training seed. Mean pooling gives the uniform share; a head that "looks at the right frames" gives more.
 
 # %%
 if has_events:
@@ -497,24 +627,43 @@ if has_events:
     event_idx = np.array([test.meta["sentence_fields"][test.query_index[i]]["event_index"] for i in ev_q])
     frame_events = sampled_frame_events(test, F_)[gold[ev_q]]  # [event queries, F]
     tq, vg = queries.index(torch.as_tensor(ev_q)), videos.index(torch.as_tensor(gold[ev_q]))
-    gold_weights = {label: gold_frame_weights(h, tq, vg).numpy() for label, h in trained.items()}
+    gold_weights = {label: gold_frame_weights(h, tq, vg).numpy() for label, h in first.items()}  # first seed
     mass = {label: event_attention_mass(w, frame_events, event_idx) for label, w in gold_weights.items()}
+    mass_seeds = {
+        label: np.array(
+            [100 * event_attention_mass(gold_frame_weights(r.trained, tq, vg).numpy(), frame_events, event_idx).mean()
+             for r in hr.runs]
+        )
+        for label, hr in runs.items()
+    }
     mass_table = pd.DataFrame(
         [
             {
                 "head": label,
-                "attention on the described event (%)": 100 * m.mean(),
-                "CI lo": 100 * M.bootstrap_mean_ci(m, n_boot=S.n_boot, seed=seed)[0],
-                "CI hi": 100 * M.bootstrap_mean_ci(m, n_boot=S.n_boot, seed=seed)[1],
+                "attention on the described event (%), mean over seeds": v.mean(),
+                "std over seeds": v.std(ddof=1) if v.size > 1 else np.nan,
+                "min": v.min(),
+                "max": v.max(),
             }
-            for label, m in mass.items()
+            for label, v in mass_seeds.items()
         ]
     ).set_index("head")
     display(mass_table.round(1))
+    share = mass_table["attention on the described event (%), mean over seeds"]
+    ev_r10 = {lab: np.mean([r.metrics["R10"] for r in hr.runs]) for lab, hr in by_kind["event"].items()}
+    if MEAN:
+        odd = [h for h in share.index if h != MEAN and share[h] > share[MEAN] + 1 and ev_r10[h] < ev_r10[MEAN]]
+        if odd:
+            print(
+                f"Surprise: {', '.join(odd)} put more of their attention on the described event than meanP's uniform "
+                f"share ({', '.join(f'{share[h]:.0f} %' for h in odd)} vs {share[MEAN]:.0f} %), yet reach the gold video "
+                f"in the top 10 less often on single-event captions (R@10 {', '.join(f'{ev_r10[h]:.1f}' for h in odd)} "
+                f"vs {ev_r10[MEAN]:.1f}). Looking at the right frames is not enough here; we have not established why."
+            )
 
 # %% [markdown]
 # **One example, drawn on the frames** (like CrossAttnGL's Figures 3 and 4). We show the single-event query at the
-# *median* of the cross-modal head's attention share on its event — a typical case, not the best one. Frames of the
+# *median* of the first seed's cross-modal head's attention share on its event — a typical case, not the best one. Frames of the
 # described event are outlined; the curves are each head's weights over the 12 frames.
 
 # %%
@@ -545,7 +694,7 @@ if has_events and have("the figure", {"cross_modal_aggregation": CROSS}):
     for ax in axes[1]:
         ax.remove()
     ax = fig.add_subplot(gs[1, :])
-    for label in evals:
+    for label in first:
         ax.plot(range(F_), gold_weights[label][i], marker="o", ms=3, label=label)
     for f in np.flatnonzero(frame_events[i] == event_idx[i]):
         ax.axvspan(f - 0.5, f + 0.5, color="crimson", alpha=0.08)
@@ -569,38 +718,94 @@ if has_events and have("the figure", {"cross_modal_aggregation": CROSS}):
 table2 = load_paper_table("000", "Table 2 (ablation)")
 table2[["method", "R1", "R5", "R10", "MdR", "MnR"]]
 
+# %% [markdown]
+# **What the reported "Cross-modal" row is.** It is the *full* model: cross-modal aggregation **plus** the
+# global-local similarity of §4.3 (it equals Table 3's "Local + Global" row), and its numbers equal the **MSVD** row of
+# Table 1, not MSR-VTT, although the text says the ablations ran on MSR-VTT. (The Self-Att row's R@1, 45.3, also
+# equals Table 1's MSR-VTT R@1.) Our cross-modal head scores by the cosine alone (§4.3 is not implemented), so it is
+# not that row; the nearest reported setting would be Table 3's "global only" (44.8), which still uses a learned
+# similarity vector.
+#
+# **Our decision: comparable, with that caveat, for the direction only.** Table 2 is an ablation of the aggregation
+# step, and an ablation holds the other components fixed, so the *differences* between its rows measure what the
+# aggregation does; our three heads likewise differ only in their aggregation (section 2: Self-Att is the
+# cross-modal head with caption-blind weights) under one scoring (the cosine) and one protocol. We therefore compare
+# the **direction** of each difference, never the levels (a synthetic benchmark and a tiny CLIP cannot be put on
+# MSR-VTT's scale). The caveat goes into every Table 2 row of `claims.csv`: the paper does not say that its Mean and
+# Self-Att rows used global-local similarity too; if they did not, its Cross-modal − Self-Att difference mixes §4.3
+# into the aggregation, and ours tests the aggregation part only.
+#
+# Claims, with **R@1 as the one primary metric** (chosen before the numbers); MnR shown, not voted:
+
 # %%
+T2_CAVEAT = (
+    "comparable for the direction only: the paper's Cross-modal row is the full model (with global-local "
+    "similarity, = Table 1's MSVD row); ours scores by cosine, all three heads under one protocol"
+)
+claim_rows, claim_view = [], []
+
+
+def judge(paper, table, claim, a, b, paper_rep, hr_a, hr_b, note):
+    """One paper claim "a beats b" on R@1 (primary), judged once: a claims.csv row and a display row."""
+    d = paired_difference(hr_a, hr_b, "R1", n_boot=S.n_boot, seed=seed)
+    row = record_claim(
+        paper, table, claim, d, notebook=NB, paper_difference=paper_rep.loc[a, "R1"] - paper_rep.loc[b, "R1"], note=note
+    )
+    claim_rows.append(row)
+    mnr = np.mean([ra.metrics["MnR"] - rb.metrics["MnR"] for ra, rb in zip(hr_a.runs, hr_b.runs)])
+    claim_view.append(
+        {
+            "paper": paper,
+            "table": table,
+            "claim": claim,
+            "paper ΔR@1": row["paper_difference"],
+            "ours ΔR@1": d["delta"],
+            "95% CI": f"[{d['ci'][0]:+.1f}, {d['ci'][1]:+.1f}]",
+            "CI (queries only)": f"[{d['ci_queries'][0]:+.1f}, {d['ci_queries'][1]:+.1f}]",
+            "seeds agreeing": f"{row['seeds_agreeing']}/{row['seeds']}",
+            "verdict": row["verdict"],
+            "paper ΔMnR (shown)": paper_rep.loc[a, "MnR"] - paper_rep.loc[b, "MnR"],
+            "ours ΔMnR (shown)": mnr,
+        }
+    )
+    return row
+
+
 t2_map = {"mean aggregation": MEAN, "self-attention aggregation": SELF, "cross-modal aggregation": CROSS}
 if have("CrossAttnGL Table 2", {"meanP": MEAN, "self_attention_aggregation": SELF, "cross_modal_aggregation": CROSS}):
-    display(reported_vs_reproduced(table2, {k: evals[k].t2v for k in t2_map.values()}, t2_map))
-    rep = table2.set_index("method")
+    rep2 = table2.set_index("method")
+    cells = summary.pivot(index="head", columns="metric", values="cell")
+    display(
+        pd.DataFrame(
+            [
+                {"paper row": p, "ours": o, **{f"{m} (paper)": rep2.loc[p, m] for m in ("R1", "MnR")},
+                 **{f"{m} (ours, mean ± std [min, max])": cells.loc[o, m] for m in ("R1", "MnR")}}
+                for p, o in t2_map.items()
+            ]
+        ).set_index("paper row")
+    )
     for a, b in [
         ("self-attention aggregation", "mean aggregation"),
         ("cross-modal aggregation", "self-attention aggregation"),
         ("cross-modal aggregation", "mean aggregation"),
     ]:
-        for metric in ("R1", "MnR"):
-            c = M.compare(sims[t2_map[a]], sims[t2_map[b]], gold, "t2v", metric=metric, n_boot=S.n_boot, seed=seed)
-            claims.append(
-                {
-                    "source": "CrossAttnGL Table 2",
-                    "claim": f"{t2_map[a]} beats {t2_map[b]}",
-                    "metric": metric,
-                    "paper": rep.loc[a, metric] - rep.loc[b, metric],
-                    "ours": c["delta"],
-                    "ci_lo": c["ci"][0],
-                    "ci_hi": c["ci"][1],
-                    "verdict": claim_verdict(c, metric_lower_is_better=metric == "MnR"),
-                }
-            )
-pd.DataFrame([c for c in claims if c["source"] == "CrossAttnGL Table 2"]).round(1)
+        judge("CrossAttnGL", "Table 2", f"{a} beats {b}", a, b, rep2, runs[t2_map[a]], runs[t2_map[b]], T2_CAVEAT)
+    display(pd.DataFrame([c for c in claim_view if c["table"] == "Table 2"]).set_index("claim").round(1))
+    for c in claim_view:
+        print(
+            f"{c['claim']}: R@1 {c['ours ΔR@1']:+.1f} {c['95% CI']} (paper {c['paper ΔR@1']:+.1f}), "
+            f"{c['seeds agreeing']} seeds on the paper's side -> {c['verdict']}."
+        )
 
 # %% [markdown]
-# ## 10. TopKTemporal, Table 4: how many frames should the caption keep?
+# ## 10. TopKTemporal, Tables 4 and 5: how many frames, and does temporal encoding help?
 #
-# We train the top-K head (with temporal encoding) for each K of the paper's sweep — with `sweep_epochs` epochs each,
-# fewer than the main runs, so that the sweep fits in the quick profile — and score t2v on the test queries with the
-# Gram path in bounded memory. The reported rows (no dataset is named in the caption; MSR-VTT t2v assumed):
+# **Table 4** sweeps the number K of frames the caption keeps. Training a head per K is the most expensive part of
+# this notebook, so on `quick` the sweep uses **one training seed and at most 4 epochs per K** (the protocol line
+# printed below says so; other profiles use the main protocol unless `sweep_seeds` / `sweep_max_epochs` are set).
+# With one seed the CI covers test-query sampling only and "every seed agrees" is a single seed: the sweep's verdicts
+# are weaker than the main comparisons'. Every K gets the same sweep protocol, so the K's are compared like with
+# like. The reported rows (no dataset is named in the caption; MSR-VTT t2v assumed):
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -608,26 +813,50 @@ table4 = load_paper_table("001", "Table 4 (ablation)")
 table4[["method", "R1", "R5", "R10", "MdR", "MnR"]]
 
 # %%
-sweep, sweep_sims = {}, {}
+P_sweep = P
+if light or sweep_seeds or sweep_max_epochs:
+    P_sweep = P.replace(
+        seeds=P.seeds[: (sweep_seeds or (1 if light else len(P.seeds)))],
+        max_epochs=sweep_max_epochs or (4 if light else P.max_epochs),
+        reason="the Table 4 sweep trains one head per K: fewer seeds and epochs to fit the budget",
+    )
+print(P_sweep.describe())
 t0 = time.perf_counter()
-for k in Ks:
-    torch.manual_seed(seed)
-    r = fit(HEADS.build(f"topK{k}", dim=D), train, val, cfg, epochs=sweep_epochs, progress=False)
-    sweep_sims[k] = score_all(r.head, queries, videos, max_bytes=eval_max_bytes)
-    sweep[k] = M.with_ci(sweep_sims[k], gold, "t2v", n_boot=S.n_boot, seed=seed)
+sweep = {k: run(P_sweep, f"topK{k}", train, val, test_src, label=f"K={k}", keep_heads=False) for k in Ks}
 sweep_seconds = time.perf_counter() - t0
-t4_map = {f"K={k}": f"K={k}" for k in Ks if f"K={k}" in set(table4["method"])}
-display(reported_vs_reproduced(table4, {f"K={k}": m for k, m in sweep.items()}, t4_map))
-fig, ax = figure("05_k_sweep", profile, width=6, height=3.2)
-r1 = np.array([sweep[k]["R1"] for k in Ks])
-ax.errorbar(
-    Ks,
-    r1,
-    yerr=[r1 - [sweep[k]["R1_lo"] for k in Ks], [sweep[k]["R1_hi"] for k in Ks] - r1],
-    marker="o",
-    capsize=3,
-    label="ours (synthetic, tiny CLIP)",
+sweep_summary = summarise_seeds(sweep)
+sweep_cells = sweep_summary.assign(cell=sweep_summary["mean"].round(1).astype(str) if len(P_sweep.seeds) == 1 else None)
+sweep_cells = sweep_cells.assign(cell=sweep_cells["cell"].fillna(sweep_summary["cell"]))
+sweep_cells = sweep_cells.pivot(index="head", columns="metric", values="cell")  # one seed: its value, no spread
+sweep_note = f"sweep protocol: {len(P_sweep.seeds)} seed(s), at most {P_sweep.max_epochs} epochs per K" + (
+    "; with one seed the CI covers test-query sampling only" if len(P_sweep.seeds) == 1 else ""
 )
+rep4 = table4.set_index("method")
+display(
+    pd.DataFrame(
+        [
+            {"K": k, "R@1 (paper)": rep4.loc[f"K={k}", "R1"] if f"K={k}" in rep4.index else np.nan,
+             "R@1 (ours)": sweep_cells.loc[f"K={k}", "R1"], "MnR (paper)": rep4.loc[f"K={k}", "MnR"]
+             if f"K={k}" in rep4.index else np.nan, "MnR (ours)": sweep_cells.loc[f"K={k}", "MnR"],
+             "epochs run": sweep_cells.loc[f"K={k}", "epochs_run"]}
+            for k in Ks
+        ]
+    ).set_index("K")
+)
+
+
+def r1_bar(hr):
+    """The R@1 spread drawn for a K: min-max over seeds, or the query-bootstrap CI with one seed."""
+    if len(hr) > 1:
+        v = [r.metrics["R1"] for r in hr.runs]
+        return min(v), max(v)
+    return M.bootstrap_ci(hr.runs[0].ranks, n_boot=S.n_boot, seed=seed)["R1"]
+
+
+fig, ax = figure("05_k_sweep", profile, width=6, height=3.2)
+r1 = np.array([np.mean([r.metrics["R1"] for r in sweep[k].runs]) for k in Ks])
+bars = np.array([r1_bar(sweep[k]) for k in Ks])
+ax.errorbar(Ks, r1, yerr=[r1 - bars[:, 0], bars[:, 1] - r1], marker="o", capsize=3, label="ours (synthetic, tiny CLIP)")
 ax.set_xlabel("K (frames kept per caption)")
 ax.set_ylabel("t2v R@1 (%), ours")
 ax2 = ax.twinx()
@@ -636,57 +865,100 @@ ax2.plot(paper_k["K"], paper_k["R1"], color="gray", ls="--", marker="s", label="
 ax2.set_ylabel("R@1 (%), TopKTemporal", color="gray")
 fig.legend(loc="upper right", bbox_to_anchor=(0.85, 0.95), fontsize=7)
 save_figure(fig)
+k_best_paper = int(paper_k.loc[paper_k["R1"].idxmax(), "K"])
+k_top = Ks[int(np.argmax(r1))]
+print(
+    f"Our highest mean R@1 is at K={k_top} ({r1.max():.1f}); TopKTemporal's at K={k_best_paper}. "
+    f"Ours ranges from {r1.min():.1f} to {r1.max():.1f} over the K's."
+)
+
+# %% [markdown]
+# **Table 4's claim**, "R@1 peaks at K = 4", is judged as two claims on R@1: K = 4 beats K = 1 (keeping one frame loses
+# information) and K = 4 beats K = 12 (keeping every frame dilutes the caption's frames). The sweep protocol's seeds.
+#
+# **Table 5** compares the baseline, the method without temporal encoding and with it. We judge two claims on R@1,
+# with the main protocol's seeds:
+#
+# * *temporal encoding helps*: top-K with temporal encoding beats the same K without it (like with like: same K, same
+#   protocol);
+# * *the method without temporal encoding beats the baseline*. The baseline row is **CLIP4Clip fine-tuned end to end**
+#   (44.5 R@1, the numbers CrossAttnGL's Table 1 labels CLIP4Clip-seqTransf). Nothing here fine-tunes CLIP: every head
+#   trains on frozen features under one protocol. The like-with-like comparison we can make is with CLIP4Clip's meanP
+#   head under the same protocol; on frozen features meanP has no parameters, so "trained" and zero-shot coincide. The
+#   claims file says so in its reason column.
 
 # %%
-rep4 = table4.set_index("method")
-k_best_paper = int(paper_k.loc[paper_k["R1"].idxmax(), "K"])
-for a, b in [(k_best_paper, min(Ks)), (k_best_paper, max(Ks))]:
-    if a in sweep and b in sweep and a != b:
-        c = M.compare(sweep_sims[a], sweep_sims[b], gold, "t2v", metric="R1", n_boot=S.n_boot, seed=seed)
-        claims.append(
-            {
-                "source": "TopKTemporal Table 4",
-                "claim": f"K={a} beats K={b}",
-                "metric": "R1",
-                "paper": rep4.loc[f"K={a}", "R1"] - rep4.loc[f"K={b}", "R1"],
-                "ours": c["delta"],
-                "ci_lo": c["ci"][0],
-                "ci_hi": c["ci"][1],
-                "verdict": claim_verdict(c),
-            }
+if have("TopKTemporal Table 4", {f"topK{k}": (f"K={k}" if k in sweep else None) for k in (k_best_paper, 1, 12)}):
+    for b in (1, 12):
+        judge(
+            "TopKTemporal",
+            "Table 4",
+            f"K={k_best_paper} beats K={b}",
+            f"K={k_best_paper}",
+            f"K={b}",
+            rep4,
+            sweep[k_best_paper],
+            sweep[b],
+            sweep_note,
         )
 table5 = load_paper_table("001", "Table 5 (ablation)").set_index("method")
-if have("TopKTemporal Table 5", {"topK{K}": TOPK, "topK{K}-noTE": TOPK_NT}):
-    for metric in ("R1", "MnR"):
-        c = M.compare(sims[TOPK], sims[TOPK_NT], gold, "t2v", metric=metric, n_boot=S.n_boot, seed=seed)
-        claims.append(
-            {
-                "source": "TopKTemporal Table 5",
-                "claim": f"temporal encoding helps (top-{main_k})",
-                "metric": metric,
-                "paper": (table5.loc["with temporal encoding", metric] - table5.loc["no temporal encoding", metric]),
-                "ours": c["delta"],
-                "ci_lo": c["ci"][0],
-                "ci_hi": c["ci"][1],
-                "verdict": claim_verdict(c, metric_lower_is_better=metric == "MnR"),
-            }
-        )
-claims_table = pd.DataFrame(claims, columns=["source", "claim", "metric", "paper", "ours", "ci_lo", "ci_hi", "verdict"])
-claims_table[claims_table["source"].str.startswith("TopKTemporal")].round(1)
+if have("TopKTemporal Table 5", {"topK{K}": TOPK, "topK{K}-noTE": TOPK_NT, "meanP": MEAN}):
+    judge(
+        "TopKTemporal",
+        "Table 5",
+        "with temporal encoding beats no temporal encoding",
+        "with temporal encoding",
+        "no temporal encoding",
+        table5,
+        runs[TOPK],
+        runs[TOPK_NT],
+        f"top-{main_k} with vs without a learned position embedding, same protocol",
+    )
+    judge(
+        "TopKTemporal",
+        "Table 5",
+        "no temporal encoding beats the baseline",
+        "no temporal encoding",
+        "baseline",
+        table5,
+        runs[TOPK_NT],
+        runs[MEAN],
+        "the paper's baseline is CLIP4Clip fine-tuned end to end (its seqTransf numbers); ours: meanP on the same "
+        "frozen features under the same protocol (no parameters: trained = zero-shot)",
+    )
+topk_view = pd.DataFrame([c for c in claim_view if c["paper"] == "TopKTemporal"])
+if len(topk_view):
+    display(topk_view.set_index(["table", "claim"]).round(1))
+    for c in claim_view:
+        if c["paper"] == "TopKTemporal":
+            print(
+                f"{c['table']}, {c['claim']}: R@1 {c['ours ΔR@1']:+.1f} {c['95% CI']} (paper {c['paper ΔR@1']:+.1f}), "
+                f"{c['seeds agreeing']} seed(s) on the paper's side -> {c['verdict']}."
+            )
 
 # %% [markdown]
 # ## 11. Saving the results
 #
-# Tidy rows go to `results/<profile>/`: every head's t2v and v2t metrics and twin accuracies with CIs, the
-# partial-relevance breakdown, the K sweep, and every claim with its verdict.
+# Tidy rows go to `results/<profile>/`: every head's t2v metrics per seed, the first seed's t2v, v2t and twin
+# accuracies with CIs, the partial-relevance breakdown, the K sweep; the paper claims go to `claims.csv` (one row
+# per claim, judged here and nowhere else) and our hypotheses to `hypotheses.csv`.
 
 # %%
-rows = [r for ev in evals.values() for r in evaluation_rows("text_conditioned_pooling", ev)]
-paths = [S.save("text_conditioned_pooling", rows)]
+paths = [S.save("text_conditioned_pooling", [r for ev in evals.values() for r in evaluation_rows("text_conditioned_pooling", ev)])]
+paths.append(
+    S.save(
+        "text_conditioned_pooling_seeds",
+        training.assign(experiment="text_conditioned_pooling_seeds", protocol=P.describe()),
+    )
+)
 k_rows = [
     r
-    for k, m in sweep.items()
-    for r in results_rows("text_conditioned_pooling_k_sweep", f"top-{k} frames", "t2v", m, k=k, epochs=sweep_epochs)
+    for k, hr in sweep.items()
+    for run_k in hr.runs
+    for r in results_rows(
+        "text_conditioned_pooling_k_sweep", f"top-{k} frames", "t2v", run_k.metrics, k=k, seed=run_k.seed,
+        epochs_run=run_k.epochs_run,
+    )
 ]
 paths.append(S.save("text_conditioned_pooling_k_sweep", k_rows))
 if has_events:
@@ -696,14 +968,12 @@ if has_events:
             "method": r["head"],
             "direction": "t2v",
             "query_kind": r["kind"],
-            "metric": m,
-            "value": r[m],
-            "ci_lo": r[f"{m}_lo"],
-            "ci_hi": r[f"{m}_hi"],
-            "n": r["n"],
+            "metric": r["metric"],
+            "value": r["mean"],
+            "std_over_seeds": r["std"],
+            "seeds": r["seeds"],
         }
-        for _, r in kt.iterrows()
-        for m in ("R1", "R10", "MdR", "MnR")
+        for _, r in kind_summary.iterrows()
     ]
     part += [
         {
@@ -712,56 +982,76 @@ if has_events:
             "direction": "t2v",
             "query_kind": "event",
             "metric": "attention_on_event",
-            "value": r["attention on the described event (%)"],
-            "ci_lo": r["CI lo"],
-            "ci_hi": r["CI hi"],
-            "n": len(ev_q),
+            "value": r["attention on the described event (%), mean over seeds"],
+            "std_over_seeds": r["std over seeds"],
+            "seeds": len(P.seeds),
         }
         for h, r in mass_table.iterrows()
     ]
     paths.append(S.save("text_conditioned_pooling_partial", part))
-paths.append(
-    S.save("text_conditioned_pooling_claims", claims_table.assign(experiment="text_conditioned_pooling_claims"))
-)
+saved = save_claims(claim_rows + hyp_rows, S.profile) if claim_rows or hyp_rows else {}
+paths += list(saved.values())
 print("\n".join(str(p.relative_to(p.parents[2])) for p in paths))
 
 # %% [markdown]
 # ## What we found
+#
+# Every sentence below is printed from this run's numbers.
 
 # %%
-e = {k: v.t2v for k, v in evals.items()}
-f = lambda m, k="R1": f"{m[k]:.1f} [{m[k + '_lo']:.1f}, {m[k + '_hi']:.1f}]"
+t1 = summary[summary["metric"] == "R1"].set_index("head")
 print(
-    f"Test t2v R@1 with 95 % CIs ({len(gold)} queries, {len(test.videos)} videos): "
-    + "; ".join(f"{k} {f(m)}" for k, m in e.items())
+    f"Test t2v R@1, mean ± std over {len(P.seeds)} training seeds ({len(gold)} queries, {len(test.videos)} videos): "
+    + "; ".join(f"{h} {r['mean']:.1f} ± {r['std']:.1f}" for h, r in t1.iterrows())
     + "."
 )
-print("v2t R@1: " + "; ".join(f"{k} {f(v.v2t)}" for k, v in evals.items()) + ".")
-best = max(e, key=lambda k: e[k]["R1"])
-print(f"Best t2v R@1 on this run: {best}.")
-for c in claims:
-    paper = "" if np.isnan(c["paper"]) else f" (paper: {c['paper']:+.1f})"
+best = t1["mean"].idxmax()
+print(f"Highest mean t2v R@1: {best} ({t1.loc[best, 'mean']:.1f}).")
+for c in claim_view:
     print(
-        f"[{c['source']}] {c['claim']}, {c['metric']}: ours {c['ours']:+.1f} [{c['ci_lo']:+.1f}, {c['ci_hi']:+.1f}]"
-        f"{paper} -> {c['verdict']}"
+        f"[{c['paper']} {c['table']}] {c['claim']}: ours {c['ours ΔR@1']:+.1f} {c['95% CI']} R@1 "
+        f"(paper {c['paper ΔR@1']:+.1f}), {c['seeds agreeing']} seeds agreeing -> {c['verdict']}."
     )
-if has_events:
+below_mean = [h for h in t1.index if MEAN and h != MEAN and runs[h].trained and t1.loc[h, "mean"] < t1.loc[MEAN, "mean"]]
+if below_mean:
+    random_wv = [h for h in below_mean if isinstance(first[h], (CrossModalAggregation, SelfAttentionAggregation))]
     print(
-        "Attention share on the described event (single-event captions, gold video): "
-        + "; ".join(f"{k} {r['attention on the described event (%)']:.0f} %" for k, r in mass_table.iterrows())
+        f"Surprise: {len(below_mean)} trained head(s) end below parameter-free meanP ({t1.loc[MEAN, 'mean']:.1f} R@1): "
+        + "; ".join(f"{h} {t1.loc[h, 'mean']:.1f}" for h in below_mean)
+        + "."
+        + (
+            f" We have not established why. A candidate for {', '.join(random_wv)}: they start from the paper's random "
+            "W_V, i.e. from chance (section 1), and must learn CLIP's joint space back within this protocol's budget; "
+            "the identity reading (cross_modal_aggregation-identity) would test that, and is not run here."
+            if random_wv
+            else " We have not established why."
+        )
+    )
+surprising = [c for c in claim_view if c["verdict"] == "opposite"]
+if surprising:
+    print(
+        "Surprise: ours goes the other way for "
+        + "; ".join(f"{c['paper']} {c['table']} '{c['claim']}'" for c in surprising)
+        + ". We have no explanation beyond the differences listed with each claim (benchmark, tiny CLIP, frozen "
+        "features, cosine scoring)."
+    )
+for h in hyp_view:
+    print(f"[ours] {h['hypothesis']} ({h['metric']}): {h['A - B']:+.1f} {h['95% CI']} -> {h['verdict']}.")
+if has_events:
+    share = mass_table["attention on the described event (%), mean over seeds"]
+    print(
+        "Attention share on the described event (single-event captions, gold video, mean over seeds): "
+        + "; ".join(f"{k} {v:.0f} %" for k, v in share.items())
         + "."
     )
-if twin_rows.size:
-    t = {k: v.twins.set_index("factor")["accuracy"] for k, v in evals.items()}
+tw_all = {label: ev.twins.set_index("factor")["accuracy"] for label, ev in evals.items() if ev.twins is not None}
+if tw_all and all("direction" in t.index for t in tw_all.values()):
     print(
-        "Direction-twin accuracy: "
-        + "; ".join(f"{k} {t[k]['direction']:.1f} %" for k in t)
+        "Direction-twin accuracy (first seed): "
+        + "; ".join(f"{k} {t['direction']:.1f} %" for k, t in tw_all.items())
         + " (50 % = a tie: a set function of the frames cannot see direction)."
     )
-k_top = max(sweep, key=lambda k: sweep[k]["R1"])
-print(
-    f"K sweep ({sweep_epochs} epoch(s) per K): highest R@1 at K={k_top} ({f(sweep[k_top])}); TopKTemporal reports K={k_best_paper}."
-)
+print(f"K sweep ({sweep_note}): highest mean R@1 at K={k_top}; TopKTemporal reports K={k_best_paper}.")
 if CROSS:
     print(
         f"Without pooled vectors (Gram / moment path) the trained heads' scores equal the materialised ones to "

@@ -158,8 +158,8 @@ def test_uniform_attention_is_mean_pooling(inputs):
         mean = MeanPooling(D).score(text, video)
         assert torch.allclose(head.score(text, video), mean, atol=1e-6)
         assert torch.allclose(score_all(head, text, video, path="materialise"), mean, atol=1e-6)
-        # the Self-Att baseline starts as mean pooling too (its learned query starts at 0)
-        assert torch.allclose(SelfAttentionAggregation(D).score(text, video), mean, atol=1e-6)
+        # the Self-Att baseline's identity reading starts as mean pooling too (its learned query starts at 0)
+        assert torch.allclose(SelfAttentionAggregation(D, **IDENTITY_READING).score(text, video), mean, atol=1e-6)
 
 
 def test_k_equal_to_frames_is_attention_over_all_frames(inputs):

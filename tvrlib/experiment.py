@@ -730,3 +730,29 @@ def paired_difference(
             "ci_queries: test-query sampling only, seeds fixed"
         ),
     }
+
+
+# --------------------------------------------------------------------------- notebook 05: query subsets
+def subset_runs(results: HeadRuns, select, *, label: str | None = None) -> HeadRuns:
+    """``results`` restricted to some of the test queries (e.g. notebook 05's captions about a single event).
+
+    ``select``: a bool mask ``[Q]`` or query indices into each seed's ranks. Every :class:`SeedRun` keeps its
+    training facts and gets the ranks, gold videos and metrics of the selected queries, so :func:`summarise_seeds`
+    and :func:`paired_difference` work on the subset as on the whole (with ``clusters="auto"`` the subset's captions
+    of one video are resampled together). ``label``: the subset's table name (default: the head's label).
+    """
+    first = results.runs[0].ranks if results.runs else np.empty(0)
+    idx = np.asarray(select)
+    if idx.dtype == bool:
+        if idx.shape != first.shape:
+            raise ValueError(f"a query mask must have one entry per test query ({first.shape[0]}), got {idx.shape}")
+        idx = np.flatnonzero(idx)
+    if idx.size == 0:
+        raise ValueError("no test query selected")
+    runs = [
+        dataclasses.replace(
+            r, label=label or r.label, metrics=M.summarize(r.ranks[idx]), ranks=r.ranks[idx], gold=r.gold[idx]
+        )
+        for r in results.runs
+    ]
+    return HeadRuns(results.head, label or results.label, results.protocol, runs)
