@@ -292,7 +292,7 @@ lr_table = pd.DataFrame(lr_rows)
 hinge_lr = float(lr_table.loc[lr_table["best val R@1"].idxmax(), "hinge lr"])
 P_hinge = hinge_base.replace(lr=hinge_lr, reason="chosen on validation among " + ", ".join(f"{x:g}" for x in lrs))
 print(P_hinge.differences())
-lr_table.round(2)
+lr_table.round({"best val R@1": 2})
 
 # %%
 loss_eval_fn = {  # each seed's test evaluation: t2v and v2t with CIs, per-factor twins
@@ -459,12 +459,13 @@ if has_events:
 frame_table.round(3) if has_events else "no single-event queries in this dataset"
 
 # %% [markdown]
-# **Where a single frame sits matters.** An earlier version of this notebook kept `k` evenly spaced frames with
+# **Does it matter where a single frame sits?** An earlier version of this notebook kept `k` evenly spaced frames with
 # `linspace` over the frame indices, so "1 frame" meant **frame 0**, the first frame of the video, and reported that
-# one frame retrieves far worse than twelve. Notebook 02 shows the opposite for the *middle* frame. The first frame is
-# a special case: on our benchmark a video starts before its first event has happened, so objects that *appear* later
-# are missing from it. Below we score every single frame position on its own, then keep `k` frames at the
-# **middles of `k` equal segments** of the valid frames (for `k = 1`: the middle frame; for `k = F`: all of them),
+# one frame retrieves far worse than twelve. Notebook 02 shows the opposite for the *middle* frame. The end frames
+# are the ones we would expect to be worst placed: the first frame shows the scene before any event (an object that
+# *appears* later is not there yet), the last one after all of them (an object that *disappears* is gone). Below we
+# score every single frame position on its own, then keep `k` frames at the **middles of `k` equal segments** of the
+# valid frames (for `k = 1`: the middle frame; for `k = F`: all of them),
 # for zero-shot and end-to-end fine-tuned mean pooling.
 
 # %%
@@ -518,7 +519,9 @@ single_table.pivot(index="meanP", columns="frame position", values="R1").round(1
 # ## Results
 #
 # Every head's t2v and v2t metrics with CIs and its per-factor twin accuracy go to
-# `results/<profile>/mean_pooling_and_training.csv`; the frames-kept curve and the learning curves go beside it.
+# `results/<profile>/mean_pooling_and_training.csv` (one set of rows per training seed for the trained heads); the
+# per-seed runs, the single-frame and frames-kept curves and the learning curves go beside it, and our hypothesis on
+# the losses to `results/<profile>/hypotheses.csv`.
 
 # %%
 def budget(hr):
@@ -631,8 +634,8 @@ print(
     f"One frame alone (zero-shot): R@1 {zsingle.iloc[0]:.1f} % for the first frame, {zsingle.max():.1f} % at its "
     f"best position ({zsingle.idxmax()}), {zsingle.mean():.1f} % averaged over the {S.num_frames} positions; the "
     f"middle frame alone {zk.loc[1]:.1f} % against {zk.loc[S.num_frames]:.1f} % with all {S.num_frames} frames "
-    f"averaged. The old '1 frame' figure measured the first frame, the worst-placed one"
-    + (" (it is the lowest of all positions here)." if zsingle.idxmin() == 0 else f" (here position {zsingle.idxmin()} is lower still).")
+    f"averaged. The old '1 frame' figure measured the first frame"
+    + (" (the lowest of all positions here)." if zsingle.idxmin() == 0 else f" (not the lowest here: position {zsingle.idxmin()} is).")
 )
 if zk.loc[1] > zk.loc[S.num_frames]:
     print(

@@ -139,7 +139,8 @@ show_source(LSTMPooling.temporal)
 #
 # Without `P` a transformer is **permutation-equivariant**: shuffle the frames and its outputs shuffle with them.
 # After mean pooling the score is then exactly as order-blind as meanP. The position embeddings are the only source of
-# order. This on/off switch is TopKTemporal's "temporal encoding" ablation (its Table 5).
+# order. The same kind of switch, on top-K frame selection instead of a temporal transformer, is TopKTemporal's
+# "temporal encoding" ablation (its Table 5, judged in notebook 05).
 
 # %%
 show_source(TemporalTransformer.temporal)
