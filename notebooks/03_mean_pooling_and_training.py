@@ -308,7 +308,7 @@ loss_summary = X.summarise_seeds([meanP_runs, *loss_runs.values()])
 loss_summary.pivot(index="head", columns="metric", values="cell")[[*M.METRICS, "epochs_run", "best_epoch"]]
 
 # %%
-X.seed_rows(loss_runs)  # one row per seed: test metrics, epochs run, best epoch, whether early stopping ended it
+pd.DataFrame(X.seed_rows(loss_runs)).round(2)  # one row per seed: test metrics, epochs run, best epoch, whether early stopping ended it
 
 # %%
 history = pd.concat(
