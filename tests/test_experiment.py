@@ -273,3 +273,49 @@ def test_captions_of_one_video_are_resampled_together():
 def test_seed_rows_are_tidy():
     rows = pd.DataFrame(X.seed_rows([fake_runs("A", {0: [1, 2], 1: [2, 2]})]))
     assert list(rows["seed"]) == [0, 1] and {"head", "R1", "epochs_run", "best_epoch", "stopped_early"} <= set(rows)
+
+
+# --------------------------------------------------------------------------- notebooks 03-04 (nb-b): rank_on
+def test_rank_on_reranks_the_kept_heads_on_another_test_source(data):
+    train, val, test = data
+    P = protocol(seeds=(0, 1))
+    seq = run(P, "seqTransf", train, val, test)
+    small = test.subset(6)
+    again = X.rank_on(seq, small, label="seqTransf, 6 videos")
+    assert again.seeds == seq.seeds and again.label == "seqTransf, 6 videos"
+    for old, new in zip(seq.runs, again.runs):
+        assert new.epochs_run == old.epochs_run and new.best_epoch == old.best_epoch and new.trained is old.trained
+        sim = score_all(old.trained, small.texts.index(torch.as_tensor(small.query_index)), small.videos)
+        assert np.array_equal(new.ranks, M.ranks_t2v(sim, small.text_to_video[small.query_index]))
+        assert new.ranks.shape == (len(small.query_index),) and new.metrics == M.summarize(new.ranks)
+    mean = X.rank_on(run(P, "meanP", train, val, test), small)
+    assert paired_difference(again, mean, "R1")["n"] == len(small.query_index)  # paired on the same queries
+    with pytest.raises(ValueError, match="not kept"):
+        X.rank_on(run(P, "meanP", train, val, test, keep_heads=False), small)
+
+
+def test_twin_runs_turn_twin_accuracy_into_a_two_video_mean_rank():
+    from types import SimpleNamespace
+
+    from tvrlib.twins import twin_outcomes
+
+    pair = {
+        0: np.array([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8], [0.7, 0.3]]),  # win, tie, loss, win
+        1: np.array([[0.9, 0.1], [0.6, 0.5], [0.2, 0.8], [0.3, 0.7]]),  # win, win, loss, loss
+    }
+    factors, videos = np.array(["order", "order", "direction", "order"]), np.array([3, 5, 8, 9])
+    hr = fake_runs("h", {s: np.ones(2) for s in pair})
+    for r in hr.runs:
+        r.evaluation = SimpleNamespace(twin_scores=pair[r.seed], twin_factors=factors, twin_videos=videos)
+    order = X.twin_runs(hr, "order")
+    assert order.label == "h (order twins)" and order.seeds == hr.seeds
+    for r in order.runs:
+        acc = 100 * twin_outcomes(pair[r.seed])[factors == "order"].mean()
+        assert r.metrics["MnR"] == pytest.approx(2 - acc / 100) and np.array_equal(r.gold, [3, 5, 9])
+    assert np.array_equal(order.runs[0].ranks, [1.0, 1.5, 1.0])
+    d = paired_difference(X.twin_runs(hr, "all"), X.twin_runs(hr, "all"), "MnR")
+    assert d["delta"] == 0 and d["n"] == 4
+    with pytest.raises(ValueError, match="no twin queries"):
+        X.twin_runs(hr, "detail")
+    with pytest.raises(ValueError, match="no twin scores"):
+        X.twin_runs(fake_runs("g", {0: np.ones(2)}), "order")

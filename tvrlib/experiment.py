@@ -49,6 +49,7 @@ from .heads.base import RetrievalHead
 from .metrics import LOWER_IS_BETTER, METRICS
 from .profiles import training_settings
 from .training import FitConfig, RetrievalModel, fit
+from .twins import twin_outcomes
 
 __all__ = [
     "Change",
@@ -62,6 +63,8 @@ __all__ = [
     "summarise_seeds",
     "seed_rows",
     "paired_difference",
+    "rank_on",
+    "twin_runs",
 ]
 
 _BOOT_CHUNK_ELEMS = 1 << 22  # bootstrap weights held at once
@@ -756,3 +759,58 @@ def subset_runs(results: HeadRuns, select, *, label: str | None = None) -> HeadR
         for r in results.runs
     ]
     return HeadRuns(results.head, label or results.label, results.protocol, runs)
+
+
+# --------------------------------------------------------------------------- notebooks 03-04 (nb-b): re-ranking
+def rank_on(results, test, *, label: str | None = None) -> HeadRuns:
+    """The same trained heads (one per seed, kept by :func:`run` with ``keep_heads=True``) ranked on another test
+    source, e.g. the capped gallery a cross-encoder is ranked on (``test.subset(n)``), so that a cheap head and
+    an expensive one are paired on the same queries. Nothing is retrained: epochs, best epoch and validation
+    values are the original runs'; ``metrics``, ``ranks``, ``gold`` and ``seconds`` (ranking only) are new, and
+    ``evaluation`` is dropped. ``label``: the new runs' label (default: the same)."""
+    (hr,) = _as_head_runs(results)
+    out = HeadRuns(hr.head, label or hr.label, hr.protocol)
+    for r in hr.runs:
+        if r.trained is None:
+            raise ValueError(f"{hr.label}, seed {r.seed}: the trained head was not kept (run(..., keep_heads=True))")
+        t0 = time.perf_counter()
+        ranks, gold = _test_ranks(r.trained, test)
+        out.runs.append(
+            dataclasses.replace(
+                r,
+                label=out.label,
+                metrics=M.summarize(ranks),
+                ranks=ranks,
+                gold=gold,
+                seconds=time.perf_counter() - t0,
+                evaluation=None,
+            )
+        )
+    return out
+
+
+def twin_runs(results, factor: str = "all", *, label: str | None = None) -> HeadRuns:
+    """Each seed's twin queries of ``factor`` (``"all"``: every twin query) as a ranking of two videos, the gold
+    and its twin: rank 1 when the gold scores above its twin, 1.5 when they tie (within
+    :data:`tvrlib.metrics.TIE_TOLERANCE`), 2 when the twin wins. So ``MnR = 2 - twin accuracy / 100`` exactly, and
+    ``paired_difference(twin_runs(a, f), twin_runs(b, f), "MnR")`` is the paired twin-accuracy difference over
+    seeds and twin queries, times ``-1/100`` (a lower MnR: more twins won), with the verdict machinery of any metric.
+    Needs each :class:`SeedRun`'s ``evaluation`` to be a :class:`tvrlib.evaluation.Evaluation` with twin scores
+    (``run(..., test_eval_fn=lambda h, s: evaluate(h, ...))``); ``gold`` is each twin query's gold video (the
+    cluster of a clustered bootstrap when a video has several)."""
+    (hr,) = _as_head_runs(results)
+    out = HeadRuns(hr.head, label or f"{hr.label} ({factor} twins)", hr.protocol)
+    for r in hr.runs:
+        ev = r.evaluation
+        if getattr(ev, "twin_scores", None) is None:
+            raise ValueError(f"{hr.label}, seed {r.seed}: no twin scores (run with test_eval_fn=evaluate on twins)")
+        factors = np.asarray(ev.twin_factors)
+        sel = np.ones(len(factors), dtype=bool) if factor == "all" else factors == factor
+        if not sel.any():
+            raise ValueError(f"no twin queries of factor {factor!r}")
+        ranks = 2.0 - twin_outcomes(ev.twin_scores)[sel]
+        gold = np.asarray(ev.twin_videos)[sel]
+        out.runs.append(
+            dataclasses.replace(r, label=out.label, metrics=M.summarize(ranks), ranks=ranks, gold=gold, evaluation=None)
+        )
+    return out
