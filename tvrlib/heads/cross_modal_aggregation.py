@@ -73,78 +73,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import HEADS
+from .aggregation_value_path import IDENTITY_READING, ValuePathAggregation
 from .attention_pooling import AttentionPoolingHead, masked_softmax, rms_normalize
 from .base import TextInput, VideoInput
 from .gram import EPS, attention_pool, gram_matrices, pooled_cosine_gram, pooled_cosine_materialised
-from .mean_pooling import masked_frames
 from .scoring import Encoded
 
 __all__ = ["CrossModalAggregation", "IDENTITY_READING"]
 
-#: the constructor arguments of the identity-initialised reading (variant ``cross_modal_aggregation-identity``)
-IDENTITY_READING = {
-    "init": "identity",
-    "bias": False,
-    "value_projection": False,
-    "fc": False,
-    "dropout": 0.0,
-    "normalize": True,
-}
-
 
 @HEADS.register("cross_modal_aggregation")
-class CrossModalAggregation(AttentionPoolingHead):
+class CrossModalAggregation(ValuePathAggregation, AttentionPoolingHead):
     """CrossAttnGL's text-conditioned aggregation (eqs. 4.5-4.9 with W_V, the FC layer and dropout 0.3); cosine score.
 
-    ``dim``: embedding size ``D``; ``attn_dim``: ``d_a`` (default ``D``, the paper's 512 on ViT-B/32).
-    ``init``: ``"random"`` (the paper: PyTorch's default Linear init, zero biases) or ``"identity"``
-    (``W_Q = W_K (= W_V) = I``; Xavier when ``d_a != D``). ``bias``: biases on ``W_Q`` and ``W_V`` (zero at the
-    start; the paper's). ``value_projection``: use ``W_V`` (eq. 4.7) or pool the frames themselves (eq. 4.9 as
-    printed). ``fc``: the ``D``-unit FC layer after pooling. ``dropout``: on the FC layer's output (0.3, the
-    paper's). ``normalize``: L2-normalise the frames and rescale the inputs of ``W_Q``/``W_K`` to unit mean square
-    (the identity reading's; the paper feeds CLIP's embeddings as they are).
+    The constructor arguments, shared with the Self-Att head, are :class:`~tvrlib.heads.aggregation_value_path.
+    ValuePathAggregation`'s (the paper's defaults). The query is ``W_Q E_t + b_Q`` (eq. 4.5), initialised like
+    ``W_K`` and ``W_V``.
     """
 
-    def __init__(
-        self,
-        dim: int = 512,
-        attn_dim: int | None = None,
-        *,
-        init: str = "random",
-        bias: bool = True,
-        value_projection: bool = True,
-        fc: bool = True,
-        dropout: float = 0.3,
-        normalize: bool = False,
-    ):
-        super().__init__()
-        if init not in ("random", "identity"):
-            raise ValueError(f"cross_modal_aggregation: init must be 'random' or 'identity', got {init!r}")
-        self.dim, self.attn_dim = dim, attn_dim or dim
-        if value_projection and not fc and self.attn_dim != dim:
-            raise ValueError(
-                f"cross_modal_aggregation: values of size d_a={self.attn_dim} need the FC layer to return to D={dim}"
-            )
-        self.init, self.normalize = init, bool(normalize)
-        self.query = nn.Linear(dim, self.attn_dim, bias=bias)  # W_Q, eq. 4.5
-        self.key = nn.Linear(dim, self.attn_dim, bias=False)  # W_K, eq. 4.6 (a key bias cancels in the softmax)
-        self.value = nn.Linear(dim, self.attn_dim, bias=bias) if value_projection else None  # W_V, eq. 4.7
-        self.fc = nn.Linear(self.attn_dim if value_projection else dim, dim) if fc else None  # the D-unit FC layer
-        self.dropout = nn.Dropout(dropout)  # on the FC layer's output (0.3, Model Settings)
-        for lin in (self.query, self.key, self.value):
-            if lin is None:
-                continue
-            if init == "identity":
-                if self.attn_dim == dim:
-                    nn.init.eye_(lin.weight)
-                else:
-                    nn.init.xavier_uniform_(lin.weight)
-            # init == "random": PyTorch's default nn.Linear weights (Kaiming-uniform), as built
-            if lin.bias is not None:
-                nn.init.zeros_(lin.bias)  # "the bias values are set to 0"
-        if self.fc is not None:  # the paper is silent: X-Pool's init of its FC layer
-            nn.init.eye_(self.fc.weight)
-            nn.init.zeros_(self.fc.bias)
+    head_name = "cross_modal_aggregation"
+
+    def make_query(self, bias: bool) -> nn.Linear:
+        return nn.Linear(self.dim, self.attn_dim, bias=bias)  # W_Q, eq. 4.5
 
     @property
     def dropout_active(self) -> bool:
@@ -155,36 +105,13 @@ class CrossModalAggregation(AttentionPoolingHead):
         return "materialise" if self.dropout_active else "gram"
 
     # -- per side ----------------------------------------------------------------
-    def frame_vectors(self, video: VideoInput) -> torch.Tensor:
-        """``x_f [V, F, D]``, the input of ``W_K`` and ``W_V`` (``Set_F`` of eq. 4.3), padded frames set to 0.
-
-        The frame embeddings as CLIP gives them; L2-normalised with ``normalize=True``.
-        """
-        x = masked_frames(video.frames, video.mask)  # Set_F, eq. 4.3
-        if self.normalize:
-            x = masked_frames(F.normalize(x, dim=-1), video.mask)
-        return x
-
-    def value_vectors(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """What is pooled, per frame: ``FC(W_V x_f + b_V)`` ``[V, F, D]`` (``x`` itself without W_V and FC).
-
-        The FC layer is affine and the weights of a video with a valid frame sum to 1, so applying it to each
-        frame before the weighted sum equals applying it to the pooled value.
-        """
-        if self.value is None and self.fc is None:
-            return x  # eq. 4.9 as printed: the frames themselves are pooled
-        v = x if self.value is None else self.value(x)  # V_F = W_V Set_F, eq. 4.7
-        if self.fc is not None:
-            v = self.fc(v)  # the FC layer, per frame (exact: see the docstring)
-        return masked_frames(v, mask)
-
     def encode_text(self, text: TextInput) -> Encoded:
         """``query [T, D]`` with ``query . x_f`` = the logit of eq. 4.8, and the cosine ``target = E_t``."""
         sentence = rms_normalize(text.sentence) if self.normalize else text.sentence
         q = self.query(sentence)  # Q_t = W_Q E_t, eq. 4.5
-        key_scale = math.sqrt(self.dim) if self.normalize else 1.0  # W_K is applied to key_scale * x_f
+        # W_K is applied to key_scale * x_f:
         # Q_t . (W_K key_scale x_f) / sqrt(d_a)  ==  (key_scale W_K^T Q_t / sqrt(d_a)) . x_f
-        query = q @ self.key.weight * (key_scale / math.sqrt(self.attn_dim))  # eqs. 4.6 and 4.8, folded
+        query = q @ self.key.weight * (self.key_scale / math.sqrt(self.attn_dim))  # eqs. 4.6 and 4.8, folded
         return Encoded({"query": query, "target": text.sentence})
 
     def encode_video(self, video: VideoInput) -> Encoded:
@@ -250,15 +177,8 @@ class CrossModalAggregation(AttentionPoolingHead):
         """Eq. 4.8's logits computed literally, ``Q_t K_F^T / sqrt(d_a)`` -> ``[T, V, F]`` (for checks)."""
         sentence = rms_normalize(text.sentence) if self.normalize else text.sentence
         q = self.query(sentence)  # Q_t = W_Q E_t, eq. 4.5
-        key_scale = math.sqrt(self.dim) if self.normalize else 1.0
-        k = self.key(key_scale * self.frame_vectors(video))  # K_F = W_K Set_F, eq. 4.6
+        k = self.key(self.key_scale * self.frame_vectors(video))  # K_F = W_K Set_F, eq. 4.6
         return torch.einsum("ta,vfa->tvf", q, k) / math.sqrt(self.attn_dim)  # eq. 4.8, before the softmax
-
-    def extra_repr(self) -> str:
-        return (
-            f"init={self.init!r}, value_projection={self.value is not None}, fc={self.fc is not None}, "
-            f"dropout={self.dropout.p}, normalize={self.normalize}"
-        )
 
 
 HEADS.register_variant("cross_modal_aggregation-identity", "cross_modal_aggregation", **IDENTITY_READING)

@@ -40,83 +40,34 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..registry import HEADS
+from .aggregation_value_path import IDENTITY_READING, ValuePathAggregation
 from .attention_pooling import masked_softmax
 from .base import DualEncoderHead, TextInput, VideoInput
-from .cross_modal_aggregation import IDENTITY_READING
-from .mean_pooling import masked_frames
 
 __all__ = ["SelfAttentionAggregation", "IDENTITY_READING"]
 
 
 @HEADS.register("self_attention_aggregation")
-class SelfAttentionAggregation(DualEncoderHead):
+class SelfAttentionAggregation(ValuePathAggregation, DualEncoderHead):
     """Caption-blind attention pooling with one learned query (CrossAttnGL Table 2, "Self-Att").
 
-    The arguments are the cross-modal head's (:class:`~tvrlib.heads.cross_modal_aggregation.CrossModalAggregation`),
-    with the same defaults: ``dim`` ``D``; ``attn_dim`` ``d_a`` (default ``D``); ``init`` ``"random"`` (PyTorch's
-    default Linear init, zero biases) or ``"identity"``; ``bias`` on ``W_V``; ``value_projection`` (pool
-    ``W_V E_f`` or the frames themselves); ``fc`` (the ``D``-unit FC layer after pooling); ``dropout`` (on the FC
-    layer's output, training only); ``normalize`` (L2-normalise the frames, keys from frames at unit mean square).
+    The arguments are the cross-modal head's, with the same defaults (both built by
+    :class:`~tvrlib.heads.aggregation_value_path.ValuePathAggregation`); ``bias`` applies to ``W_V`` only.
     The learned query ``q [d_a]`` starts at zero.
     """
 
     has_frame_weights = True
 
-    def __init__(
-        self,
-        dim: int = 512,
-        attn_dim: int | None = None,
-        *,
-        init: str = "random",
-        bias: bool = True,
-        value_projection: bool = True,
-        fc: bool = True,
-        dropout: float = 0.3,
-        normalize: bool = False,
-    ):
-        super().__init__()
-        if init not in ("random", "identity"):
-            raise ValueError(f"self_attention_aggregation: init must be 'random' or 'identity', got {init!r}")
-        self.dim, self.attn_dim = dim, attn_dim or dim
-        if value_projection and not fc and self.attn_dim != dim:
-            raise ValueError(
-                f"self_attention_aggregation: values of size d_a={self.attn_dim} need the FC layer to return to D={dim}"
-            )
-        self.init, self.normalize = init, bool(normalize)
-        self.query = nn.Parameter(torch.zeros(self.attn_dim))  # q: eq. 4.5 without the caption (b_Q, starts at 0)
-        self.key = nn.Linear(dim, self.attn_dim, bias=False)  # W_K, eq. 4.6
-        self.value = nn.Linear(dim, self.attn_dim, bias=bias) if value_projection else None  # W_V, eq. 4.7
-        self.fc = nn.Linear(self.attn_dim if value_projection else dim, dim) if fc else None  # the D-unit FC layer
-        self.dropout = nn.Dropout(dropout)  # on the FC layer's output (0.3, Model Settings)
-        for lin in (self.key, self.value):  # as CrossModalAggregation initialises them
-            if lin is None:
-                continue
-            if init == "identity":
-                if self.attn_dim == dim:
-                    nn.init.eye_(lin.weight)
-                else:
-                    nn.init.xavier_uniform_(lin.weight)
-            if lin.bias is not None:
-                nn.init.zeros_(lin.bias)
-        if self.fc is not None:
-            nn.init.eye_(self.fc.weight)
-            nn.init.zeros_(self.fc.bias)
+    head_name = "self_attention_aggregation"
 
-    def frame_vectors(self, video: VideoInput) -> torch.Tensor:
-        """``x_f [V, F, D]``, the input of ``W_K`` and ``W_V``: CLIP's frames (L2-normalised with ``normalize``),
-        padded frames set to zero."""
-        x = masked_frames(video.frames, video.mask)
-        if self.normalize:
-            x = masked_frames(F.normalize(x, dim=-1), video.mask)
-        return x
+    def make_query(self, bias: bool) -> nn.Parameter:
+        return nn.Parameter(torch.zeros(self.attn_dim))  # q: eq. 4.5 without the caption (b_Q, starts at 0)
 
     def _weights(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        key_scale = math.sqrt(self.dim) if self.normalize else 1.0
-        k = self.key(key_scale * x)  # K_F = W_K Set_F, eq. 4.6
+        k = self.key(self.key_scale * x)  # K_F = W_K Set_F, eq. 4.6
         return masked_softmax(k @ self.query / math.sqrt(self.attn_dim), mask)  # eq. 4.8 with q for Q_t
 
     def video_frame_weights(self, video: VideoInput) -> torch.Tensor:
@@ -128,27 +79,11 @@ class SelfAttentionAggregation(DualEncoderHead):
         w = self.video_frame_weights(video)
         return w.unsqueeze(0).expand(len(text), *w.shape)
 
-    def value_vectors(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """What is pooled, per frame: ``FC(W_V x_f + b_V)`` ``[V, F, D]`` (``x`` itself without W_V and FC); the FC
-        layer is affine and the weights sum to 1, so per frame equals after pooling (as in the cross-modal head)."""
-        if self.value is None and self.fc is None:
-            return x  # eq. 4.9 as printed
-        v = x if self.value is None else self.value(x)  # V_F = W_V Set_F, eq. 4.7
-        if self.fc is not None:
-            v = self.fc(v)
-        return masked_frames(v, mask)
-
     def embed_video(self, video: VideoInput) -> torch.Tensor:
         x = self.frame_vectors(video)
         w = self._weights(x, video.mask)
         pooled = torch.einsum("vf,vfd->vd", w, self.value_vectors(x, video.mask))  # eq. 4.9 (+ FC)
         return self.dropout(pooled)  # the identity in eval mode
-
-    def extra_repr(self) -> str:
-        return (
-            f"init={self.init!r}, value_projection={self.value is not None}, fc={self.fc is not None}, "
-            f"dropout={self.dropout.p}, normalize={self.normalize}"
-        )
 
 
 HEADS.register_variant("self_attention_aggregation-identity", "self_attention_aggregation", **IDENTITY_READING)
