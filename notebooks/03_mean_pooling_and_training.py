@@ -51,7 +51,6 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-import tvrlib.session
 from tvrlib import experiment as X
 from tvrlib import metrics as M
 from tvrlib.evaluation import evaluate, evaluation_rows, summary_frame
@@ -59,17 +58,18 @@ from tvrlib.heads import HEADS, TextInput, VideoInput, score_all
 from tvrlib.heads.mean_pooling import frame_contributions, masked_mean_pool
 from tvrlib.losses import hardest_negative_hinge, symmetric_infonce
 from tvrlib.paper_tables import hypothesis_verdict, record_hypothesis, save_claims
-from tvrlib.profiles import training_settings
 from tvrlib.reporting import figure, save_figure, show_source, versions
 from tvrlib.synthetic.events import sampled_frame_events
-from tvrlib.training import FeatureSource, FitConfig, FrameSource, RetrievalModel, finetunable_copy, fit
+from tvrlib.training import FitConfig, FrameSource, RetrievalModel, finetunable_copy, fit
 
 pd.set_option("display.width", 200)
-S = tvrlib.session.setup(
-    profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device, seed=seed
-)
-T = training_settings(
+B = X.setup(  # the session, the training settings, the shared protocol and the three splits' features
     profile,
+    dataset=dataset,
+    clip_model=clip_model,
+    pretrained=pretrained,
+    device=device,
+    seed=seed,
     max_epochs=max_epochs,
     patience=patience,
     seeds=seeds,
@@ -81,12 +81,12 @@ T = training_settings(
     e2e_batch_size=e2e_batch_size,
     e2e_val_videos=e2e_val_videos,
 )
-train, val = FeatureSource.from_session(S, "train"), FeatureSource.from_session(S, "val")
-test, test_src = S.data("test"), FeatureSource.from_session(S, "test")
+S, T, P = B.session, B.settings, B.protocol  # P: the one training recipe of every trained comparison (section 5)
+train, val, test_src = B.train, B.val, B.test
+test = S.data("test")
 texts, videos = S.texts("test"), S.videos("test")  # every caption and every video of the test split
 queries, gold = S.queries("test")  # the t2v queries and their gold videos
 clip_temperature = S.encoder.model.logit_scale.item()  # CLIP's learned log-temperature, the starting point
-P = X.Protocol.from_session(S, settings=T)  # the one training recipe of every trained comparison (section 5)
 NOTEBOOK = "03_mean_pooling_and_training"
 
 # %%

@@ -57,7 +57,6 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-import tvrlib.session
 from tvrlib import experiment as X
 from tvrlib import metrics as M
 from tvrlib.evaluation import evaluate, evaluation_rows
@@ -67,17 +66,18 @@ from tvrlib.heads.lstm_pooling import LSTMPooling
 from tvrlib.heads.temporal_transformer import TemporalTransformer
 from tvrlib.heads.tight_transformer import TightTransformer
 from tvrlib.paper_tables import hypothesis_verdict, record_hypothesis, save_claims
-from tvrlib.profiles import training_settings
 from tvrlib.reporting import figure, save_figure, show_source, versions
 from tvrlib.training import FeatureSource
 
 pd.set_option("display.width", 200)
 pd.set_option("display.max_colwidth", 120)
-S = tvrlib.session.setup(
-    profile, dataset=dataset, clip_model=clip_model, pretrained=pretrained, device=device, seed=seed
-)
-T = training_settings(
+B = X.setup(  # the session, the training settings, the shared protocol and the three splits' features
     profile,
+    dataset=dataset,
+    clip_model=clip_model,
+    pretrained=pretrained,
+    device=device,
+    seed=seed,
     max_epochs=max_epochs,
     patience=patience,
     seeds=seeds,
@@ -89,13 +89,13 @@ T = training_settings(
     tight_val_videos=tight_val_videos,
     tight_gallery=tight_gallery,
 )
-train, val = FeatureSource.from_session(S, "train"), FeatureSource.from_session(S, "val")
-test, test_src = S.data("test"), FeatureSource.from_session(S, "test")
+S, T, P = B.session, B.settings, B.protocol  # P: the one training recipe of every head
+train, val, test_src = B.train, B.val, B.test
+test = S.data("test")
 texts, videos = S.texts("test"), S.videos("test")
 queries, gold = S.queries("test")
 D = videos.frames.shape[-1]
 gallery = T["tight_gallery"] or None
-P = X.Protocol.from_session(S, settings=T)  # the one training recipe of every head
 NOTEBOOK = "04_temporal_modelling"
 
 # %%

@@ -79,6 +79,31 @@ def test_from_session_starts_the_temperature_from_clip_and_the_seeds_from_the_se
     assert "logit_scale 3.25 -> 2.65926 (this paper starts from ln(1/0.07))" in Q.differences()
 
 
+def test_setup_gives_a_notebook_its_session_settings_protocol_and_splits(monkeypatch):
+    from types import SimpleNamespace
+
+    import tvrlib.session
+    from tvrlib.experiment import setup
+    from tvrlib.training import FeatureSource
+
+    clip = SimpleNamespace(logit_scale=torch.tensor(2.5))
+    seen = {}
+
+    def fake_session(profile, **kw):
+        seen.update(kw)
+        return SimpleNamespace(profile=profile, seed=kw["seed"], encoder=SimpleNamespace(model=clip))
+
+    monkeypatch.setattr(tvrlib.session, "setup", fake_session)
+    monkeypatch.setattr(FeatureSource, "from_session", classmethod(lambda cls, S, split: f"{split} features"))
+    B = setup("quick", seed=3, threads=1, max_epochs=4, patience=None)
+    assert seen["seed"] == 3 and seen["threads"] == 1 and seen["device"] == "auto"
+    assert B.settings["max_epochs"] == 4 and B.settings["patience"] == training_settings("quick")["patience"]
+    assert B.protocol.max_epochs == 4 and B.protocol.logit_scale == 2.5 and B.protocol.seeds[0] == 3
+    assert (B.train, B.val, B.test) == ("train features", "val features", "test features")
+    with pytest.raises(TypeError, match="unknown training settings"):
+        setup("quick", num_epochs=4)
+
+
 def test_a_head_differs_only_with_a_recorded_reason():
     P = protocol()
     with pytest.raises(ValueError, match="reason"):

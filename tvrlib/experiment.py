@@ -9,6 +9,8 @@ were made the same way:
   learned** ``logit_scale``, as CLIP4Clip and X-Pool do. A head's protocol differs from the shared one only where
   its paper differs, through :meth:`Protocol.replace`, which records every change with its reason;
   :meth:`Protocol.differences` says it in one line.
+* :func:`setup` -- what a notebook that trains heads starts from (:class:`Bench`): the session, the training
+  settings with the notebook's overrides, the protocol, and the feature sources of train, val and test.
 * :func:`run` -- trains one registered head (:data:`tvrlib.heads.HEADS`) once per seed (``torch.manual_seed(seed)``
   before the head is built, ``FitConfig.seed = seed``), keeps each seed's best validation epoch (early stopping
   with the protocol's patience), and ranks the test queries: a :class:`HeadRuns` of per-seed :class:`SeedRun`
@@ -22,6 +24,8 @@ were made the same way:
   resamples the test queries *and* the seeds (see its docstring for the variance it covers), and how many seeds
   have each sign. Verdicts on a difference: :func:`tvrlib.paper_tables.verdict`.
 
+>>> B = setup("quick", seed=0, max_epochs=None)   # session, settings, protocol, feature sources (a notebook's start)
+>>> S, P, train, val, test = B.session, B.protocol, B.train, B.val, B.test
 >>> P = Protocol.from_session(S)                                  # the profile's protocol, CLIP's temperature
 >>> xp = P.replace(head_options={"dropout": 0.3}, reason="X-Pool's dropout")
 >>> mean, seq = run(P, "meanP", train, val, test), run(P, "seqTransf", train, val, test)
@@ -155,7 +159,7 @@ class Protocol:
         ``patience``, ``seeds`` -- a count: seeds ``seed, seed + 1, ...`` --, ``batch_size``, ``lr``,
         ``lr_encoder``, ``temporal_layers``). ``logit_scale``: the temperature's starting log-value, CLIP's own
         (``S.encoder.model.logit_scale.item()``). ``settings``: a notebook's training settings if already read
-        (``training_settings(profile, epochs=..., ...)``). ``overrides`` that are not None set other fields (the
+        (``training_settings(profile, max_epochs=..., ...)``). ``overrides`` that are not None set other fields (the
         protocol as stated up front, not a recorded change: use :meth:`replace` for a head that differs);
         ``patience=0`` turns early stopping off (every one of ``max_epochs`` epochs runs)."""
         T = dict(settings) if settings is not None else training_settings(profile)
@@ -289,6 +293,55 @@ class Protocol:
 
 
 # --------------------------------------------------------------------------- results of runs
+@dataclass
+class Bench:
+    """What a notebook that trains and compares heads starts from (:func:`setup`)."""
+
+    session: Any  # tvrlib.session.Session: the profile, the data, the CLIP encoder, results
+    settings: dict  # the profile's training settings with the notebook's overrides
+    protocol: Protocol  # the one recipe every head is trained with
+    train: Any  # FeatureSource of the training split (cached CLIP features)
+    val: Any  # ... of the validation split (model selection)
+    test: Any  # ... of the test split (what run() ranks: the t2v queries vs every test video)
+
+
+def setup(
+    profile: str,
+    *,
+    dataset: str | None = None,
+    clip_model: str | None = None,
+    pretrained: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    threads: int | None = None,
+    **training,
+) -> Bench:
+    """The start of every notebook that trains heads: the session (:func:`tvrlib.session.setup`), the training
+    settings (:func:`tvrlib.profiles.training_settings`; ``training`` overrides that are None keep the profile's),
+    the shared :class:`Protocol` (:meth:`Protocol.from_session`) and the feature sources of the three splits."""
+    from .session import setup as session_setup
+    from .training import FeatureSource
+
+    S = session_setup(
+        profile,
+        dataset=dataset,
+        clip_model=clip_model,
+        pretrained=pretrained,
+        device=device,
+        seed=seed,
+        threads=threads,
+    )
+    T = training_settings(profile, **training)
+    return Bench(
+        session=S,
+        settings=T,
+        protocol=Protocol.from_session(S, settings=T),
+        train=FeatureSource.from_session(S, "train"),
+        val=FeatureSource.from_session(S, "val"),
+        test=FeatureSource.from_session(S, "test"),
+    )
+
+
 @dataclass
 class SeedRun:
     """One head trained with one seed and ranked on the test queries."""

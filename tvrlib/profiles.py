@@ -27,7 +27,7 @@ from .errors import UnknownNameError
 #: every head trains for at most ``max_epochs`` epochs (the span of its warm-up/cosine schedule), stops once validation
 #: R@1 has not improved for ``patience`` epochs, and is trained once per seed (``seeds`` of them: the notebook's
 #: ``seed``, ``seed + 1``, ...): 3 in ``quick`` (frozen features make a run seconds per epoch), 5 in ``full``, 2 in
-#: ``tiny`` (CI proves the code path). ``epochs`` is the older fixed budget of the notebooks that have not moved to it.
+#: ``tiny`` (CI proves the code path).
 PROFILES: dict[str, dict] = {
     "tiny": {
         "dataset": "synthetic",
@@ -40,7 +40,6 @@ PROFILES: dict[str, dict] = {
         "n_boot": 200,
         "dataset_options": {"config": "tiny"},
         "training": {
-            "epochs": 1,
             "batch_size": 32,
             "lr": 1e-3,
             "lr_encoder": 5e-5,
@@ -68,7 +67,6 @@ PROFILES: dict[str, dict] = {
         "n_boot": 1000,
         "dataset_options": {"config": "quick"},
         "training": {
-            "epochs": 5,
             "batch_size": 128,
             "lr": 1e-3,
             "lr_encoder": 5e-5,
@@ -96,7 +94,6 @@ PROFILES: dict[str, dict] = {
         "n_boot": 2000,
         "dataset_options": {"config": "full"},
         "training": {
-            "epochs": 10,
             "batch_size": 128,
             "lr": 1e-3,
             "lr_encoder": 5e-5,
@@ -124,7 +121,6 @@ PROFILES: dict[str, dict] = {
         "n_boot": 2000,
         "dataset_options": {"train_csv": "MSRVTT_train.9k.csv"},
         "training": {
-            "epochs": 5,
             "batch_size": 128,
             "lr": 1e-4,
             "lr_encoder": 1e-7,
