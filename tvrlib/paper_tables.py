@@ -184,38 +184,14 @@ def claim_verdict(comparison: dict, claimed_sign: int = 1, metric_lower_is_bette
 
 
 # --------------------------------------------------------------------------- claims.csv
-#: ``results/<profile>/claims.csv``: one row per paper claim. ``paper_difference`` / ``our_difference``: A - B on
-#: ``metric`` (ours: the mean over seeds); ``ci_low`` / ``ci_high``: its paired CI; ``seeds``: training seeds;
-#: ``seeds_agreeing``: seeds whose difference is on the paper's side; ``reason``: why "not comparable", or a note.
-CLAIM_COLUMNS = [
-    "paper",
-    "table",
-    "claim",
-    "metric",
-    "paper_difference",
-    "our_difference",
-    "ci_low",
-    "ci_high",
-    "seeds",
-    "seeds_agreeing",
-    "verdict",
-    "reason",
-    "notebook",
-]
-#: ``results/<profile>/hypotheses.csv``: our own hypotheses, stated before the numbers (``seeds_agreeing``: seeds
-#: whose difference is on the hypothesis' side).
-HYPOTHESIS_COLUMNS = [
-    "hypothesis",
-    "metric",
-    "our_difference",
-    "ci_low",
-    "ci_high",
-    "seeds",
-    "seeds_agreeing",
-    "verdict",
-    "reason",
-    "notebook",
-]
+#: what a paper claim and one of our hypotheses both record: ``our_difference``: A - B on ``metric`` (the mean over
+#: seeds); ``ci_low`` / ``ci_high``: its paired CI; ``seeds``: training seeds; ``seeds_agreeing``: seeds whose
+#: difference is on the claim's (or the hypothesis') side; ``reason``: why "not comparable", or a note.
+_JUDGED = ["our_difference", "ci_low", "ci_high", "seeds", "seeds_agreeing", "verdict", "reason", "notebook"]
+#: ``results/<profile>/claims.csv``: one row per paper claim; ``paper_difference``: A - B as the paper reports it.
+CLAIM_COLUMNS = ["paper", "table", "claim", "metric", "paper_difference", *_JUDGED]
+#: ``results/<profile>/hypotheses.csv``: our own hypotheses, stated before the numbers.
+HYPOTHESIS_COLUMNS = ["hypothesis", "metric", *_JUDGED]
 _KEYS = {"claims": ("paper", "table", "claim"), "hypotheses": ("hypothesis",)}
 
 
