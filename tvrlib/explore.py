@@ -587,7 +587,8 @@ def draw_ranking(
     )
     strip_in = cell * n_frames
     row_in = cell + 0.32 + (0.42 if any_w else 0.0)
-    fig, ax0 = figure(name, profile, width=len(heads) * (strip_in + 0.3) + 0.3, height=n_rows * row_in + 0.9)
+    width = len(heads) * (strip_in + 0.3) + 0.3
+    fig, ax0 = figure(name, profile, width=width, height=n_rows * row_in + 0.9)
     ax0.remove()
     unit = 2 if any_w else 1
     ratios = [1.0, 0.35] * n_rows if any_w else [1.0] * n_rows
@@ -629,7 +630,7 @@ def draw_ranking(
                 for s in wax.spines.values():
                     s.set_visible(False)
     if title:
-        fig.suptitle(textwrap.fill(title, 110), fontsize=10)
+        fig.suptitle(textwrap.fill(title, max(40, int(width * 11))), fontsize=10)  # ~11 characters an inch
     fig.tight_layout()
     save_figure(fig)
     return fig
