@@ -31,7 +31,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "tvrlib"
 # low-level modules: what everything else is built on
 LOW = ("errors", "paths", "atomic", "optim", "video", "encoders", "cache", "registry")
 # high-level modules: runs, notebooks, results (a prefix: "training" also covers training_* and training/)
-HIGH = ("session", "training", "evaluation", "reporting", "notebook")
+HIGH = ("session", "training", "evaluation", "reporting", "notebook", "explore")
 # low-level modules must not train or fetch models for a run either (encoders loads, pretrain/models train)
 FORBIDDEN_FOR_LOW = HIGH + ("pretrain", "models")
 
