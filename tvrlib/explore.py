@@ -25,11 +25,13 @@ order twin's caption.
 
 **Playing videos.** :func:`video_view` / :func:`play` show a video in the notebook as an HTML5 ``<video>``
 (``IPython.display.Video``) with its captions beside it; :func:`play_twins` shows a twin pair side by side. The
-synthetic benchmark is written as lossless H.264 in **yuv444p** (High 4:4:4 Predictive profile: ties between
-direction twins are exact only when decoding is lossless; :func:`tvrlib.synthetic.benchmark.write_video`), which
-most browsers do not play (a black box or an error; only some Linux/Android builds do). :func:`browser_playable`
-says whether a file is safe to show, and :func:`video_view` embeds, by default, a display copy re-encoded in
-memory to H.264 yuv420p (lossy, for the eye only; the files on disk are untouched).
+synthetic benchmark is written as lossless H.264 in **yuv444p** (qp 0, so the High 4:4:4 Predictive profile
+whatever the chroma: ties between direction twins are exact only when decoding is lossless;
+:func:`tvrlib.synthetic.benchmark.write_video`). Browsers do not play that reliably: HTML5 video is made for
+4:2:0 in the Baseline/Main/High profiles, and 4:4:4 files are reported to show a black box in Chrome, Firefox
+and Edge on Windows while some Linux and Android builds play them. :func:`browser_playable` says whether a file
+is safe to show, and :func:`video_view` embeds, by default, a display copy re-encoded in memory to H.264 yuv420p
+(High profile, lossy, for the eye only; the files on disk are untouched).
 """
 
 from __future__ import annotations
@@ -667,7 +669,7 @@ def browser_playable(path) -> tuple[bool, str]:
     ok = (codec, pix) in _BROWSER_SAFE and (codec != "h264" or profile in _H264_SAFE_PROFILES)
     if ok:
         return True, what
-    return False, f"{what}: most browsers show a black box or an error for this; a 4:2:0 copy plays everywhere"
+    return False, f"{what}: not reliably played by browsers (a black box in some); a 4:2:0 copy plays everywhere"
 
 
 def browser_copy(path) -> bytes:
