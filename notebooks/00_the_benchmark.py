@@ -210,6 +210,17 @@ for factor in ("order", "direction", "detail"):
         labels.append(f"{factor}: {vid}: {q}")
 frame_grid(rows, row_labels=labels, name="00_twins", profile=profile)
 
+# %% [markdown]
+# **Watch a twin pair.** The two videos of the first order twin pair play below, each with its captions. The files are
+# lossless H.264 in 4:4:4 colour (so that direction twins hold exactly the same frames), which browsers do not play
+# reliably; what plays here is a 4:2:0 copy made for display (`tvrlib.explore.video_view`). Change `"order"` to
+# `"direction"` or `"detail"` to watch the others.
+
+# %%
+from tvrlib import explore as E
+
+E.play_twins(test, "order", 0)
+
 
 # %% [markdown]
 # ## 7. Why mean pooling cannot tell direction twins apart
