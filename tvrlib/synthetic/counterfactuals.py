@@ -91,9 +91,21 @@ def _clauses(events, plan: list[tuple[int, str | None]], slot_of: list[int]) -> 
     return out
 
 
-def counterfactual_pair(spec: VideoSpec, change: Counterfactual, rng: np.random.Generator) -> tuple[str, str]:
-    """``(true caption of spec, counterfactual caption)`` rendered from the same choices drawn from ``rng``: they
-    differ exactly in the changed direction or in the order of the two swapped events."""
+@dataclass(frozen=True)
+class CaptionPair:
+    """A true caption of a video and its counterfactual, rendered from the same choices, with the event clauses each
+    was joined from (``true_clauses[i]``: event ``i`` of the original; ``false_clauses[i]``: event ``i`` of the
+    counterfactual spec)."""
+
+    true: str
+    false: str
+    true_clauses: tuple[str, ...]
+    false_clauses: tuple[str, ...]
+
+
+def counterfactual_pair(spec: VideoSpec, change: Counterfactual, rng: np.random.Generator) -> CaptionPair:
+    """The true caption of ``spec`` and the counterfactual caption of ``change``, rendered from the same choices
+    drawn from ``rng``: they differ exactly in the changed direction or in the order of the two swapped events."""
     plan = []
     for e in spec.events:  # per event of the original: its template and (an appearance's) place phrase
         template = int(rng.integers(len(cap.EVENT_TEMPLATES[cap._event_key(e)])))
@@ -113,9 +125,11 @@ def counterfactual_pair(spec: VideoSpec, change: Counterfactual, rng: np.random.
     true = _clauses(spec.events, plan, list(range(n)))
     false = _clauses(change.spec.events, plan, slot_of)
     # the same connectives for both: _join draws its style from an identically seeded generator
-    return (
+    return CaptionPair(
         cap._join(true, np.random.default_rng(join_seed)) + tail,
         cap._join(false, np.random.default_rng(join_seed)) + tail,
+        tuple(true),
+        tuple(false),
     )
 
 
@@ -147,8 +161,8 @@ def counterfactual_table(data, *, paraphrases: int = 1, factors=CHANGES, seed: i
         for c, change in enumerate(counterfactual_changes(spec, factors)):
             for p in range(paraphrases):
                 rng = np.random.default_rng([seed, key, _CHANGE_CODE[change.factor], c, p])
-                true, false = counterfactual_pair(spec, change, rng)
-                if true == false:  # never expected: the change is always visible in the text
+                pair = counterfactual_pair(spec, change, rng)
+                if pair.true == pair.false:  # never expected: the change is always visible in the text
                     continue
                 rows.append(
                     {
@@ -157,8 +171,8 @@ def counterfactual_table(data, *, paraphrases: int = 1, factors=CHANGES, seed: i
                         "factor": change.factor,
                         "event_index": change.event_index,
                         "paraphrase": p,
-                        "caption": false,
-                        "original": true,
+                        "caption": pair.false,
+                        "original": pair.true,
                     }
                 )
     columns = ["video", "video_id", "factor", "event_index", "paraphrase", "caption", "original"]
