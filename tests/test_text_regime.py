@@ -158,7 +158,8 @@ def test_same_seed_same_results_with_a_trained_tower_and_hard_negatives(encoder)
     assert a.runs[0].history["train_loss"].tolist() != c.runs[0].history["train_loss"].tolist()
 
 
-def test_hard_negatives_with_frozen_text_use_the_frozen_embeddings(encoder):
+def test_hard_negatives_with_frozen_text_use_the_frozen_embeddings(encoder, tmp_path, monkeypatch):
+    monkeypatch.setenv("TVR_CACHE_DIR", str(tmp_path))  # the frozen encoder's features go through a feature cache
     train, val, test = split(encoder, 8, 0), split(encoder, 4, 1), split(encoder, 4, 2)
     P = protocol(hard_negatives=1)
     src, _, _ = X._regime_sources(P, train, val, test)

@@ -6,7 +6,9 @@ were made the same way:
 * :class:`Protocol` -- the recipe (loss, the temperature's starting value, optimiser, learning rates, batch, the
   maximum number of epochs and the early-stopping patience on validation, the training seeds), built from a run
   profile (:meth:`Protocol.from_profile`, :meth:`Protocol.from_session`). The temperature starts from **CLIP's own
-  learned** ``logit_scale``, as CLIP4Clip and X-Pool do. A head's protocol differs from the shared one only where
+  learned** ``logit_scale``, as CLIP4Clip and X-Pool do. Its text side: frozen caption features (the default), or
+  ``text_training`` (CLIP's text tower trains over the cached frame features), with or without ``hard_negatives``
+  (counterfactual captions as extra video-to-text negatives). A head's protocol differs from the shared one only where
   its paper differs, through :meth:`Protocol.replace`, which records every change with its reason;
   :meth:`Protocol.differences` says it in one line.
 * :func:`setup` -- what a notebook that trains heads starts from (:class:`Bench`): the session, the training

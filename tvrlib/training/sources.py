@@ -42,7 +42,8 @@ class HardNegatives:
         """``values [M]`` (one per negative) laid out as ``[B, k]``, ``-inf`` where a row has no negative."""
         B, k = self.shape
         out = values.new_full((B * k,), float("-inf"))
-        return out.index_put((self.row * k + self.slot,), values).view(B, k)
+        flat = (self.row * k + self.slot).to(values.device)
+        return out.index_put((flat,), values).view(B, k)
 
 
 @dataclass
