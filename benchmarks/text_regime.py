@@ -1,7 +1,7 @@
 """What training the text side buys: frozen text vs a trained text tower vs a trained text tower + hard negatives.
 
-Usage: python benchmarks/text_regime.py [--heads seqTransf meanP] [--seeds N] [--max-epochs E]
-       [--hard-negatives K] [--lr-text LR] [--threads T] [--out CSV]
+Usage: python benchmarks/text_regime.py [--heads seqTransf meanP] [--regimes NAME ...] [--seeds N] [--first-seed S]
+       [--max-epochs E] [--hard-negatives K] [--lr-text LR] [--threads T] [--out CSV]
 
 On the ``quick`` profile (``tvrlib.experiment.setup("quick")``: the embedded synthetic benchmark and the tiny CLIP,
 whose text tower was pretrained on still-frame descriptions only), each head is trained under the shared quick
@@ -18,9 +18,10 @@ protocol with its text side in one of these regimes (``tvrlib.experiment.Protoco
 A head without parameters (meanP) is trained only when its text side trains (frozen rows: zero-shot). Per regime it
 prints test t2v R@1 and twin accuracy on order, direction and detail twins (``tvrlib.experiment.twin_runs``: 100 *
 (2 - MnR of the gold among gold and twin), as notebook 04 computes it), the epochs run and the seconds, as the mean
-over ``--seeds`` training seeds; one row per seed goes to ``--out``. The tiny CLIP's image tower cannot see where an
-object is in a frame, so direction twins (the same frames in another order, told apart only by where an object is
-within the reversed event) are expected to stay near 50 % under every regime here; order twins and R@1 can move.
+over ``--seeds`` training seeds (``--first-seed``, ``--first-seed + 1``, ...); one row per seed goes to ``--out``.
+The tiny CLIP's image tower cannot see where an object is in a frame, so direction twins (the same frames in another
+order, told apart only by where an object is within the reversed event) are expected to stay near 50 % under every
+regime here; order twins and R@1 can move.
 
 The budget is capped (``--max-epochs``, default 4) because a text-tower step costs a forward and backward pass of
 the text transformer on every caption of the batch (about 1 s per batch of 128 captions on one CPU thread, twice
@@ -88,7 +89,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--heads", nargs="+", default=["seqTransf", "meanP"])
     ap.add_argument("--regimes", nargs="+", default=None, help="a subset of the regimes, by name")
-    ap.add_argument("--seeds", type=int, default=1, help="training seeds per head and regime (0, 1, ...)")
+    ap.add_argument("--seeds", type=int, default=1, help="training seeds per head and regime")
+    ap.add_argument("--first-seed", type=int, default=0, help="the seeds are first-seed, first-seed + 1, ...")
     ap.add_argument("--max-epochs", type=int, default=4)
     ap.add_argument("--hard-negatives", type=int, default=1, help="counterfactual captions per caption and step")
     ap.add_argument("--lr-text", type=float, default=None, help="text-tower learning rate (default: the protocol's)")
@@ -104,7 +106,7 @@ def main() -> None:
     out = args.out or results_dir("quick") / "text_regime.csv"
     B = X.setup("quick", seed=0, threads=args.threads)
     S = B.session
-    P = dataclasses.replace(B.protocol, seeds=tuple(range(args.seeds)))
+    P = dataclasses.replace(B.protocol, seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)))
     test, videos = S.data("test"), S.videos("test")
 
     def eval_fn(h, seed, texts=None):  # texts: the test captions through this seed's trained text tower
