@@ -19,9 +19,9 @@ A head without parameters (meanP) is trained only when its text side trains (fro
 prints test t2v R@1 and twin accuracy on order, direction and detail twins (``tvrlib.experiment.twin_runs``: 100 *
 (2 - MnR of the gold among gold and twin), as notebook 04 computes it), the epochs run and the seconds, as the mean
 over ``--seeds`` training seeds (``--first-seed``, ``--first-seed + 1``, ...); one row per seed goes to ``--out``.
-The tiny CLIP's image tower cannot see where an object is in a frame, so direction twins (the same frames in another
-order, told apart only by where an object is within the reversed event) are expected to stay near 50 % under every
-regime here; order twins and R@1 can move.
+Direction twins hold the same frames in another order, so a temporal head tells them apart only if the frame features
+say where the moving object is; the tiny CLIP's image tower does not (issue 14), so direction twins are expected to
+stay near 50 % under every regime here, whatever the text side learns; order twins and R@1 can move.
 
 The budget is capped (``--max-epochs``, default 4) because a text-tower step costs a forward and backward pass of
 the text transformer on every caption of the batch (about 1 s per batch of 128 captions on one CPU thread, twice
