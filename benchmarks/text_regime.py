@@ -17,7 +17,9 @@ protocol with its text side in one of these regimes (``tvrlib.experiment.Protoco
 
 A head without parameters (meanP) is trained only when its text side trains (frozen rows: zero-shot). Per regime it
 prints test t2v R@1 and twin accuracy on order, direction and detail twins (``tvrlib.experiment.twin_runs``: 100 *
-(2 - MnR of the gold among gold and twin), as notebook 04 computes it), the epochs run and the seconds, as the mean
+(2 - MnR of the gold among gold and twin), as notebook 04 computes it), the text tower's mean cosine between a
+test caption and its direction flip (``cos_flip``) or order swap (``cos_swap``; 1: it cannot tell them apart; 300
+counterfactual pairs of each, :mod:`tvrlib.synthetic.counterfactuals`), the epochs run and the seconds, as the mean
 over ``--seeds`` training seeds (``--first-seed``, ``--first-seed + 1``, ...); one row per seed goes to ``--out``.
 Direction twins hold the same frames in another order, so a temporal head tells them apart only if the frame features
 say where the moving object is; the tiny CLIP's image tower does not (issue 14), so direction twins are expected to
@@ -56,8 +58,34 @@ def regimes(P, max_epochs: int, hard_negatives: int, lr_text: float | None) -> d
     }
 
 
-def seed_rows(runs, regime: str, head: str) -> list[dict]:
-    """One row per seed: t2v R@1, twin accuracy per factor, epochs run, best epoch, seconds."""
+def minimal_pairs(data, encoder, per_factor: int = 300) -> dict:
+    """``{factor: (tokens of true captions, tokens of their counterfactuals)}``: the first ``per_factor`` direction
+    flips and order swaps of ``data``'s videos (:func:`tvrlib.synthetic.counterfactuals.counterfactual_table`)."""
+    from tvrlib.synthetic.counterfactuals import counterfactual_table
+
+    table = counterfactual_table(data)
+    out = {}
+    for factor in ("direction", "order"):
+        t = table[table["factor"] == factor].head(per_factor)
+        out[factor] = (encoder.tokenize(t["original"].tolist()), encoder.tokenize(t["caption"].tolist()))
+    return out
+
+
+def pair_cosines(encoder, pairs: dict) -> dict:
+    """Mean cosine between each true caption and its counterfactual through ``encoder``'s text tower (1: the text
+    tower cannot tell them apart)."""
+    from tvrlib.training import text_tower_texts
+
+    out = {}
+    for factor, (true, false) in pairs.items():
+        a, b = text_tower_texts(encoder, true).sentence, text_tower_texts(encoder, false).sentence
+        out[f"cos_{factor}"] = float(torch.nn.functional.cosine_similarity(a, b, dim=-1).mean())
+    return out
+
+
+def seed_rows(runs, regime: str, head: str, cosines) -> list[dict]:
+    """One row per seed: t2v R@1, twin accuracy per factor, the text tower's cosine between a caption and its
+    direction flip / order swap (``cosines(seed_run)``), epochs run, best epoch, seconds."""
     from tvrlib import experiment as X
 
     twin = {f: {r.seed: 100.0 * (2.0 - r.metrics["MnR"]) for r in X.twin_runs(runs, f).runs} for f in FACTORS}
@@ -68,6 +96,7 @@ def seed_rows(runs, regime: str, head: str) -> list[dict]:
             "seed": r.seed,
             "R1": r.metrics["R1"],
             **{f"twin_{f}": twin[f][r.seed] for f in FACTORS},
+            **cosines(r),
             "epochs_run": r.epochs_run,
             "best_epoch": r.best_epoch,
             "seconds": r.seconds,
@@ -112,6 +141,11 @@ def main() -> None:
     def eval_fn(h, seed, texts=None):  # texts: the test captions through this seed's trained text tower
         return evaluate(h, S.texts("test") if texts is None else texts, videos, test, method="", n_boot=100, v2t=False)
 
+    pairs = minimal_pairs(test, S.encoder)
+
+    def cosines(r):  # the run's own trained text tower, or the frozen one
+        return pair_cosines(r.text_encoder if r.text_encoder is not None else S.encoder, pairs)
+
     todo = regimes(P, args.max_epochs, args.hard_negatives, args.lr_text)
     if args.regimes:
         todo = {k: todo[k] for k in args.regimes}
@@ -122,12 +156,15 @@ def main() -> None:
     for head in args.heads:
         for name, protocol in todo.items():
             t0 = time.perf_counter()
-            runs = X.run(protocol, head, B.train, B.val, B.test, test_eval_fn=eval_fn, keep_heads=False)
-            rows += seed_rows(runs, name, head)
-            last = pd.DataFrame(rows[-len(runs.runs) :])
+            runs = X.run(protocol, head, B.train, B.val, B.test, test_eval_fn=eval_fn)
+            new = seed_rows(runs, name, head, cosines)
+            del runs  # the trained heads and text towers
+            rows += new
+            last = pd.DataFrame(new)
             print(
                 f"{head:10s} {name:15s} R@1 {last.R1.mean():5.1f}  order {last.twin_order.mean():5.1f}  "
                 f"direction {last.twin_direction.mean():5.1f}  detail {last.twin_detail.mean():5.1f}  "
+                f"cos flip {last.cos_direction.mean():.3f} swap {last.cos_order.mean():.3f}  "
                 f"epochs {last.epochs_run.mean():.1f}  {time.perf_counter() - t0:6.0f} s",
                 flush=True,
             )
@@ -141,6 +178,8 @@ def main() -> None:
             order=("twin_order", "mean"),
             direction=("twin_direction", "mean"),
             detail=("twin_detail", "mean"),
+            cos_flip=("cos_direction", "mean"),
+            cos_swap=("cos_order", "mean"),
             epochs=("epochs_run", "mean"),
             seconds=("seconds", "mean"),
         )
@@ -148,6 +187,7 @@ def main() -> None:
     )
     table[["R1", "order", "direction", "detail"]] = table[["R1", "order", "direction", "detail"]].round(1)
     table[["epochs", "seconds"]] = table[["epochs", "seconds"]].round(0)
+    table[["cos_flip", "cos_swap"]] = table[["cos_flip", "cos_swap"]].round(3)
     print()
     print(
         f"quick profile, {args.seeds} seed(s), text regimes at most {args.max_epochs} epochs, "
