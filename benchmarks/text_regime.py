@@ -13,7 +13,9 @@ protocol with its text side in one of these regimes (``tvrlib.experiment.Protoco
   video-to-text negatives;
 * ``text`` -- ``text_training=True``: CLIP's text tower trains with the head at ``--lr-text`` over the cached
   frame features (the image tower stays frozen);
-* ``text + HN`` -- ``text_training=True`` and ``hard_negatives=K``.
+* ``text + HN`` -- ``text_training=True`` and ``hard_negatives=K``;
+* ``text + HN (order)`` -- the same with order swaps only (``hard_negative_factors=("order",)``): while frame features
+  do not say where an object is, a direction flip's caption describes the same frame features as the true one.
 
 A head without parameters (meanP) is trained only when its text side trains (frozen rows: zero-shot). Per regime it
 prints test t2v R@1 and twin accuracy on order, direction and detail twins (``tvrlib.experiment.twin_runs``: 100 *
@@ -55,6 +57,7 @@ def regimes(P, max_epochs: int, hard_negatives: int, lr_text: float | None) -> d
         "frozen + HN": dataclasses.replace(capped, hard_negatives=hard_negatives),
         "text": text,
         "text + HN": dataclasses.replace(text, hard_negatives=hard_negatives),
+        "text + HN (order)": dataclasses.replace(text, hard_negatives=hard_negatives, hard_negative_factors=("order",)),
     }
 
 

@@ -296,7 +296,10 @@ def test_the_protocol_records_the_text_side():
     d = Q.as_dict()
     assert (d["text_training"], d["lr_text"], d["hard_negatives"]) == (True, 1e-3, 2)
     line = Q.describe()
-    assert "text tower trained at lr 0.001" in line and "2 counterfactual caption(s)" in line
+    assert "text tower trained at lr 0.001" in line and "2 counterfactual caption(s) (direction/order)" in line
+    assert protocol(hard_negatives=1, hard_negative_factors=["order"]).hard_negative_factors == ("order",)
+    with pytest.raises(ValueError, match="hard_negative_factors"):
+        protocol(hard_negative_factors=("colour",))
     R = P.replace(text_training=True, hard_negatives=1, reason="the text side trains")
     assert "text_training False -> True (the text side trains)" in R.differences()
     assert "hard_negatives 0 -> 1 (the text side trains)" in R.differences()

@@ -120,6 +120,7 @@ class Protocol:
     (:mod:`tvrlib.synthetic.counterfactuals`: one move's direction flipped, or two events swapped) join the
     video-to-text side of the loss; with frozen text they are the frozen text tower's embeddings, with
     ``text_training`` the training text tower encodes them. Synthetic data only (an error on real data).
+    ``hard_negative_factors``: which changes make them (``"direction"``, ``"order"``).
     """
 
     max_epochs: int
@@ -145,12 +146,14 @@ class Protocol:
     text_training: bool = False
     lr_text: float = 3e-4
     hard_negatives: int = 0
+    hard_negative_factors: tuple[str, ...] = ("direction", "order")
     profile: str | None = None
     changes: tuple[Change, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         object.__setattr__(self, "betas", tuple(self.betas))
+        object.__setattr__(self, "hard_negative_factors", tuple(self.hard_negative_factors))
         opts = self.head_options
         if isinstance(opts, Mapping):
             opts = opts.items()
@@ -163,6 +166,11 @@ class Protocol:
             raise ValueError(f"max_epochs must be a positive integer, got {self.max_epochs!r}")
         if not math.isfinite(self.logit_scale):
             raise ValueError(f"logit_scale must be a finite log-temperature, got {self.logit_scale!r}")
+        unknown = set(self.hard_negative_factors) - {"direction", "order"}
+        if unknown or not self.hard_negative_factors:
+            raise ValueError(
+                f"hard_negative_factors must be some of 'direction', 'order', got {self.hard_negative_factors}"
+            )
         if not isinstance(self.text_training, bool):
             raise TypeError(f"text_training must be True or False, got {self.text_training!r}")
         self.fit_config(self.seeds[0])  # FitConfig checks loss, optimiser, metric, patience, text knobs
@@ -305,8 +313,8 @@ class Protocol:
         if self.hard_negatives:
             which = "training" if self.text_training else "frozen"
             line += (
-                f", {self.hard_negatives} counterfactual caption(s) per caption as extra video-to-text negatives "
-                f"({which} text tower)"
+                f", {self.hard_negatives} counterfactual caption(s) ({'/'.join(self.hard_negative_factors)}) per "
+                f"caption as extra video-to-text negatives ({which} text tower)"
             )
         if self.changes:
             line += "; " + self.differences()
@@ -478,7 +486,7 @@ def _counterfactual_negatives(protocol: Protocol, train):
             "hard_negatives needs the training split's captions, video specs and encoder: build the training "
             "FeatureSource with FeatureSource.from_session(S, 'train') (or tvrlib.experiment.setup)"
         )
-    table = counterfactual_table(data, paraphrases=COUNTERFACTUAL_PARAPHRASES)
+    table = counterfactual_table(data, paraphrases=COUNTERFACTUAL_PARAPHRASES, factors=protocol.hard_negative_factors)
     if table.empty:
         raise ValueError(f"{data.dataset}/{data.split}: no video has a counterfactual caption; set hard_negatives=0")
     captions, video_of = table["caption"].tolist(), table["video"].to_numpy()
