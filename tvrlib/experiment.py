@@ -6,7 +6,9 @@ were made the same way:
 * :class:`Protocol` -- the recipe (loss, the temperature's starting value, optimiser, learning rates, batch, the
   maximum number of epochs and the early-stopping patience on validation, the training seeds), built from a run
   profile (:meth:`Protocol.from_profile`, :meth:`Protocol.from_session`). The temperature starts from **CLIP's own
-  learned** ``logit_scale``, as CLIP4Clip and X-Pool do. A head's protocol differs from the shared one only where
+  learned** ``logit_scale``, as CLIP4Clip and X-Pool do. Its text side: frozen caption features (the default), or
+  ``text_training`` (CLIP's text tower trains over the cached frame features), with or without ``hard_negatives``
+  (counterfactual captions as extra video-to-text negatives). A head's protocol differs from the shared one only where
   its paper differs, through :meth:`Protocol.replace`, which records every change with its reason;
   :meth:`Protocol.differences` says it in one line.
 * :func:`setup` -- what a notebook that trains heads starts from (:class:`Bench`): the session, the training
@@ -99,7 +101,8 @@ def _fmt(v: Any) -> str:
 @dataclass(frozen=True)
 class Protocol:
     """The one training recipe of a comparison (every field is a :class:`~tvrlib.training.FitConfig` knob, except
-    ``max_epochs`` -> ``epochs``, ``seeds``, ``logit_scale``, ``temporal_layers`` and ``head_options``).
+    ``max_epochs`` -> ``epochs``, ``seeds``, ``logit_scale``, ``temporal_layers``, ``head_options`` and
+    ``text_training``).
 
     ``logit_scale``: the temperature's starting log-value; :meth:`from_profile` / :meth:`from_session` set CLIP's
     own (``S.encoder.model.logit_scale.item()``). ``max_epochs``: the budget (and the span of the warm-up/cosine
@@ -108,6 +111,16 @@ class Protocol:
     ``layers`` of every head that takes it. ``head_options``: keyword arguments every head of this protocol must
     accept (a paper's own setting, e.g. X-Pool's dropout: set it with :meth:`replace`). ``changes``: what
     :meth:`replace` changed and why.
+
+    The text side (:func:`run` builds the sources and the model for it): ``text_training=False`` (the default)
+    trains on cached frozen caption features; ``True`` trains CLIP's text tower with the head at ``lr_text`` over
+    the cached frozen frame features (:class:`~tvrlib.training.TextTowerSource`,
+    :func:`~tvrlib.training.text_tower_copy`; CLIP4Clip and X-Pool fine-tune the text encoder).
+    ``hard_negatives=k`` (0: off): per training caption and step, ``k`` counterfactual captions of its video
+    (:mod:`tvrlib.synthetic.counterfactuals`: one move's direction flipped, or two events swapped) join the
+    video-to-text side of the loss; with frozen text they are the frozen text tower's embeddings, with
+    ``text_training`` the training text tower encodes them. Synthetic data only (an error on real data).
+    ``hard_negative_factors``: which changes make them (``"direction"``, ``"order"``).
     """
 
     max_epochs: int
@@ -130,12 +143,17 @@ class Protocol:
     max_steps_per_epoch: int | None = None
     temporal_layers: int | None = None
     head_options: tuple[tuple[str, Any], ...] = ()
+    text_training: bool = False
+    lr_text: float = 3e-4
+    hard_negatives: int = 0
+    hard_negative_factors: tuple[str, ...] = ("direction", "order")
     profile: str | None = None
     changes: tuple[Change, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         object.__setattr__(self, "betas", tuple(self.betas))
+        object.__setattr__(self, "hard_negative_factors", tuple(self.hard_negative_factors))
         opts = self.head_options
         if isinstance(opts, Mapping):
             opts = opts.items()
@@ -148,7 +166,14 @@ class Protocol:
             raise ValueError(f"max_epochs must be a positive integer, got {self.max_epochs!r}")
         if not math.isfinite(self.logit_scale):
             raise ValueError(f"logit_scale must be a finite log-temperature, got {self.logit_scale!r}")
-        self.fit_config(self.seeds[0])  # FitConfig checks loss, optimiser, metric, patience, min_delta
+        unknown = set(self.hard_negative_factors) - {"direction", "order"}
+        if unknown or not self.hard_negative_factors:
+            raise ValueError(
+                f"hard_negative_factors must be some of 'direction', 'order', got {self.hard_negative_factors}"
+            )
+        if not isinstance(self.text_training, bool):
+            raise TypeError(f"text_training must be True or False, got {self.text_training!r}")
+        self.fit_config(self.seeds[0])  # FitConfig checks loss, optimiser, metric, patience, text knobs
 
     # -- building ------------------------------------------------------------------------------------------------
     @classmethod
@@ -244,6 +269,8 @@ class Protocol:
             select_metric=self.select_metric,
             patience=self.patience,
             min_delta=self.min_delta,
+            lr_text=self.lr_text,
+            hard_negatives=int(self.hard_negatives),
         )
 
     def head_kwargs(self, name: str, dim: int, extra: Mapping | None = None) -> dict:
@@ -281,6 +308,14 @@ class Protocol:
         )
         if self.head_options:
             line += ", head options " + _fmt(dict(self.head_options))
+        if self.text_training:
+            line += f", text tower trained at lr {self.lr_text:g} over cached frame features (image tower frozen)"
+        if self.hard_negatives:
+            which = "training" if self.text_training else "frozen"
+            line += (
+                f", {self.hard_negatives} counterfactual caption(s) ({'/'.join(self.hard_negative_factors)}) per "
+                f"caption as extra video-to-text negatives ({which} text tower)"
+            )
         if self.changes:
             line += "; " + self.differences()
         return ("protocol" + (f" ({self.profile})" if self.profile else "") + ": ") + line
@@ -314,11 +349,16 @@ def setup(
     device: str = "auto",
     seed: int = 0,
     threads: int | None = None,
+    text_training: bool | None = None,
+    lr_text: float | None = None,
+    hard_negatives: int | None = None,
     **training,
 ) -> Bench:
     """The start of every notebook that trains heads: the session (:func:`tvrlib.session.setup`), the training
     settings (:func:`tvrlib.profiles.training_settings`; ``training`` overrides that are None keep the profile's),
-    the shared :class:`Protocol` (:meth:`Protocol.from_session`) and the feature sources of the three splits."""
+    the shared :class:`Protocol` (:meth:`Protocol.from_session`) and the feature sources of the three splits.
+    ``text_training``, ``lr_text``, ``hard_negatives``: the protocol's text side (None: its defaults, frozen text
+    without hard negatives); :func:`run` builds the sources and the model they need."""
     from .session import setup as session_setup
     from .training import FeatureSource
 
@@ -332,10 +372,11 @@ def setup(
         threads=threads,
     )
     T = training_settings(profile, **training)
+    text = {"text_training": text_training, "lr_text": lr_text, "hard_negatives": hard_negatives}
     return Bench(
         session=S,
         settings=T,
-        protocol=Protocol.from_session(S, settings=T),
+        protocol=Protocol.from_session(S, settings=T, **text),
         train=FeatureSource.from_session(S, "train"),
         val=FeatureSource.from_session(S, "val"),
         test=FeatureSource.from_session(S, "test"),
@@ -360,6 +401,8 @@ class SeedRun:
     history: pd.DataFrame | None = field(repr=False, default=None)
     trained: RetrievalHead | None = field(repr=False, default=None)
     evaluation: Any = field(repr=False, default=None)  # what test_eval_fn returned, if given
+    # the trained CLIP text tower (Protocol.text_training; None: frozen text, the session's cached caption features)
+    text_encoder: Any = field(repr=False, default=None)
 
 
 @dataclass
@@ -402,12 +445,14 @@ class HeadRuns:
         return len(self.runs)
 
 
-def _test_ranks(head: RetrievalHead, test) -> tuple[np.ndarray, np.ndarray]:
+def _test_ranks(head: RetrievalHead, test, texts=None) -> tuple[np.ndarray, np.ndarray]:
+    """t2v ranks of ``test``'s queries; ``texts``: every test caption's features (default: ``test.texts``)."""
     q = np.asarray(test.query_index)
     gold = np.asarray(test.text_to_video)[q]
+    texts = test.texts if texts is None else texts
     head.eval()
     with torch.no_grad():
-        sim = score_all(head, test.texts.index(torch.as_tensor(q)), test.videos, chunk=EVAL_CHUNK)
+        sim = score_all(head, texts.index(torch.as_tensor(q)), test.videos, chunk=EVAL_CHUNK)
     return M.ranks_t2v(sim, gold), gold
 
 
@@ -415,6 +460,59 @@ def _device_of(source) -> torch.device | None:
     videos = getattr(source, "videos", None)
     frames = getattr(videos, "frames", None)
     return frames.device if isinstance(frames, torch.Tensor) else None
+
+
+COUNTERFACTUAL_PARAPHRASES = 2  # renderings per change in the hard-negative pool (tvrlib.synthetic.counterfactuals)
+
+
+def _text_tower_source(source):
+    """``source`` with its captions for a training text tower (a :class:`~tvrlib.training.TextTowerSource`)."""
+    from .training import TextTowerSource
+
+    return source if isinstance(source, TextTowerSource) else TextTowerSource.from_features(source)
+
+
+def _counterfactual_negatives(protocol: Protocol, train):
+    """The pool of hard negatives of ``train``: its videos' counterfactual captions (encoded by the frozen text
+    tower when the text side is frozen, as token ids when it trains)."""
+    from .features import encode_texts
+    from .heads.base import TextInput
+    from .synthetic.counterfactuals import counterfactual_table
+    from .training import CaptionNegatives
+
+    data, encoder = getattr(train, "data", None), getattr(train, "encoder", None)
+    if data is None or encoder is None:
+        raise ValueError(
+            "hard_negatives needs the training split's captions, video specs and encoder: build the training "
+            "FeatureSource with FeatureSource.from_session(S, 'train') (or tvrlib.experiment.setup)"
+        )
+    table = counterfactual_table(data, paraphrases=COUNTERFACTUAL_PARAPHRASES, factors=protocol.hard_negative_factors)
+    if table.empty:
+        raise ValueError(f"{data.dataset}/{data.split}: no video has a counterfactual caption; set hard_negatives=0")
+    captions, video_of = table["caption"].tolist(), table["video"].to_numpy()
+    if protocol.text_training:
+        return CaptionNegatives(captions, video_of, tokens=encoder.tokenize(captions))
+    with_words = train.texts.words is not None
+    f = encode_texts(encoder, captions, with_words=with_words)  # the frozen (session) encoder: its cache is valid
+    return CaptionNegatives(captions, video_of, texts=TextInput(f.sentence, f.words, f.mask if with_words else None))
+
+
+def _regime_sources(protocol: Protocol, train, val, test):
+    """The sources :func:`run` trains, validates and tests with under ``protocol``'s text side."""
+    negatives = _counterfactual_negatives(protocol, train) if protocol.hard_negatives else None
+    if protocol.text_training:
+        train, val, test = _text_tower_source(train), _text_tower_source(val), _text_tower_source(test)
+    if negatives is not None:
+        train = train.with_negatives(negatives)
+    return train, val, test
+
+
+def _takes_texts(fn) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True  # cannot tell: let the call say
+    return any(p.name == "texts" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 def run(
@@ -426,7 +524,7 @@ def run(
     *,
     label: str | None = None,
     head_kwargs: Mapping | None = None,
-    test_eval_fn: Callable[[RetrievalHead, int], Any] | None = None,
+    test_eval_fn: Callable[..., Any] | None = None,
     keep_heads: bool = True,
     progress: bool = False,
 ) -> HeadRuns:
@@ -441,11 +539,31 @@ def run(
     temperature would move, and it cannot reorder the scores. ``test_eval_fn(trained_head, seed)``, if given, runs
     after each seed (e.g. :func:`tvrlib.evaluation.evaluate` for v2t and twins); its result is kept in
     ``SeedRun.evaluation``. ``keep_heads=False`` drops the trained heads (memory).
+
+    The protocol's text side: with ``text_training`` each seed trains its own copy of the sources' CLIP text tower
+    (:func:`~tvrlib.training.text_tower_copy`; the image tower and the cached frame features are untouched), every
+    head is trained (a head without parameters too: its text side learns), validation and test captions are
+    re-encoded by that tower, and ``test_eval_fn`` is called as ``test_eval_fn(trained_head, seed, texts=...)``
+    with every test caption's features from that tower (it must take ``texts`` and evaluate with them, not with
+    ``S.texts("test")``); ``SeedRun.text_encoder`` keeps the trained tower. With ``hard_negatives`` the training
+    source carries the training videos' counterfactual captions (:func:`_regime_sources`).
     """
+    from .training import text_tower_copy
+
     label = label or head
     dim = int(train.videos.frames.shape[-1])
     kwargs = protocol.head_kwargs(head, dim, head_kwargs)
     device = _device_of(train)
+    if protocol.text_training and test_eval_fn is not None and not _takes_texts(test_eval_fn):
+        raise TypeError(
+            "with text_training the test captions are re-encoded by each seed's trained text tower: give "
+            "test_eval_fn a `texts` argument, test_eval_fn(head, seed, texts), and evaluate with those texts "
+            "instead of the session's cached S.texts('test')"
+        )
+    encoder = getattr(train, "encoder", None)
+    if protocol.text_training and encoder is None:
+        raise ValueError("text_training needs the encoder behind the features: FeatureSource.from_session(S, split)")
+    train, val, test = _regime_sources(protocol, train, val, test)
     out = HeadRuns(head, label, protocol)
     for seed in protocol.seeds:
         t0 = time.perf_counter()
@@ -453,8 +571,9 @@ def run(
         module = HEADS.build(head, **kwargs)
         if device is not None:
             module = module.to(device)
-        if any(p.requires_grad for p in module.parameters()):
-            model = RetrievalModel(module, logit_scale=protocol.logit_scale)
+        tower = text_tower_copy(encoder) if protocol.text_training else None
+        if tower is not None or any(p.requires_grad for p in module.parameters()):
+            model = RetrievalModel(module, encoder=tower, logit_scale=protocol.logit_scale)
             if device is not None:
                 model = model.to(device)
             res = fit(model, train, val, protocol.fit_config(seed), progress=progress)
@@ -463,8 +582,11 @@ def run(
         else:
             trained, history, epochs, best, stopped, best_val = module, None, 0, 0, False, float("nan")
         trained.eval()
-        ranks, gold = _test_ranks(trained, test)
-        evaluation = test_eval_fn(trained, seed) if test_eval_fn is not None else None
+        texts = test.texts_of(tower) if tower is not None else None
+        ranks, gold = _test_ranks(trained, test, texts)
+        evaluation = None
+        if test_eval_fn is not None:
+            evaluation = test_eval_fn(trained, seed) if tower is None else test_eval_fn(trained, seed, texts=texts)
         out.runs.append(
             SeedRun(
                 head,
@@ -481,6 +603,7 @@ def run(
                 history,
                 trained if keep_heads else None,
                 evaluation,
+                text_encoder=tower if keep_heads else None,
             )
         )
     return out
@@ -820,14 +943,19 @@ def rank_on(results, test, *, label: str | None = None) -> HeadRuns:
     source, e.g. the capped gallery a cross-encoder is ranked on (``test.subset(n)``), so that a cheap head and
     an expensive one are paired on the same queries. Nothing is retrained: epochs, best epoch and validation
     values are the original runs'; ``metrics``, ``ranks``, ``gold`` and ``seconds`` (ranking only) are new, and
-    ``evaluation`` is dropped. ``label``: the new runs' label (default: the same)."""
+    ``evaluation`` is dropped. ``label``: the new runs' label (default: the same). Runs that trained the text tower
+    (``SeedRun.text_encoder``) rank with ``test``'s captions re-encoded by their own tower."""
     (hr,) = _as_head_runs(results)
     out = HeadRuns(hr.head, label or hr.label, hr.protocol)
     for r in hr.runs:
         if r.trained is None:
             raise ValueError(f"{hr.label}, seed {r.seed}: the trained head was not kept (run(..., keep_heads=True))")
         t0 = time.perf_counter()
-        ranks, gold = _test_ranks(r.trained, test)
+        if r.text_encoder is not None:
+            src = _text_tower_source(test)
+            ranks, gold = _test_ranks(r.trained, src, src.texts_of(r.text_encoder))
+        else:
+            ranks, gold = _test_ranks(r.trained, test)
         out.runs.append(
             dataclasses.replace(
                 r,

@@ -13,6 +13,15 @@ or from the hinge (VSE++), the way ALBEF masks by image id (method_cards.md card
       l_ij = exp(tau) * s_ij   with CLIP's learnable log-temperature tau clamped to [0, ln 100]
 
   With distinct video ids it equals :class:`open_clip.loss.ClipLoss` (checked in the tests).
+
+  **Extra video-to-text negatives** (``extra_v2t [B, K]``, our own addition, measured in
+  ``benchmarks/text_regime.py``, not a paper's method): column ``j``'s video also competes against ``K`` captions
+  of its own, e.g. counterfactual captions of that video (direction flipped, two events swapped)::
+
+      L_v2t(j) = -log  exp(l_jj) / ( sum_i exp(l_ij) + sum_k exp(e_jk) )
+
+  where ``e_jk`` are their logits with the video (``extra_mask [B, K]``: False = padding, left out). The
+  text-to-video side keeps the in-batch negatives only.
 * :func:`hardest_negative_hinge` -- VSE++ (Faghri et al. 2018) max-violation triplet loss, the
   ranking loss of CrossAttnGL (docs/papers.md), eqs. 4.16-4.20 with the sign of 4.20 corrected, margin ``alpha``::
 
@@ -20,8 +29,10 @@ or from the hinge (VSE++), the way ALBEF masks by image id (method_cards.md card
       L  = sum_i [alpha - s_ii + s_i,V'(i)]_+  +  sum_j [alpha - s_jj + s_T'(j),j]_+   (4.20)
 
   summed over the batch as in VSE++/SGRAF (``reduction="sum"``), on raw cosines (no temperature).
+  With ``extra_v2t [B, K]`` (raw scores) the hardest caption of video ``j`` (4.17) is also sought among them.
 
-Shapes: ``scores [B, B]``, ``video_ids [B]`` (any integer labels) -> scalar.
+Shapes: ``scores [B, B]``, ``video_ids [B]`` (any integer labels), optionally ``extra_v2t [B, K]`` with
+``extra_mask bool [B, K]`` -> scalar.
 """
 
 from __future__ import annotations
@@ -53,22 +64,53 @@ def _check_square(scores: torch.Tensor) -> int:
     return scores.shape[0]
 
 
-def symmetric_infonce(logits: torch.Tensor, video_ids: torch.Tensor | None = None) -> torch.Tensor:
+def _extra(extra: torch.Tensor | None, mask: torch.Tensor | None, B: int) -> torch.Tensor | None:
+    """``extra [B, K]`` with padded entries (``mask`` False) set to ``-inf``; None when there are none."""
+    if extra is None:
+        return None
+    if extra.ndim == 2 and extra.shape[1] == 0:
+        return None
+    if extra.ndim != 2 or extra.shape[0] != B:
+        raise ValueError(f"extra_v2t must be [B, K] with B = {B} (one row per batch video), got {tuple(extra.shape)}")
+    if mask is None:
+        return extra
+    if mask.shape != extra.shape:
+        raise ValueError(f"extra_mask {tuple(mask.shape)} must match extra_v2t {tuple(extra.shape)}")
+    return extra.masked_fill(~mask.to(torch.bool), float("-inf"))
+
+
+def symmetric_infonce(
+    logits: torch.Tensor,
+    video_ids: torch.Tensor | None = None,
+    extra_v2t: torch.Tensor | None = None,
+    extra_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Symmetric InfoNCE on ``logits [B, B]`` (already multiplied by the temperature); same-video
-    off-diagonal entries are removed from both softmaxes."""
+    off-diagonal entries are removed from both softmaxes. ``extra_v2t [B, K]``: logits of extra negative captions
+    of each column's video, added to that video's v2t softmax only (``extra_mask [B, K]``: False = padding)."""
     B = _check_square(logits)
     same = same_video_mask(video_ids, B, logits.device)
     masked = logits.masked_fill(same, float("-inf"))
     target = torch.arange(B, device=logits.device)
-    return 0.5 * (F.cross_entropy(masked, target) + F.cross_entropy(masked.T, target))
+    v2t = masked.T
+    extra = _extra(extra_v2t, extra_mask, B)
+    if extra is not None:
+        v2t = torch.cat([v2t, extra.to(v2t.dtype)], dim=1)
+    return 0.5 * (F.cross_entropy(masked, target) + F.cross_entropy(v2t, target))
 
 
 def hardest_negative_hinge(
-    scores: torch.Tensor, video_ids: torch.Tensor | None = None, margin: float = 0.2, reduction: str = "sum"
+    scores: torch.Tensor,
+    video_ids: torch.Tensor | None = None,
+    margin: float = 0.2,
+    reduction: str = "sum",
+    extra_v2t: torch.Tensor | None = None,
+    extra_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """VSE++ max-violation hinge on ``scores [B, B]`` (cosines); same-video entries are not negatives.
 
-    ``reduction``: ``"sum"`` (VSE++) or ``"mean"`` (divided by ``B``).
+    ``reduction``: ``"sum"`` (VSE++) or ``"mean"`` (divided by ``B``). ``extra_v2t [B, K]``: scores of extra
+    negative captions of each column's video, candidates for its hardest caption (``extra_mask``: False = padding).
     """
     B = _check_square(scores)
     not_negative = same_video_mask(video_ids, B, scores.device) | torch.eye(B, dtype=torch.bool, device=scores.device)
@@ -76,6 +118,9 @@ def hardest_negative_hinge(
     neg = scores.masked_fill(not_negative, float("-inf"))
     hardest_video = neg.max(dim=1).values  # per caption, eq. 4.16
     hardest_text = neg.max(dim=0).values  # per video, eq. 4.17
+    extra = _extra(extra_v2t, extra_mask, B)
+    if extra is not None:
+        hardest_text = torch.maximum(hardest_text, extra.to(scores.dtype).max(dim=1).values)
     # a row without any negative (hardest = -inf) contributes 0 after the clamp
     cost_t2v = (margin - pos + hardest_video).clamp(min=0)
     cost_v2t = (margin - pos + hardest_text).clamp(min=0)

@@ -16,6 +16,7 @@ class FitConfig:
     batch_size: int = 128
     lr: float = 1e-4  # new modules (the head)
     lr_encoder: float = 1e-7  # pretrained CLIP towers, and the temperature when fine-tuning (CLIP4Clip: 1e-4 * 1e-3)
+    lr_text: float = 3e-4  # the CLIP text tower when it trains alone over cached frame features (text_tower_copy)
     optimizer: str = "adamw"  # "adamw" or "adam"
     weight_decay: float = 0.2  # on weight matrices only; biases, norms and the temperature get none
     betas: tuple[float, float] = (0.9, 0.98)
@@ -32,6 +33,9 @@ class FitConfig:
     # None: no early stopping, every one of ``epochs`` epochs runs.
     patience: int | None = None
     min_delta: float = 0.0  # in the metric's units (R@K: percentage points; MdR/MnR: ranks)
+    # caption-level hard negatives: per training caption and step, this many captions from the source's
+    # ``negatives`` pool (e.g. counterfactual captions of its video) join the video-to-text side of the loss
+    hard_negatives: int = 0
 
     def __post_init__(self):
         if self.loss not in ("infonce", "hinge"):
@@ -44,6 +48,10 @@ class FitConfig:
             raise ValueError(f"patience must be None or a positive number of epochs, got {self.patience!r}")
         if self.min_delta < 0:
             raise ValueError(f"min_delta must be >= 0, got {self.min_delta!r}")
+        if int(self.hard_negatives) != self.hard_negatives or self.hard_negatives < 0:
+            raise ValueError(f"hard_negatives must be a count >= 0, got {self.hard_negatives!r}")
+        if not self.lr_text > 0:
+            raise ValueError(f"lr_text must be > 0, got {self.lr_text!r}")
         self.betas = tuple(self.betas)
 
     def as_dict(self) -> dict:

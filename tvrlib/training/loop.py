@@ -12,7 +12,8 @@ learning rate at epoch ``e`` does not depend on whether or when it stops: an ear
 first epochs of the run without patience (tested), and it ends with a learning rate above 0. The best epoch is
 chosen among the epochs that ran, as without patience (strictly better ``select_metric``, the first of equals).
 
-Determinism: epoch ``e`` draws its batch order (and, end to end, its sampled frames) from
+Determinism: epoch ``e`` draws its batch order (end to end, its sampled frames; with hard negatives, the drawn
+negative captions) from
 ``numpy.random.default_rng([seed, e])`` and seeds torch (dropout) with ``seed * 1_000_003 + e``
 inside :func:`torch.random.fork_rng`, so a run resumed from the checkpoint of epoch ``e`` continues
 exactly as the uninterrupted run would (same weights, same metrics, on the same machine and thread
@@ -43,6 +44,7 @@ from ..metrics import LOWER_IS_BETTER, METRICS, t2v
 from ..optim import warmup_cosine
 from .config import FitConfig
 from .model import RetrievalModel
+from .sources import HardNegatives
 
 
 @dataclass
@@ -72,12 +74,27 @@ def validate(model: RetrievalModel, source) -> dict:
 
 
 def batch_loss(
-    cfg: FitConfig, model: RetrievalModel, text: TextInput, video: VideoInput, ids: torch.Tensor
+    cfg: FitConfig,
+    model: RetrievalModel,
+    text: TextInput,
+    video: VideoInput,
+    ids: torch.Tensor,
+    negatives: HardNegatives | None = None,
 ) -> torch.Tensor:
-    """The loss of one batch: symmetric InfoNCE on the temperature-scaled logits, or the VSE++ hinge on raw scores."""
-    if cfg.loss == "infonce":
-        return symmetric_infonce(model.logits(text, video), ids)
-    return hardest_negative_hinge(model.head.score(text, video), ids, margin=cfg.margin)
+    """The loss of one batch: symmetric InfoNCE on the temperature-scaled logits, or the VSE++ hinge on raw scores.
+
+    ``negatives``: extra negative captions of the batch's videos (``FitConfig.hard_negatives``), scored with their
+    own video only (``head.score_pairs``) and added to the video-to-text side of the loss
+    (:func:`tvrlib.losses.symmetric_infonce`'s ``extra_v2t``)."""
+    infonce = cfg.loss == "infonce"
+    extra = None
+    if negatives is not None:
+        pairs = video.index(negatives.row.to(video.frames.device))
+        values = model.pair_logits(negatives.text, pairs) if infonce else model.head.score_pairs(negatives.text, pairs)
+        extra = negatives.place(values)
+    if infonce:
+        return symmetric_infonce(model.logits(text, video), ids, extra_v2t=extra)
+    return hardest_negative_hinge(model.head.score(text, video), ids, margin=cfg.margin, extra_v2t=extra)
 
 
 # --------------------------------------------------------------------------- the pieces of fit
@@ -194,10 +211,17 @@ def _save(obj, path: Path) -> None:
 
 
 def _step(
-    cfg: FitConfig, model: RetrievalModel, optimizer, scheduler, text: TextInput, video: VideoInput, ids: torch.Tensor
+    cfg: FitConfig,
+    model: RetrievalModel,
+    optimizer,
+    scheduler,
+    text: TextInput,
+    video: VideoInput,
+    ids: torch.Tensor,
+    negatives: HardNegatives | None = None,
 ) -> float:
     """One optimiser step: loss, backward, gradient clipping, step, schedule, temperature clamp."""
-    loss = batch_loss(cfg, model, text, video, ids)
+    loss = batch_loss(cfg, model, text, video, ids, negatives)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.clip_grad is not None:
@@ -211,7 +235,7 @@ def _step(
 def _group_lrs(optimizer) -> dict:
     out = {}
     for g in optimizer.param_groups:
-        if g["name"] in ("head", "encoder", "logit_scale"):
+        if g["name"] in ("head", "encoder", "text_tower", "logit_scale"):
             out[f"lr_{g['name']}"] = g["lr"]
     return out
 
@@ -242,7 +266,8 @@ def _train_epoch(
         for k in bar:
             idx = order[k * budget.batch : (k + 1) * budget.batch]
             text, video, ids = train.batch(idx, model, rng)
-            value = _step(cfg, model, optimizer, scheduler, text, video, ids)
+            negatives = train.hard_negatives(idx, model, rng, cfg.hard_negatives) if cfg.hard_negatives else None
+            value = _step(cfg, model, optimizer, scheduler, text, video, ids, negatives)
             losses.append(value)
             steps.append(
                 {
@@ -289,8 +314,11 @@ def fit(
     """Train ``model`` on ``train`` and keep the epoch that is best on ``val``.
 
     ``model``: a :class:`RetrievalModel` (or a bare head, wrapped with CLIP's initial temperature).
-    ``train`` / ``val``: :class:`~tvrlib.training.FeatureSource` (frozen features) or
-    :class:`~tvrlib.training.FrameSource` (end to end).
+    ``train`` / ``val``: :class:`~tvrlib.training.FeatureSource` (frozen features),
+    :class:`~tvrlib.training.TextTowerSource` (the text tower trains over cached frame features; ``model.encoder``
+    a :func:`~tvrlib.training.text_tower_copy`) or :class:`~tvrlib.training.FrameSource` (end to end).
+    ``config.hard_negatives=k``: ``k`` captions per training caption from ``train.negatives`` join the
+    video-to-text side of the loss (:func:`batch_loss`).
     ``config``: a :class:`FitConfig`; keyword ``overrides`` replace its fields (``fit(..., epochs=3)``).
     ``checkpoint_dir``: where ``last.pt`` (after every epoch) and ``best.pt`` are written; with
     ``resume=True`` training continues after the last finished epoch found there (the config must
@@ -304,6 +332,12 @@ def fit(
     cfg = dataclasses.replace(config or FitConfig(), **overrides)
     if not isinstance(model, RetrievalModel):
         model = RetrievalModel(model)
+    if cfg.hard_negatives and getattr(train, "negatives", None) is None:
+        raise ValueError(
+            f"hard_negatives={cfg.hard_negatives} needs a training source with a pool of negative captions "
+            f"(source.negatives, a CaptionNegatives; {type(train).__name__} has none): tvrlib.experiment.run builds "
+            "the synthetic benchmark's counterfactual captions; or set hard_negatives=0"
+        )
     budget = _Budget.of(cfg, len(train))
     optimizer = _optimizer(model, cfg)
     scheduler = warmup_cosine(optimizer, budget.total, budget.warmup_steps)

@@ -1,0 +1,206 @@
+"""What training the text side buys: frozen text vs a trained text tower vs a trained text tower + hard negatives.
+
+Usage: python benchmarks/text_regime.py [--heads seqTransf meanP] [--regimes NAME ...] [--seeds N] [--first-seed S]
+       [--max-epochs E] [--hard-negatives K] [--lr-text LR] [--threads T] [--out CSV]
+
+On the ``quick`` profile (``tvrlib.experiment.setup("quick")``: the embedded synthetic benchmark and the tiny CLIP,
+whose text tower was pretrained on still-frame descriptions only), each head is trained under the shared quick
+protocol with its text side in one of these regimes (``tvrlib.experiment.Protocol`` fields):
+
+* ``frozen (quick)`` -- the quick protocol as the notebooks run it (cached caption features, its full budget);
+* ``frozen`` -- the same with ``--max-epochs`` epochs (the budget of the rows below);
+* ``frozen + HN`` -- plus ``--hard-negatives`` counterfactual captions per caption (frozen embeddings) as extra
+  video-to-text negatives;
+* ``text`` -- ``text_training=True``: CLIP's text tower trains with the head at ``--lr-text`` over the cached
+  frame features (the image tower stays frozen);
+* ``text + HN`` -- ``text_training=True`` and ``hard_negatives=K``;
+* ``text + HN (order)`` -- the same with order swaps only (``hard_negative_factors=("order",)``): while frame features
+  do not say where an object is, a direction flip's caption describes the same frame features as the true one.
+
+A head without parameters (meanP) is trained only when its text side trains (frozen rows: zero-shot). Per regime it
+prints test t2v R@1 and twin accuracy on order, direction and detail twins (``tvrlib.experiment.twin_runs``: 100 *
+(2 - MnR of the gold among gold and twin), as notebook 04 computes it), the text tower's mean cosine between a
+test caption and its direction flip (``cos_flip``) or order swap (``cos_swap``; 1: it cannot tell them apart; 300
+counterfactual pairs of each, :mod:`tvrlib.synthetic.counterfactuals`), the epochs run and the seconds, as the mean
+over ``--seeds`` training seeds (``--first-seed``, ``--first-seed + 1``, ...); one row per seed goes to ``--out``.
+Direction twins hold the same frames in another order, so a temporal head tells them apart only if the frame features
+say where the moving object is; the tiny CLIP's image tower does not (issue 14), so direction twins are expected to
+stay near 50 % under every regime here, whatever the text side learns; order twins and R@1 can move.
+
+The budget is capped (``--max-epochs``, default 4) because a text-tower step costs a forward and backward pass of
+the text transformer on every caption of the batch (about 1 s per batch of 128 captions on one CPU thread, twice
+that with one hard negative per caption); with frozen text an epoch takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+FACTORS = ("order", "direction", "detail")
+
+
+def regimes(P, max_epochs: int, hard_negatives: int, lr_text: float | None) -> dict:
+    """``{name: protocol}`` for every regime (see the module docstring)."""
+    capped = dataclasses.replace(P, max_epochs=max_epochs)
+    text = dataclasses.replace(capped, text_training=True, lr_text=lr_text or P.lr_text)
+    return {
+        "frozen (quick)": P,
+        "frozen": capped,
+        "frozen + HN": dataclasses.replace(capped, hard_negatives=hard_negatives),
+        "text": text,
+        "text + HN": dataclasses.replace(text, hard_negatives=hard_negatives),
+        "text + HN (order)": dataclasses.replace(text, hard_negatives=hard_negatives, hard_negative_factors=("order",)),
+    }
+
+
+def minimal_pairs(data, encoder, per_factor: int = 300) -> dict:
+    """``{factor: (tokens of true captions, tokens of their counterfactuals)}``: the first ``per_factor`` direction
+    flips and order swaps of ``data``'s videos (:func:`tvrlib.synthetic.counterfactuals.counterfactual_table`)."""
+    from tvrlib.synthetic.counterfactuals import counterfactual_table
+
+    table = counterfactual_table(data)
+    out = {}
+    for factor in ("direction", "order"):
+        t = table[table["factor"] == factor].head(per_factor)
+        out[factor] = (encoder.tokenize(t["original"].tolist()), encoder.tokenize(t["caption"].tolist()))
+    return out
+
+
+def pair_cosines(encoder, pairs: dict) -> dict:
+    """Mean cosine between each true caption and its counterfactual through ``encoder``'s text tower (1: the text
+    tower cannot tell them apart)."""
+    from tvrlib.training import text_tower_texts
+
+    out = {}
+    for factor, (true, false) in pairs.items():
+        a, b = text_tower_texts(encoder, true).sentence, text_tower_texts(encoder, false).sentence
+        out[f"cos_{factor}"] = float(torch.nn.functional.cosine_similarity(a, b, dim=-1).mean())
+    return out
+
+
+def seed_rows(runs, regime: str, head: str, cosines) -> list[dict]:
+    """One row per seed: t2v R@1, twin accuracy per factor, the text tower's cosine between a caption and its
+    direction flip / order swap (``cosines(seed_run)``), epochs run, best epoch, seconds."""
+    from tvrlib import experiment as X
+
+    twin = {f: {r.seed: 100.0 * (2.0 - r.metrics["MnR"]) for r in X.twin_runs(runs, f).runs} for f in FACTORS}
+    return [
+        {
+            "regime": regime,
+            "head": head,
+            "seed": r.seed,
+            "R1": r.metrics["R1"],
+            **{f"twin_{f}": twin[f][r.seed] for f in FACTORS},
+            **cosines(r),
+            "epochs_run": r.epochs_run,
+            "best_epoch": r.best_epoch,
+            "seconds": r.seconds,
+        }
+        for r in runs.runs
+    ]
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """A pipe table (no dependency on tabulate)."""
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for _, row in df.iterrows():
+        lines.append("| " + " | ".join(str(v) for v in row.tolist()) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--heads", nargs="+", default=["seqTransf", "meanP"])
+    ap.add_argument("--regimes", nargs="+", default=None, help="a subset of the regimes, by name")
+    ap.add_argument("--seeds", type=int, default=1, help="training seeds per head and regime")
+    ap.add_argument("--first-seed", type=int, default=0, help="the seeds are first-seed, first-seed + 1, ...")
+    ap.add_argument("--max-epochs", type=int, default=4)
+    ap.add_argument("--hard-negatives", type=int, default=1, help="counterfactual captions per caption and step")
+    ap.add_argument("--lr-text", type=float, default=None, help="text-tower learning rate (default: the protocol's)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=None, help="CSV (default results/quick/text_regime.csv)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from tvrlib import experiment as X
+    from tvrlib.evaluation import evaluate
+    from tvrlib.paths import results_dir
+
+    out = args.out or results_dir("quick") / "text_regime.csv"
+    B = X.setup("quick", seed=0, threads=args.threads)
+    S = B.session
+    P = dataclasses.replace(B.protocol, seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)))
+    test, videos = S.data("test"), S.videos("test")
+
+    def eval_fn(h, seed, texts=None):  # texts: the test captions through this seed's trained text tower
+        return evaluate(h, S.texts("test") if texts is None else texts, videos, test, method="", n_boot=100, v2t=False)
+
+    pairs = minimal_pairs(test, S.encoder)
+
+    def cosines(r):  # the run's own trained text tower, or the frozen one
+        return pair_cosines(r.text_encoder if r.text_encoder is not None else S.encoder, pairs)
+
+    todo = regimes(P, args.max_epochs, args.hard_negatives, args.lr_text)
+    if args.regimes:
+        todo = {k: todo[k] for k in args.regimes}
+    print(P.describe(), flush=True)
+    rows = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t_all = time.perf_counter()
+    for head in args.heads:
+        for name, protocol in todo.items():
+            t0 = time.perf_counter()
+            runs = X.run(protocol, head, B.train, B.val, B.test, test_eval_fn=eval_fn)
+            new = seed_rows(runs, name, head, cosines)
+            del runs  # the trained heads and text towers
+            rows += new
+            last = pd.DataFrame(new)
+            print(
+                f"{head:10s} {name:15s} R@1 {last.R1.mean():5.1f}  order {last.twin_order.mean():5.1f}  "
+                f"direction {last.twin_direction.mean():5.1f}  detail {last.twin_detail.mean():5.1f}  "
+                f"cos flip {last.cos_direction.mean():.3f} swap {last.cos_order.mean():.3f}  "
+                f"epochs {last.epochs_run.mean():.1f}  {time.perf_counter() - t0:6.0f} s",
+                flush=True,
+            )
+            pd.DataFrame(rows).to_csv(out, index=False)
+    df = pd.DataFrame(rows)
+    table = (
+        df.groupby(["head", "regime"], sort=False)
+        .agg(
+            seeds=("seed", "size"),
+            R1=("R1", "mean"),
+            order=("twin_order", "mean"),
+            direction=("twin_direction", "mean"),
+            detail=("twin_detail", "mean"),
+            cos_flip=("cos_direction", "mean"),
+            cos_swap=("cos_order", "mean"),
+            epochs=("epochs_run", "mean"),
+            seconds=("seconds", "mean"),
+        )
+        .reset_index()
+    )
+    table[["R1", "order", "direction", "detail"]] = table[["R1", "order", "direction", "detail"]].round(1)
+    table[["epochs", "seconds"]] = table[["epochs", "seconds"]].round(0)
+    table[["cos_flip", "cos_swap"]] = table[["cos_flip", "cos_swap"]].round(3)
+    print()
+    print(
+        f"quick profile, {args.seeds} seed(s), text regimes at most {args.max_epochs} epochs, "
+        f"hard negatives {args.hard_negatives} per caption, lr_text {todo.get('text', P).lr_text:g}, "
+        f"{args.threads} thread(s), {np.round(time.perf_counter() - t_all):.0f} s in all; torch {torch.__version__}, "
+        f"python {sys.version.split()[0]}"
+    )
+    print(markdown(table))
+    print(f"rows per seed: {out}")
+
+
+if __name__ == "__main__":
+    main()
