@@ -9,7 +9,11 @@ Variants (pretrained on the benchmark's stills if their checkpoint is missing; m
 * ``vit``: ``tvr-tiny-vit`` (a small ViT with position embeddings and a CLS token), the same groups;
 * ``vit-pos``: ``tvr-tiny-vit`` with a third of the still groups varied in position instead
   (``PretrainConfig.position_groups``);
-* ``vit-pos-long``: the same, twice the pretraining epochs.
+* ``vit-pos-long``: the same, twice the pretraining epochs;
+* ``rn`` / ``rn-pos``: ``tvr-tiny-rn``, CLIP's own ResNet design in miniature (open_clip's ModifiedResNet: a
+  3 x 3 feature map at 96 px, pooled by attention with position embeddings), without / with the position groups;
+* ``attn-pos``: ``tvr-tiny-attn``, today's ResNet trunk with timm's attention pool (absolute position embeddings)
+  instead of the global average, with the position groups (``attn-pos-long``: twice the epochs).
 
 Prints one markdown table (one row per variant): zero-shot accuracy on the held-out stills (colour x shape among
 28 classes; position among 9 cells with colour and shape given; chance 1/9), the median frame cosine of direction
@@ -43,6 +47,10 @@ VARIANTS = {
     "vit": ("tvr-tiny-vit", PretrainConfig()),
     "vit-pos": ("tvr-tiny-vit", PretrainConfig(position_groups=1 / 3)),
     "vit-pos-long": ("tvr-tiny-vit", PretrainConfig(position_groups=1 / 3, epochs=6)),
+    "rn": ("tvr-tiny-rn", PretrainConfig()),
+    "rn-pos": ("tvr-tiny-rn", PretrainConfig(position_groups=1 / 3)),
+    "attn-pos": ("tvr-tiny-attn", PretrainConfig(position_groups=1 / 3)),
+    "attn-pos-long": ("tvr-tiny-attn", PretrainConfig(position_groups=1 / 3, epochs=6)),
 }
 CAPTION = "a red square slides from right to left"
 TEXT_VARIANTS = {
