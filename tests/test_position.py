@@ -126,3 +126,21 @@ def test_text_cosines_is_one_row_per_variant():
     t = text_cosines(Enc(), "a", {"same": "a", "other": "b"})
     assert isinstance(t, pd.DataFrame) and list(t.index) == ["same", "other"]
     assert t.loc["same", "cosine"] == pytest.approx(1.0) and t.loc["other", "cosine"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("name, cells", [("tvr-tiny-attn", 4), ("tvr-tiny-rn", 9), ("tvr-tiny-vit", 64)])
+def test_position_aware_towers_give_the_models_own_embedding_and_one_token_per_cell(name, cells):
+    import open_clip
+
+    from tvrlib.encoders import ClipEncoder, create_model, register_configs
+
+    register_configs()
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    enc = ClipEncoder(model, open_clip.get_tokenizer(name), name, "test", torch.device("cpu"))
+    frames = np.random.default_rng(0).integers(0, 256, (2, enc.image_size, enc.image_size, 3), dtype=np.uint8)
+    out = enc.encode_frames(frames)
+    with torch.no_grad():
+        ref = model.encode_image(enc.preprocess(frames))
+    torch.testing.assert_close(out.cls, ref)  # the CLS embedding is exactly open_clip's image embedding
+    assert out.patches.shape == (2, cells, enc.embed_dim)
