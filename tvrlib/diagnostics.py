@@ -11,6 +11,10 @@ Each function computes one table or one set of numbers; the notebooks print them
   demo: float64 with a canonical order vs float32 with each video's frames summed in its own random order).
 * :func:`objects_in_view` / :func:`single_frame_table` -- R@1 of mean pooling over one sampled frame at each
   position, per query kind, next to how many of the video's event objects that frame shows (notebook 02).
+* :func:`twin_frame_cosines` -- can the frame features see what a twin changes? Per twin pair, the cosine between
+  the two videos' features at the sampled frame where their pixels differ most, beside random pairs (issue 14).
+* :func:`text_cosines` -- can the text tower see it? The cosine between a caption and its variants (a flipped
+  direction, a paraphrase, another colour).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ __all__ = [
     "mean_pool_cosines",
     "objects_in_view",
     "single_frame_table",
+    "twin_frame_cosines",
+    "text_cosines",
 ]
 
 
@@ -211,3 +217,62 @@ def single_frame_table(
     table.index = table.index.map(str)
     table.index.name = "frames kept"
     return table
+
+
+# --------------------------------------------------------------------------------------------- issue 14
+@torch.no_grad()
+def twin_frame_cosines(encoder, data, factor: str = "direction", num_frames: int = 12, n_random: int = 200, seed=0):
+    """One row per twin pair of ``factor`` in ``data`` (a synthetic split with ``meta["twins"]``): the sampled
+    frame ``frame`` where the two videos' pixels differ most (mean absolute difference), that difference, and the
+    ``cosine`` between the encoder's CLS features of the two frames there. Rows with ``pair = "random"`` do the
+    same for ``n_random`` random pairs of different videos (the scale of "different"). A frame tower that sees what
+    the twins change gives twin cosines well below 1; one that does not gives cosines near 1 however different the
+    pixels are.
+    """
+    import pandas as pd
+
+    from .video import sample_frames
+
+    col = {v.video_id: j for j, v in enumerate(data.videos)}
+    pairs = [
+        (col[t["video_id"]], col[t["twin_id"]])
+        for t in data.meta.get("twins", [])
+        if t["factor"] == factor and t["video_id"] in col and t["twin_id"] in col
+    ]
+    if not pairs:
+        raise ValueError(f"no {factor!r} twin pairs in this split (meta['twins'] holds the synthetic twins)")
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(len(data.videos), size=(2, n_random))
+    keep = a != b
+    kinds = ["twin"] * len(pairs) + ["random"] * int(keep.sum())
+    pairs += list(zip(a[keep].tolist(), b[keep].tolist()))
+
+    def frames(j):
+        return sample_frames(data.videos[j].path, num_frames, encoder.image_size, "uniform")[0]
+
+    rows, firsts, seconds = [], [], []
+    for kind, (i, j) in zip(kinds, pairs):
+        fi, fj = frames(i), frames(j)
+        diff = np.abs(fi.astype(np.int16) - fj.astype(np.int16)).mean(axis=(1, 2, 3))
+        f = int(diff.argmax())
+        firsts.append(fi[f])
+        seconds.append(fj[f])
+        rows.append({"pair": kind, "video": i, "other": j, "frame": f, "pixel_difference": float(diff[f])})
+    za = F.normalize(encoder.encode_frames(np.stack(firsts), with_patches=False).cls, dim=-1)
+    zb = F.normalize(encoder.encode_frames(np.stack(seconds), with_patches=False).cls, dim=-1)
+    out = pd.DataFrame(rows)
+    out["cosine"] = (za * zb).sum(-1).numpy()
+    return out
+
+
+@torch.no_grad()
+def text_cosines(encoder, caption: str, variants: dict[str, str]):
+    """The cosine between ``caption``'s sentence embedding and each variant's (``{name: text}``): a table with one
+    row per variant. A text tower that reads direction puts a flipped direction further away than a paraphrase."""
+    import pandas as pd
+
+    texts = [caption, *variants.values()]
+    z = F.normalize(encoder.encode_text(texts, with_words=False).sentence, dim=-1)
+    return pd.DataFrame(
+        {"variant": list(variants), "text": list(variants.values()), "cosine": (z[1:] @ z[0]).numpy()}
+    ).set_index("variant")

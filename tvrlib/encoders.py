@@ -19,9 +19,13 @@ Shapes (``D`` = joint embedding size, ``P`` = patches per frame, ``L`` = context
 
 Patch and word tokens are mapped into the joint space the same way the pooled
 embeddings are (``ln_post``/``ln_final`` then the projection), as TS2-Net and DRL do.
-For a CNN image tower (open_clip's timm adapter, used by ``tvr-tiny``) the "patches"
+For a CNN image tower with a global average pool (open_clip's timm adapter) the "patches"
 are the cells of the final feature map passed through the same projection as the
-pooled feature, so the CLS embedding is exactly their mean.
+pooled feature, so the CLS embedding is exactly their mean; with timm's attention pool
+(``timm_pool: "abs_attn"``) they are the pool's outputs at the cells. For CLIP's ResNet design
+(open_clip's ModifiedResNet, which ends in an attention pool with position embeddings)
+they are the attention pool's outputs at the cells, and the CLS embedding is its output
+at the mean token.
 No output is L2-normalised here; heads normalise where their paper does.
 """
 
@@ -129,10 +133,25 @@ class ClipEncoder:
     def image_forward(self, pixels: torch.Tensor, with_patches: bool = True) -> FrameFeatures:
         """Forward normalised pixels ``[N, 3, S, S]`` (keeps gradients; used by fine-tuning)."""
         visual = self.model.visual
-        if hasattr(visual, "trunk"):  # open_clip's TimmModel (a CNN tower): tokens = projected feature-map cells
+        if hasattr(visual, "attnpool"):  # open_clip's ModifiedResNet (CLIP's RN towers): an attention pool
+            fmap = visual.layer4(visual.layer3(visual.layer2(visual.layer1(visual.stem(pixels)))))
+            tokens = _attention_pool_tokens(visual.attnpool, fmap)  # [N, 1 + h*w, D]
+            return FrameFeatures(tokens[:, 0], tokens[:, 1:] if with_patches else None)
+        if hasattr(visual, "trunk"):  # open_clip's TimmModel (a CNN tower)
             fmap = visual.trunk.forward_features(pixels)  # [N, C, h, w]
-            pooled = visual.head(visual.trunk.forward_head(fmap))  # global average pool, then the projection
-            patches = visual.head(fmap.flatten(2).transpose(1, 2)) if with_patches else None
+            pooled = visual.head(visual.trunk.forward_head(fmap))  # the tower's pool, then its projection
+            pool = getattr(visual.head, "pool", None)
+            if not with_patches:
+                patches = None
+            elif pool is not None and hasattr(pool, "pool_type"):  # timm's attention pool: its outputs at the cells
+                old = pool.pool_type
+                pool.pool_type = ""
+                try:
+                    patches = visual.head(visual.trunk.forward_head(fmap)).flatten(2).transpose(1, 2)
+                finally:
+                    pool.pool_type = old
+            else:  # a global average pool: tokens = the projected feature-map cells
+                patches = visual.head(fmap.flatten(2).transpose(1, 2))
             return FrameFeatures(pooled, patches)
         old = visual.output_tokens
         visual.output_tokens = True
@@ -209,6 +228,42 @@ class ClipEncoder:
             tokens != 0,
             tokens,
         )
+
+
+def _attention_pool_tokens(pool, fmap: torch.Tensor) -> torch.Tensor:
+    """Every output of CLIP's attention pool (``open_clip.modified_resnet.AttentionPool2d``), ``[N, 1 + h*w, D]``.
+
+    The pool runs one attention over the mean token and the ``h*w`` cells of the feature map, each with its
+    position embedding, and keeps the mean token's output as the image embedding (index 0 here, exactly the
+    pool's own output). The cells' outputs (indices 1..) are the "patch" tokens: in the joint space, through the
+    same projections, and position-aware through the embeddings.
+    """
+    import torch.nn.functional as F
+
+    x = fmap.flatten(2).permute(2, 0, 1)  # [h*w, N, C]
+    x = torch.cat([x.mean(dim=0, keepdim=True), x]) + pool.positional_embedding[:, None, :].to(x.dtype)
+    out, _ = F.multi_head_attention_forward(
+        query=x,
+        key=x,
+        value=x,
+        embed_dim_to_check=x.shape[-1],
+        num_heads=pool.num_heads,
+        q_proj_weight=pool.q_proj.weight,
+        k_proj_weight=pool.k_proj.weight,
+        v_proj_weight=pool.v_proj.weight,
+        in_proj_weight=None,
+        in_proj_bias=torch.cat([pool.q_proj.bias, pool.k_proj.bias, pool.v_proj.bias]),
+        bias_k=None,
+        bias_v=None,
+        add_zero_attn=False,
+        dropout_p=0.0,
+        out_proj_weight=pool.c_proj.weight,
+        out_proj_bias=pool.c_proj.bias,
+        use_separate_proj_weight=True,
+        training=pool.training,
+        need_weights=False,
+    )
+    return out.transpose(0, 1)
 
 
 def create_model(name: str, pretrained: str | None = None):

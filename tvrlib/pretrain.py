@@ -18,7 +18,7 @@ import hashlib
 import json
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,8 @@ from .losses import MAX_LOGIT_SCALE, clamp_logit_scale_
 from .optim import warmup_cosine
 from .paths import models_dir
 from .synthetic.benchmark import STILL_GROUP, SyntheticConfig, load_config, load_stills, render_stills
-from .synthetic.world import COLORS, SHAPES
+from .synthetic.captions import canonical_position, still_description
+from .synthetic.world import COLORS, SHAPES, StillSpec, _far, _near_corner
 from .video import resize_center_crop
 
 
@@ -43,6 +44,18 @@ class PretrainConfig:
     warmup_fraction: float = 0.05
     max_logit_scale: float = MAX_LOGIT_SCALE  # ln 100, the same float as the former float(np.log(100.0))
     init_logit_scale: float = float(np.log(1 / 0.07))  # CLIP's initial temperature
+    # the share of still groups whose four stills differ only in where the main object is (instead of its shape or
+    # colour): a batch then holds frames that only a position phrase tells apart, so the image tower must keep
+    # position (see :func:`position_groups`). Added later: enters the checkpoint name only when set.
+    position_groups: float = 0.0
+
+    def name_fields(self) -> dict:
+        """The settings that name a checkpoint: every field, except later additions left at their default (so
+        that checkpoints trained before them keep their names)."""
+        d = asdict(self)
+        if d["position_groups"] == 0.0:
+            d.pop("position_groups")
+        return d
 
 
 def render_still_frames(specs, frame_size: int, image_size: int, chunk: int = 1000) -> np.ndarray:
@@ -55,9 +68,43 @@ def render_still_frames(specs, frame_size: int, image_size: int, chunk: int = 10
     )
 
 
-def checkpoint_path(cfg: SyntheticConfig, seed: int, pcfg: PretrainConfig) -> Path:
-    h = hashlib.sha256(json.dumps(asdict(pcfg), sort_keys=True).encode()).hexdigest()[:8]
-    return models_dir() / f"tvr-tiny_{cfg.name}-{cfg.digest()}_pt{h}_seed{seed}.pt"
+def checkpoint_path(cfg: SyntheticConfig, seed: int, pcfg: PretrainConfig, model_name: str = TINY_MODEL) -> Path:
+    h = hashlib.sha256(json.dumps(pcfg.name_fields(), sort_keys=True).encode()).hexdigest()[:8]
+    return models_dir() / f"{model_name}_{cfg.name}-{cfg.digest()}_pt{h}_seed{seed}.pt"
+
+
+def position_groups(specs: list[StillSpec], texts: list[str], share: float, seed: int):
+    """Turn a ``share`` of the still groups into groups that differ only in the main object's position.
+
+    The stills come in groups of :data:`STILL_GROUP` (same scene, the main object's shape or colour varied). For
+    every group ``g`` with ``(g * 0.618...) mod 1 < share`` (an even spread), the group's first scene is kept and
+    its main object placed in ``STILL_GROUP`` different free cells of the 3 x 3 grid (far from the other objects,
+    off the distractor's corner); each description then says where the main object is. Groups without enough free
+    cells stay as they are. Deterministic in ``seed``. Returns new ``(specs, texts)`` of the same length.
+    """
+    if share <= 0:
+        return specs, texts
+    specs, texts = list(specs), list(texts)
+    cells = [(r, c) for r in range(3) for c in range(3)]
+    for g in range(len(specs) // STILL_GROUP):
+        if (g * 0.6180339887) % 1.0 >= share:
+            continue
+        base = specs[g * STILL_GROUP]
+        main, others = base.objects[0], base.objects[1:]
+        corner = base.distractor[1] if base.distractor is not None else None
+        free = [
+            c
+            for c in cells
+            if all(_far(c, o.cell) for o in others) and not (corner is not None and _near_corner(c, corner))
+        ]
+        if len(free) < STILL_GROUP:
+            continue
+        rng = np.random.default_rng([seed, 7, g])
+        for v, k in enumerate(rng.choice(len(free), STILL_GROUP, replace=False)):
+            spec = replace(base, objects=(replace(main, cell=free[int(k)]), *others))
+            specs[g * STILL_GROUP + v] = spec
+            texts[g * STILL_GROUP + v] = still_description(spec, rng, main_position=True)
+    return specs, texts
 
 
 def ensure_tiny_clip(
@@ -65,12 +112,13 @@ def ensure_tiny_clip(
     seed: int = 0,
     pcfg: PretrainConfig = PretrainConfig(),
     progress: bool = True,
+    model_name: str = TINY_MODEL,
 ) -> Path:
     """Path of the pretrained tiny-CLIP checkpoint for ``benchmark``; trains it first if it is missing."""
     cfg = load_config(benchmark) if isinstance(benchmark, str) else benchmark
-    path = checkpoint_path(cfg, seed, pcfg)
+    path = checkpoint_path(cfg, seed, pcfg, model_name)
     if not path.exists():
-        pretrain_tiny_clip(cfg, path, seed=seed, pcfg=pcfg, progress=progress)
+        pretrain_tiny_clip(cfg, path, seed=seed, pcfg=pcfg, progress=progress, model_name=model_name)
     return path
 
 
@@ -100,6 +148,7 @@ def pretrain_tiny_clip(
         model.logit_scale.fill_(pcfg.init_logit_scale)
     enc = ClipEncoder(model, open_clip.get_tokenizer(model_name), model_name, "training", torch.device("cpu"))
     specs, texts, _ = load_stills(cfg, "train")
+    specs, texts = position_groups(specs, texts, pcfg.position_groups, seed)
     frames = torch.from_numpy(render_still_frames(specs, cfg.frame_size, enc.image_size))
     tokens = enc.tokenize(texts)
     n = len(frames)
@@ -134,7 +183,7 @@ def pretrain_tiny_clip(
     history, t0 = [], time.time()
     bar = tqdm(total=total, desc="pretraining tvr-tiny", disable=not progress)
     for epoch in range(pcfg.epochs):
-        # whole groups (frames that differ only in the main object's shape or colour) go into the same batch
+        # whole groups (frames that differ only in the main object's shape, colour or position) go into one batch
         order = (rng.permutation(n // group)[:, None] * group + np.arange(group)[None, :]).reshape(-1)
         losses = []
         for s in range(steps_per_epoch):
@@ -206,3 +255,29 @@ def zero_shot_accuracy(encoder, frames: np.ndarray, labels: list[str], template:
         "n": len(labels),
         "predictions": pred,
     }
+
+
+@torch.no_grad()
+def zero_shot_position_accuracy(encoder, frames: np.ndarray, specs: list[StillSpec]) -> dict:
+    """Name where the main object is, among the 9 cells of the grid, with its colour and shape given.
+
+    For each frame the prompts are ``"a <colour> <shape> <position>"`` for the 9 canonical position phrases
+    (:func:`tvrlib.synthetic.captions.canonical_position`); chance is 1/9. Returns the accuracy, row and column
+    accuracy (fractions) and ``n``.
+    """
+    cells = [(r, c) for r in range(3) for c in range(3)]
+    img = torch.nn.functional.normalize(encoder.encode_frames(frames, with_patches=False).cls, dim=-1)
+    names = sorted({s.objects[0].obj.name for s in specs})
+    prompts = [f"a {n} {canonical_position(c)}" for n in names for c in cells]
+    text = torch.nn.functional.normalize(encoder.encode_text(prompts, with_words=False).sentence, dim=-1)
+    text = text.view(len(names), len(cells), -1)
+    row = {n: i for i, n in enumerate(names)}
+    hit = hit_r = hit_c = 0
+    for i, s in enumerate(specs):
+        k = int((text[row[s.objects[0].obj.name]] @ img[i]).argmax())
+        pred, gold = cells[k], tuple(s.objects[0].cell)
+        hit += pred == gold
+        hit_r += pred[0] == gold[0]
+        hit_c += pred[1] == gold[1]
+    n = len(specs)
+    return {"accuracy": hit / n, "row_accuracy": hit_r / n, "column_accuracy": hit_c / n, "n": n}

@@ -64,6 +64,19 @@ def position_phrase(cell, rng: np.random.Generator) -> str:
     return str(rng.choice([f"in the {ROWS[r]} {COLS[c]} corner", f"at the {ROWS[r]} {COLS[c]}"]))
 
 
+def canonical_position(cell) -> str:
+    """One fixed phrase per grid cell (for zero-shot prompts): ``"in the center"``, ``"on the left"``,
+    ``"at the top"``, ``"in the top left corner"``."""
+    r, c = cell
+    if (r, c) == (1, 1):
+        return "in the center"
+    if r == 1:
+        return f"on the {COLS[c]}"
+    if c == 1:
+        return f"at the {ROWS[r]}"
+    return f"in the {ROWS[r]} {COLS[c]} corner"
+
+
 def _event_key(e: Event) -> str:
     return f"move-{e.direction}" if e.kind == "move" else e.kind
 
@@ -143,13 +156,14 @@ def event_caption(spec: VideoSpec, k: int, rng: np.random.Generator) -> str:
     return event_clause(spec.events[k], str(rng.choice(["a", "the"])), rng, with_place=True)
 
 
-def still_description(spec: StillSpec, rng: np.random.Generator) -> str:
-    """A static description of one frame: no motion or order words."""
+def still_description(spec: StillSpec, rng: np.random.Generator, *, main_position: bool = False) -> str:
+    """A static description of one frame: no motion or order words. ``main_position``: always say where the main
+    (first) object is (pretraining groups that differ only in that position need it to tell them apart)."""
     phrases = []
-    for o in spec.objects:
+    for j, o in enumerate(spec.objects):
         size = "" if rng.random() < 0.35 else str(rng.choice(SIZE_WORDS[o.size])) + " "
         phrase = noun_phrase("a", f"{size}{o.obj.name}")
-        if rng.random() < 0.75:
+        if rng.random() < 0.75 or (main_position and j == 0):
             phrase += " " + position_phrase(o.cell, rng)
         phrases.append(phrase)
     text = " and ".join(phrases)
