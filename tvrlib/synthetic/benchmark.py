@@ -48,6 +48,7 @@ from .world import (
     VideoSpec,
     _far,
     _near_corner,
+    adjacent_swaps,
     check_valid,
     render_still,
     render_video,
@@ -252,15 +253,7 @@ def make_twin(spec: VideoSpec, factor: str, rng: np.random.Generator) -> tuple[V
     elif factor == "order":
         if spec.distractor is not None and len(spec.distractor.events) != len(spec.events):
             return None
-        cands = []
-        for k in range(len(spec.events) - 1):
-            a, b = spec.events[k], spec.events[k + 1]
-            if a.obj == b.obj:
-                continue
-            ev = list(spec.events)
-            ev[k], ev[k + 1] = b, a
-            if check_valid(spec.with_events(ev)) is None:
-                cands.append((k, ev))
+        cands = [(k, ev) for k, ev in adjacent_swaps(spec) if check_valid(spec.with_events(ev)) is None]
         if not cands:
             return None
         k, ev = cands[int(rng.integers(len(cands)))]

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import captions as cap
-from .world import OPPOSITE, Event, VideoSpec, check_valid
+from .world import OPPOSITE, Event, VideoSpec, adjacent_swaps, check_valid
 
 CHANGES = ("direction", "order")
 _CHANGE_CODE = {"direction": 1, "order": 2}
@@ -63,12 +63,7 @@ def counterfactual_changes(spec: VideoSpec, factors=CHANGES) -> list[Counterfact
                 ev[k] = dataclasses.replace(e, direction=OPPOSITE[e.direction])
                 out.append(Counterfactual("direction", k, spec.with_events(ev)))
     if "order" in factors:
-        for k in range(len(spec.events) - 1):
-            a, b = spec.events[k], spec.events[k + 1]
-            if a.obj == b.obj:
-                continue
-            ev = list(spec.events)
-            ev[k], ev[k + 1] = b, a
+        for k, ev in adjacent_swaps(spec):
             swapped = spec.with_events(ev)
             if check_valid(dataclasses.replace(swapped, distractor=None)) is None:
                 out.append(Counterfactual("order", k, swapped))

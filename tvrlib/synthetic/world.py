@@ -227,6 +227,19 @@ def check_valid(spec: VideoSpec) -> str | None:
     return None
 
 
+def adjacent_swaps(spec: VideoSpec):
+    """Every ``(k, events)`` with events ``k`` and ``k + 1`` of ``spec`` swapped, where the two are about different
+    objects (swapping two events of one object would not change what a caption can say). Validity is the caller's
+    to check (:func:`check_valid`): an order twin and a counterfactual caption use different rules."""
+    for k in range(len(spec.events) - 1):
+        a, b = spec.events[k], spec.events[k + 1]
+        if a.obj == b.obj:
+            continue
+        ev = list(spec.events)
+        ev[k], ev[k + 1] = b, a
+        yield k, ev
+
+
 def _far(a, b) -> bool:
     return max(abs(a[0] - b[0]), abs(a[1] - b[1])) >= 2
 
