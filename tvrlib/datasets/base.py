@@ -79,19 +79,27 @@ class RetrievalData:
 
     def subset(self, n_videos: int) -> RetrievalData:
         """The first ``n_videos`` videos with their texts (for quick looks and tests)."""
-        keep_t = np.flatnonzero(self.text_to_video < n_videos)
-        remap = -np.ones(len(self.texts), dtype=np.int64)
-        remap[keep_t] = np.arange(len(keep_t))
-        q = remap[self.query_index]
+        keep_t, query_index = first_videos(self.text_to_video, self.query_index, n_videos)
         return RetrievalData(
             self.dataset,
             self.split,
             self.videos[:n_videos],
             [self.texts[i] for i in keep_t],
             self.text_to_video[keep_t],
-            q[q >= 0],
+            query_index,
             dict(self.meta),
         )
+
+
+def first_videos(text_to_video, query_index, n_videos: int) -> tuple[np.ndarray, np.ndarray]:
+    """What the first ``n_videos`` videos of a split keep: the indices of their captions (``keep``, in order) and
+    the queries among them, renumbered as positions in ``keep``. Every ``subset(n_videos)`` of a split uses it."""
+    text_to_video = np.asarray(text_to_video)
+    keep = np.flatnonzero(text_to_video < n_videos)
+    remap = -np.ones(len(text_to_video), dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    q = remap[np.asarray(query_index)]
+    return keep, q[q >= 0]
 
 
 def check_caption(caption: object, where: str) -> str:

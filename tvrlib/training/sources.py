@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..datasets.base import first_videos
 from ..heads.base import TextInput, VideoInput
 from .model import RetrievalModel
 
@@ -160,15 +161,12 @@ class FeatureSource:
 
     def subset(self, n_videos: int) -> FeatureSource:
         """The first ``n_videos`` videos and their captions (e.g. a cheaper validation set)."""
-        keep = np.flatnonzero(self.text_to_video < n_videos)
-        remap = -np.ones(len(self.texts), dtype=np.int64)
-        remap[keep] = np.arange(len(keep))
-        q = remap[self.query_index]
+        keep, query_index = first_videos(self.text_to_video, self.query_index, n_videos)
         return FeatureSource(
             self.texts.index(torch.as_tensor(keep)),
             self.videos.index(slice(0, n_videos)),
             self.text_to_video[keep],
-            q[q >= 0],
+            query_index,
             data=None if self.data is None else self.data.subset(n_videos),
             encoder=self.encoder,
             negatives=None if self.negatives is None else self.negatives.subset(n_videos),
@@ -268,15 +266,12 @@ class TextTowerSource:
 
     def subset(self, n_videos: int) -> TextTowerSource:
         """The first ``n_videos`` videos and their captions."""
-        keep = np.flatnonzero(self.text_to_video < n_videos)
-        remap = -np.ones(len(self.tokens), dtype=np.int64)
-        remap[keep] = np.arange(len(keep))
-        q = remap[self.query_index]
+        keep, query_index = first_videos(self.text_to_video, self.query_index, n_videos)
         return TextTowerSource(
             self.tokens[torch.as_tensor(keep)],
             self.videos.index(slice(0, n_videos)),
             self.text_to_video[keep],
-            q[q >= 0],
+            query_index,
             with_words=self.with_words,
             negatives=None if self.negatives is None else self.negatives.subset(n_videos),
         )
