@@ -54,6 +54,7 @@ from . import metrics as M
 from .errors import UnknownNameError, VideoReadError
 from .heads import HEADS, score_all
 from .heads.base import RetrievalHead, TextInput, VideoInput
+from .heads.scoring import inference
 
 __all__ = [
     "COLUMNS",
@@ -271,14 +272,8 @@ def resolve_heads(heads: Any, dim: int) -> dict[str, RetrievalHead]:
 def head_frame_weights(head: RetrievalHead, text: TextInput, video: VideoInput) -> torch.Tensor:
     """``[V, F]`` weights ``head`` gives the frames of each video of ``video`` for the one caption ``text``
     (``head.has_frame_weights``), without gradients and in eval mode (its modes are restored)."""
-    modes = [(m, m.training) for m in head.modules()]
-    head.eval()
-    try:
-        with torch.no_grad():
-            return head.frame_weights(text, video)[0].float().cpu()
-    finally:
-        for m, training in modes:
-            m.training = training
+    with inference(head):
+        return head.frame_weights(text, video)[0].float().cpu()
 
 
 # --------------------------------------------------------------------------------------------- the gallery

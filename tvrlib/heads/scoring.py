@@ -21,6 +21,7 @@ eval mode; the head's train/eval modes are restored afterwards.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -168,11 +169,19 @@ def score_all(
     Runs without gradients, with the head in eval mode; every submodule's train/eval mode is
     restored afterwards.
     """
-    modes = [(m, m.training) for m in head.modules()]
-    head.eval()
+    with inference(head):
+        return _score_all(head, text, video, max_bytes, path, device, chunk)
+
+
+@contextmanager
+def inference(module: torch.nn.Module):
+    """Eval mode and no gradients inside the block; every submodule's train/eval mode is restored afterwards
+    (a head being trained can be scored between steps)."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
     try:
         with torch.no_grad():
-            return _score_all(head, text, video, max_bytes, path, device, chunk)
+            yield module
     finally:
         for m, training in modes:
             m.training = training
