@@ -127,6 +127,8 @@ def main() -> None:
     ap.add_argument("--hard-negatives", type=int, default=1, help="counterfactual captions per caption and step")
     ap.add_argument("--lr-text", type=float, default=None, help="text-tower learning rate (default: the protocol's)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--clip-model", default=None, help="an open_clip config (default: the quick profile's tvr-tiny)")
+    ap.add_argument("--pretrained", default=None, help="its weights file (default: the quick profile's)")
     ap.add_argument("--out", type=Path, default=None, help="CSV (default results/quick/text_regime.csv)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -136,7 +138,7 @@ def main() -> None:
     from tvrlib.paths import results_dir
 
     out = args.out or results_dir("quick") / "text_regime.csv"
-    B = X.setup("quick", seed=0, threads=args.threads)
+    B = X.setup("quick", seed=0, threads=args.threads, clip_model=args.clip_model, pretrained=args.pretrained)
     S = B.session
     P = dataclasses.replace(B.protocol, seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)))
     test, videos = S.data("test"), S.videos("test")

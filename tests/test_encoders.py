@@ -41,6 +41,22 @@ def test_sentence_embedding_is_the_eot_word_token(enc):
     assert torch.allclose(t.sentence, ref, atol=1e-5)
 
 
+def test_text_forward_over_the_captions_length_equals_the_full_context(enc):
+    # text_forward runs only up to the batch's last EOT (the mask is causal): the same sentence embeddings and word
+    # tokens as open_clip's full-context pass, with gradients, and zeros for the padding past the longest caption
+    caps = ["a red square slides from right to left while a blue circle waits", "a green triangle"]
+    tokens = enc.tokenize(caps)
+    out = enc.text_forward(tokens, with_words=True)
+    m = enc.model
+    x = m.ln_final(m.transformer(m.token_embedding(tokens) + m.positional_embedding, attn_mask=m.attn_mask))
+    words = x @ m.text_projection
+    assert out.words.shape == words.shape and out.sentence.requires_grad
+    assert torch.allclose(out.sentence, m.encode_text(tokens), atol=1e-5)
+    assert torch.allclose(out.words[out.mask], words[out.mask], atol=1e-5)
+    n = int(tokens.argmax(-1).max()) + 1  # past the longest caption's EOT: zeros
+    assert n < tokens.shape[1] and out.words[:, n:].abs().max() == 0
+
+
 def test_patch_tokens_match_open_clip_pooled_path(enc):
     x = np.random.default_rng(0).integers(0, 255, (2, enc.image_size, enc.image_size, 3), dtype=np.uint8)
     f = enc.encode_frames(x)

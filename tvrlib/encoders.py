@@ -200,14 +200,20 @@ class ClipEncoder:
         m = self.model
         tokens = tokens.to(self.device)
         if hasattr(m, "token_embedding"):  # open_clip.CLIP: the text tower lives on the model itself
-            x = m.token_embedding(tokens) + m.positional_embedding
-            x = m.transformer(x, attn_mask=m.attn_mask)
-            x = m.ln_final(x)
             eot = tokens.argmax(dim=-1)  # the EOT token has the largest id in CLIP's vocabulary
+            # the mask is causal, so no position up to a caption's EOT sees the padding after it: running only the
+            # first n = (last EOT + 1) positions gives the same outputs there, at a fraction of the cost (captions
+            # are much shorter than the context); words past n are padding (masked out) and come back as zeros
+            full, n = tokens.shape[1], int(eot.max()) + 1 if len(tokens) else tokens.shape[1]
+            x = m.token_embedding(tokens[:, :n]) + m.positional_embedding[:n]
+            mask = m.attn_mask[:n, :n] if m.attn_mask is not None else None
+            x = m.ln_final(m.transformer(x, attn_mask=mask))
             pooled = x[torch.arange(x.shape[0], device=x.device), eot]
             proj = m.text_projection
             project = (lambda t: proj(t)) if isinstance(proj, torch.nn.Linear) else (lambda t: t @ proj)
-            sentence, words = project(pooled), (project(x) if with_words else None)
+            sentence, words = project(pooled), None
+            if with_words:
+                words = torch.nn.functional.pad(project(x), (0, 0, 0, full - n))
         else:  # CustomTextCLIP: a separate text tower that can return tokens
             old = m.text.output_tokens
             m.text.output_tokens = True
