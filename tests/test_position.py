@@ -13,7 +13,13 @@ import pytest
 import torch
 
 from tvrlib.diagnostics import text_cosines, twin_frame_cosines
-from tvrlib.pretrain import PretrainConfig, checkpoint_path, position_groups, zero_shot_position_accuracy
+from tvrlib.pretrain import (
+    PretrainConfig,
+    checkpoint_path,
+    position_groups,
+    pretrain_config,
+    zero_shot_position_accuracy,
+)
 from tvrlib.synthetic.benchmark import STILL_GROUP, load_config, load_stills
 from tvrlib.synthetic.captions import canonical_position
 
@@ -52,9 +58,16 @@ def test_the_default_pretraining_keeps_its_checkpoint_name_and_position_groups_c
     cfg, pcfg = load_config("tiny"), PretrainConfig()
     old = {k: v for k, v in asdict(pcfg).items() if k != "position_groups"}  # the fields before the addition
     h = hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:8]
-    assert checkpoint_path(cfg, 0, pcfg).name == f"tvr-tiny_tiny-{cfg.digest()}_pt{h}_seed0.pt"
+    assert checkpoint_path(cfg, 0, pcfg, "tvr-tiny").name == f"tvr-tiny_tiny-{cfg.digest()}_pt{h}_seed0.pt"
     assert checkpoint_path(cfg, 0, PretrainConfig(position_groups=0.3)).name != checkpoint_path(cfg, 0, pcfg).name
     assert checkpoint_path(cfg, 0, pcfg, "tvr-tiny-vit").name.startswith("tvr-tiny-vit_tiny-")
+    # the default tiny CLIP is pretrained with its own settings (position groups, 6 epochs) unless told otherwise
+    assert pretrain_config("tvr-tiny-attn") == PretrainConfig(epochs=6, position_groups=1 / 3)
+    assert pretrain_config("tvr-tiny") == pcfg
+    attn = checkpoint_path(cfg, 0, model_name="tvr-tiny-attn")
+    assert attn == checkpoint_path(cfg, 0, pretrain_config("tvr-tiny-attn"), "tvr-tiny-attn") != checkpoint_path(
+        cfg, 0, pcfg, "tvr-tiny-attn"
+    )
 
 
 class _PositionEncoder:

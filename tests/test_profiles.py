@@ -53,7 +53,7 @@ def test_the_profiles_state_the_papers_settings_where_they_follow_a_paper():
     m, q = get_profile("msrvtt"), get_profile("quick")
     assert training_settings("msrvtt")["lr"] == 1e-4 and training_settings("msrvtt")["lr_encoder"] == 1e-7
     assert m["dataset"] == "msrvtt" and m["clip_model"] == "ViT-B-32" and m["num_frames"] == 12
-    assert q["dataset"] == "synthetic" and q["clip_model"] == "tvr-tiny" and q["pretrained"] is None
+    assert q["dataset"] == "synthetic" and q["clip_model"] == "tvr-tiny-attn" and q["pretrained"] is None
     assert q["n_boot"] >= 1000
 
 
@@ -91,7 +91,7 @@ def test_tiny_profile_runs_the_tiny_benchmark_quickly():
 
     s, t = get_profile("tiny"), training_settings("tiny")
     assert s["dataset"] == "synthetic" and s["benchmark"] == "tiny" and s["dataset_options"] == {"config": "tiny"}
-    assert s["clip_model"] == "tvr-tiny" and s["pretrained"] is None and s["num_frames"] == 12
+    assert s["clip_model"] == "tvr-tiny-attn" and s["pretrained"] is None and s["num_frames"] == 12
     assert s["n_boot"] < get_profile("quick")["n_boot"]
     cfg = load_config(s["benchmark"])
     assert cfg.name == "tiny"
@@ -126,8 +126,8 @@ def test_prepare_generates_the_profile_benchmark_and_the_clip_benchmark(name, mo
 
     generated, pretrained = [], []
     monkeypatch.setattr(B, "generate", lambda cfg, progress=False: generated.append(cfg.name) or cfg.name)
-    monkeypatch.setattr(tvrlib.pretrain, "ensure_tiny_clip", lambda cfg, progress=False: pretrained.append(cfg.name))
+    monkeypatch.setattr(tvrlib.pretrain, "ensure_tiny_clip", lambda cfg, progress=False, model_name=None: pretrained.append((cfg.name, model_name)))
     assert main(["prepare", "--profile", name]) == 0
     clip = PROFILES[name].get("clip_benchmark", PROFILES[name]["benchmark"])
     assert generated == list(dict.fromkeys([PROFILES[name]["benchmark"], clip]))
-    assert pretrained == [clip]
+    assert pretrained == [(clip, PROFILES[name]["clip_model"])]

@@ -13,7 +13,7 @@ def prepare(profile: str) -> None:
     from .profiles import get_profile
 
     p = get_profile(profile)
-    if p["dataset"] != "synthetic":
+    if p["dataset"] != "synthetic" or p["pretrained"] is not None:
         print(f"profile {profile!r} uses real data ({p['dataset']}); nothing to generate")
         return
     from .pretrain import ensure_tiny_clip
@@ -29,7 +29,7 @@ def prepare(profile: str) -> None:
     t = time.time()
     if not progress:
         print("pretraining the tiny CLIP if no checkpoint exists (a few minutes on 2 CPU cores)...", flush=True)
-    ckpt = ensure_tiny_clip(load_config(names[-1]), progress=progress)
+    ckpt = ensure_tiny_clip(load_config(names[-1]), progress=progress, model_name=p["clip_model"])
     print(f"tiny CLIP: {ckpt} ({time.time() - t:.1f} s)")
 
 

@@ -3,7 +3,7 @@ per caption the sentence (EOT) embedding and the word tokens with their mask.
 
 Any open_clip model name works. Two paths use the same code:
 
-* the **embedded default** ``clip_model="tvr-tiny"``: a small open_clip config shipped in
+* the **embedded default** ``clip_model="tvr-tiny-attn"`` (or another of :data:`TINY_MODELS`): a small open_clip config shipped in
   ``tvrlib/model_configs/`` and registered with open_clip, pretrained on the synthetic
   benchmark's (frame, static description) pairs by :mod:`tvrlib.pretrain`. This module only
   *loads* a checkpoint (``pretrained=<file>``); :func:`tvrlib.models.get_encoder` is the call
@@ -43,12 +43,17 @@ from .errors import AnnotationError, UnknownNameError, WeightsNotFoundError
 from .paths import models_dir
 
 CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
-TINY_MODEL = "tvr-tiny"
+#: the embedded default: the tiny CLIP whose image tower keeps where things are (an attention pool with position
+#: embeddings over a ResNet trunk, pretrained with still groups that differ only in position; issue 14)
+TINY_MODEL = "tvr-tiny-attn"
+#: every tiny config shipped in ``model_configs/``: no downloadable weights, pretrained here (:mod:`tvrlib.pretrain`).
+#: ``tvr-tiny`` (global average pool, position-blind) is the former default, kept as the "before" picture
+TINY_MODELS = ("tvr-tiny-attn", "tvr-tiny", "tvr-tiny-rn", "tvr-tiny-vit")
 _registered = False
 
 
 def register_configs() -> None:
-    """Register tvrlib's model configs (``tvr-tiny``) with open_clip (idempotent)."""
+    """Register tvrlib's model configs (:data:`TINY_MODELS`) with open_clip (idempotent)."""
     global _registered
     if not _registered:
         import open_clip
@@ -303,14 +308,14 @@ def _weights_help(model_name: str, pretrained: str) -> str:
     )
 
 
-def _tiny_checkpoint_help(missing: str) -> str:
-    found = sorted(p.name for p in models_dir().glob(f"{TINY_MODEL}_*.pt"))
+def _tiny_checkpoint_help(missing: str, model: str = TINY_MODEL) -> str:
+    found = sorted(p.name for p in models_dir().glob(f"{model}_*.pt"))
     there = f" Checkpoints there now: {found[:3]}." if found else ""
     return (
-        f"{missing} The tiny CLIP ({TINY_MODEL!r}) has no downloadable weights: it is pretrained here on the "
+        f"{missing} The tiny CLIP ({model!r}) has no downloadable weights: it is pretrained here on the "
         f"synthetic benchmark by `make data` (i.e. `python -m tvrlib prepare --profile quick`), which writes "
-        f"its checkpoint to {models_dir()}/{TINY_MODEL}_<benchmark>-<digest>_pt<settings>_seed<k>.pt.{there} "
-        f"Pass that file as pretrained=..., or call tvrlib.models.get_encoder({TINY_MODEL!r}, benchmark=...), "
+        f"its checkpoint to {models_dir()}/{model}_<benchmark>-<digest>_pt<settings>_seed<k>.pt.{there} "
+        f"Pass that file as pretrained=..., or call tvrlib.models.get_encoder({model!r}, benchmark=...), "
         f"which trains the checkpoint first when it is missing."
     )
 
@@ -324,7 +329,8 @@ def load_encoder(
       tiny CLIP's checkpoint from :func:`tvrlib.pretrain.ensure_tiny_clip`;
     * ``pretrained=<tag>`` (e.g. ``"openai"``): open_clip's named weights, offline only;
     * ``pretrained=None``: random initialisation (for timing), with a warning; not allowed for
-      ``"tvr-tiny"``, whose weights only exist once trained (use :func:`tvrlib.models.get_encoder`).
+      the tiny configs (:data:`TINY_MODELS`), whose weights only exist once trained (use
+      :func:`tvrlib.models.get_encoder`).
     """
     import open_clip
 
@@ -339,8 +345,10 @@ def load_encoder(
         )
     dev = resolve_device(device)
     tokenizer = open_clip.get_tokenizer(clip_model)
-    if clip_model == TINY_MODEL and pretrained is None:
-        raise WeightsNotFoundError(_tiny_checkpoint_help("No checkpoint given for the tiny CLIP (pretrained=None)."))
+    if clip_model in TINY_MODELS and pretrained is None:
+        raise WeightsNotFoundError(
+            _tiny_checkpoint_help("No checkpoint given for the tiny CLIP (pretrained=None).", clip_model)
+        )
     if pretrained is None:
         warnings.warn(
             f"{clip_model} with random weights (pretrained=None): fine for timing, meaningless for retrieval",
@@ -370,9 +378,9 @@ def load_encoder(
             )
         return ClipEncoder(model, tokenizer, clip_model, "file-" + file_digest(p)[:16], dev)
     if os.sep in str(pretrained) or str(pretrained).endswith((".pt", ".bin", ".safetensors", ".pth")):
-        if clip_model == TINY_MODEL:
+        if clip_model in TINY_MODELS:
             raise WeightsNotFoundError(
-                _tiny_checkpoint_help(f"weights file not found: {pretrained} (a tiny-CLIP checkpoint).")
+                _tiny_checkpoint_help(f"weights file not found: {pretrained} (a tiny-CLIP checkpoint).", clip_model)
             )
         raise WeightsNotFoundError(f"weights file not found: {pretrained}. " + _weights_help(clip_model, "openai"))
     tags = open_clip.list_pretrained_tags_by_model(clip_model)

@@ -32,7 +32,7 @@ PROFILES: dict[str, dict] = {
     "tiny": {
         "dataset": "synthetic",
         "benchmark": "tiny",
-        "clip_model": "tvr-tiny",
+        "clip_model": "tvr-tiny-attn",
         "pretrained": None,
         "clip_benchmark": "quick",  # the tiny CLIP trained on the quick benchmark's stills (64 are too few)
         "num_frames": 12,
@@ -60,7 +60,7 @@ PROFILES: dict[str, dict] = {
     "quick": {
         "dataset": "synthetic",
         "benchmark": "quick",
-        "clip_model": "tvr-tiny",
+        "clip_model": "tvr-tiny-attn",
         "pretrained": None,
         "num_frames": 12,
         "sampler": "uniform",
@@ -87,7 +87,7 @@ PROFILES: dict[str, dict] = {
     "full": {
         "dataset": "synthetic",
         "benchmark": "full",
-        "clip_model": "tvr-tiny",
+        "clip_model": "tvr-tiny-attn",
         "pretrained": None,
         "num_frames": 12,
         "sampler": "uniform",
