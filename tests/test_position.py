@@ -65,8 +65,10 @@ def test_the_default_pretraining_keeps_its_checkpoint_name_and_position_groups_c
     assert pretrain_config("tvr-tiny-attn") == PretrainConfig(epochs=6, position_groups=1 / 3)
     assert pretrain_config("tvr-tiny") == pcfg
     attn = checkpoint_path(cfg, 0, model_name="tvr-tiny-attn")
-    assert attn == checkpoint_path(cfg, 0, pretrain_config("tvr-tiny-attn"), "tvr-tiny-attn") != checkpoint_path(
-        cfg, 0, pcfg, "tvr-tiny-attn"
+    assert (
+        attn
+        == checkpoint_path(cfg, 0, pretrain_config("tvr-tiny-attn"), "tvr-tiny-attn")
+        != checkpoint_path(cfg, 0, pcfg, "tvr-tiny-attn")
     )
 
 

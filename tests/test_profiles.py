@@ -126,7 +126,11 @@ def test_prepare_generates_the_profile_benchmark_and_the_clip_benchmark(name, mo
 
     generated, pretrained = [], []
     monkeypatch.setattr(B, "generate", lambda cfg, progress=False: generated.append(cfg.name) or cfg.name)
-    monkeypatch.setattr(tvrlib.pretrain, "ensure_tiny_clip", lambda cfg, progress=False, model_name=None: pretrained.append((cfg.name, model_name)))
+    monkeypatch.setattr(
+        tvrlib.pretrain,
+        "ensure_tiny_clip",
+        lambda cfg, progress=False, model_name=None: pretrained.append((cfg.name, model_name)),
+    )
     assert main(["prepare", "--profile", name]) == 0
     clip = PROFILES[name].get("clip_benchmark", PROFILES[name]["benchmark"])
     assert generated == list(dict.fromkeys([PROFILES[name]["benchmark"], clip]))

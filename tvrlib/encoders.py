@@ -3,8 +3,8 @@ per caption the sentence (EOT) embedding and the word tokens with their mask.
 
 Any open_clip model name works. Two paths use the same code:
 
-* the **embedded default** ``clip_model="tvr-tiny-attn"`` (or another of :data:`TINY_MODELS`): a small open_clip config shipped in
-  ``tvrlib/model_configs/`` and registered with open_clip, pretrained on the synthetic
+* the **embedded default** ``clip_model="tvr-tiny-attn"`` (or another of :data:`TINY_MODELS`): a small
+  open_clip config shipped in ``tvrlib/model_configs/`` and registered with open_clip, pretrained on the synthetic
   benchmark's (frame, static description) pairs by :mod:`tvrlib.pretrain`. This module only
   *loads* a checkpoint (``pretrained=<file>``); :func:`tvrlib.models.get_encoder` is the call
   that also trains it when it is missing;

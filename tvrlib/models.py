@@ -3,9 +3,10 @@
 :func:`tvrlib.encoders.load_encoder` only loads weights that exist; :mod:`tvrlib.pretrain` trains
 the tiny CLIP. :func:`get_encoder` sits above both (``Session.encoder`` calls it):
 
-* ``clip_model="tvr-tiny-attn"`` (or another tiny config), ``pretrained=None``: the tiny CLIP pretrained on the synthetic benchmark
-  ``benchmark`` with ``seed``, trained and cached under ``data/models/`` on first use (a few
-  minutes on a CPU; ``make data`` does it ahead of time), then loaded;
+* ``clip_model="tvr-tiny-attn"`` (or another tiny config), ``pretrained=None``: the tiny CLIP pretrained on the
+  synthetic benchmark ``benchmark`` with ``seed`` (its settings: :func:`tvrlib.pretrain.pretrain_config`), trained
+  and cached under ``data/models/`` on first use (a few minutes on a CPU; ``make data`` does it ahead of time),
+  then loaded;
 * anything else goes straight to :func:`~tvrlib.encoders.load_encoder` (a weights file, an
   open_clip tag such as ``"openai"``, or random weights with a warning).
 """
