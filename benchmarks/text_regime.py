@@ -127,6 +127,11 @@ def main() -> None:
     ap.add_argument("--hard-negatives", type=int, default=1, help="counterfactual captions per caption and step")
     ap.add_argument("--lr-text", type=float, default=None, help="text-tower learning rate (default: the protocol's)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--patience", type=int, default=None, help="early-stopping patience (default: the protocol's)")
+    ap.add_argument("--lr", type=float, default=None, help="head learning rate (default: the protocol's)")
+    ap.add_argument(
+        "--factors", nargs="+", default=None, help="counterfactual kinds of the hard negatives (direction, order)"
+    )
     ap.add_argument("--clip-model", default=None, help="an open_clip config (default: the quick profile's tvr-tiny)")
     ap.add_argument("--pretrained", default=None, help="its weights file (default: the quick profile's)")
     ap.add_argument("--out", type=Path, default=None, help="CSV (default results/quick/text_regime.csv)")
@@ -141,6 +146,12 @@ def main() -> None:
     B = X.setup("quick", seed=0, threads=args.threads, clip_model=args.clip_model, pretrained=args.pretrained)
     S = B.session
     P = dataclasses.replace(B.protocol, seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)))
+    if args.patience is not None:
+        P = dataclasses.replace(P, patience=args.patience or None)  # 0: no early stopping
+    if args.lr is not None:
+        P = dataclasses.replace(P, lr=args.lr)
+    if args.factors:
+        P = dataclasses.replace(P, hard_negative_factors=tuple(args.factors))
     test, videos = S.data("test"), S.videos("test")
 
     def eval_fn(h, seed, texts=None):  # texts: the test captions through this seed's trained text tower

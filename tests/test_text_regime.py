@@ -20,7 +20,14 @@ from tvrlib.heads import HEADS, TextInput, VideoInput
 from tvrlib.losses import symmetric_infonce
 from tvrlib.synthetic import captions as cap
 from tvrlib.synthetic.benchmark import load_config, sample_spec
-from tvrlib.synthetic.counterfactuals import counterfactual_changes, counterfactual_pair, counterfactual_table
+from tvrlib.synthetic.counterfactuals import (
+    caption_counterfactual_table,
+    caption_counterfactuals,
+    clause_spans,
+    counterfactual_changes,
+    counterfactual_pair,
+    counterfactual_table,
+)
 from tvrlib.synthetic.world import OPPOSITE, check_valid
 from tvrlib.training import (
     CaptionNegatives,
@@ -67,7 +74,12 @@ def split(encoder, n_videos: int, seed: int, with_specs: bool = True) -> Feature
     mask = torch.ones(n_videos, 4, dtype=torch.bool)
     meta = {"video_fields": [{"spec": s.to_json()} for s in vs]} if with_specs else {"video_fields": [{}] * n_videos}
     data = SimpleNamespace(
-        dataset="constructed", split="train", texts=texts, video_ids=[f"v{i}" for i in range(n_videos)], meta=meta
+        dataset="constructed",
+        split="train",
+        texts=texts,
+        video_ids=[f"v{i}" for i in range(n_videos)],
+        text_to_video=t2v,
+        meta=meta,
     )
     sentence = encoder.encode_text(texts, with_words=False).sentence
     return FeatureSource(TextInput(sentence), VideoInput(frames, mask), t2v, data=data, encoder=encoder)
@@ -164,9 +176,10 @@ def test_hard_negatives_with_frozen_text_use_the_frozen_embeddings(encoder, tmp_
     P = protocol(hard_negatives=1)
     src, _, _ = X._regime_sources(P, train, val, test)
     assert isinstance(src, FeatureSource) and src.negatives is not None and src.negatives.texts is not None
-    table = counterfactual_table(train.data, paraphrases=X.COUNTERFACTUAL_PARAPHRASES)
+    table = caption_counterfactual_table(train.data)
     want = encoder.encode_text(table["caption"].tolist(), with_words=False).sentence
     assert torch.allclose(src.negatives.texts.sentence, want, atol=1e-5)
+    assert src.negatives.caption_of.tolist() == table["text"].tolist()  # each edit belongs to one caption
     a, b = X.run(P, "seqTransf", train, val, test), X.run(P, "seqTransf", train, val, test)
     assert a.runs[0].history["train_loss"].tolist() == b.runs[0].history["train_loss"].tolist()
 
@@ -237,6 +250,59 @@ def test_the_counterfactual_table_is_deterministic_and_covers_every_change(encod
     assert not set(a["caption"]) & set(data.texts)  # never one of the video's true captions
     with pytest.raises(ValueError, match="no synthetic video specs"):
         counterfactual_table(SimpleNamespace(dataset="msrvtt", split="train", meta={}, video_ids=[]))
+
+
+def test_caption_edits_are_true_captions_of_the_changed_video_and_keep_every_other_word():
+    rng = np.random.default_rng(0)
+    move_words = {
+        w for d in ("left", "right", "up", "down") for t in cap.EVENT_TEMPLATES[f"move-{d}"] for w in t.split()
+    }
+    n_dir = n_order = 0
+    for spec in specs(60, 7):
+        changed = {(c.factor, c.event_index): c.spec for c in counterfactual_changes(spec)}
+        captions = [("video", cap.video_caption(spec, rng))]
+        captions += [("event", cap.event_caption(spec, k, rng)) for k in range(len(spec.events))]
+        for kind, caption in captions:
+            spans = clause_spans(caption, spec, kind)
+            assert spans, (kind, caption)  # every caption the grammar writes is parsed back into its events
+            for factor, k, edited in caption_counterfactuals(caption, spec, kind):
+                assert edited != caption and len(edited.split()) == len(caption.split())
+                if kind == "video":
+                    # the edit describes the counterfactual video exactly as the caption describes the real one
+                    assert clause_spans(edited, changed[(factor, k)], "video"), (caption, edited)
+                if factor == "direction":
+                    n_dir += 1
+                    diff = [a.strip(",") for a, b in zip(caption.split(), edited.split(), strict=True) if a != b]
+                    assert diff and set(diff) <= move_words, (caption, edited)
+                    if kind == "event":  # never a move that also happens in the video
+                        flipped = dataclasses.replace(spec.events[k], direction=OPPOSITE[spec.events[k].direction])
+                        assert flipped not in spec.events
+                else:
+                    n_order += 1
+                    strip = lambda t: sorted(w.strip(",") for w in t.split())  # noqa: E731
+                    assert strip(edited) == strip(caption)  # the same words, two clauses moved
+    assert n_dir > 20 and n_order > 20
+
+
+def test_a_pool_keyed_by_caption_draws_each_rows_own_edits_and_follows_subsets(encoder):
+    src = split(encoder, 8, 4)
+    table = caption_counterfactual_table(src.data)
+    assert set(table["original"]) <= set(src.data.texts) and not set(table["caption"]) & set(src.data.texts)
+    pool = CaptionNegatives(
+        table["caption"].tolist(),
+        table["video"].to_numpy(),
+        texts=TextInput(torch.zeros(len(table), 4)),
+        caption_of=table["text"].to_numpy(),
+    )
+    idx = np.arange(len(src.data.texts))
+    picked, rows, _ = pool.sample(src.text_to_video[idx], 3, np.random.default_rng(0), captions=idx)
+    assert len(picked) and np.all(pool.caption_of[picked] == idx[rows])
+    with pytest.raises(ValueError, match="captions=idx"):
+        pool.sample(src.text_to_video[idx], 3, np.random.default_rng(0))
+    sub = pool.subset(5, src.text_to_video)
+    keep = np.flatnonzero(src.text_to_video < 5)
+    assert len(sub) == int((table["video"] < 5).sum())
+    assert [src.data.texts[keep[c]] for c in sub.caption_of] == table.loc[table["video"] < 5, "original"].tolist()
 
 
 # --------------------------------------------------------------------------- hard negatives in the loss

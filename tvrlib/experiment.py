@@ -116,9 +116,10 @@ class Protocol:
     trains on cached frozen caption features; ``True`` trains CLIP's text tower with the head at ``lr_text`` over
     the cached frozen frame features (:class:`~tvrlib.training.TextTowerSource`,
     :func:`~tvrlib.training.text_tower_copy`; CLIP4Clip and X-Pool fine-tune the text encoder).
-    ``hard_negatives=k`` (0: off): per training caption and step, ``k`` counterfactual captions of its video
-    (:mod:`tvrlib.synthetic.counterfactuals`: one move's direction flipped, or two events swapped) join the
-    video-to-text side of the loss; with frozen text they are the frozen text tower's embeddings, with
+    ``hard_negatives=k`` (0: off): per training caption and step, ``k`` minimal edits of *that caption* that make
+    it false of its video (:func:`tvrlib.synthetic.counterfactuals.caption_counterfactual_table`: one move's
+    direction flipped, or two adjacent events swapped, every other word kept) join the video-to-text side of the
+    loss; with frozen text they are the frozen text tower's embeddings, with
     ``text_training`` the training text tower encodes them. Synthetic data only (an error on real data).
     ``hard_negative_factors``: which changes make them (``"direction"``, ``"order"``).
     """
@@ -462,9 +463,6 @@ def _device_of(source) -> torch.device | None:
     return frames.device if isinstance(frames, torch.Tensor) else None
 
 
-COUNTERFACTUAL_PARAPHRASES = 2  # renderings per change in the hard-negative pool (tvrlib.synthetic.counterfactuals)
-
-
 def _text_tower_source(source):
     """``source`` with its captions for a training text tower (a :class:`~tvrlib.training.TextTowerSource`)."""
     from .training import TextTowerSource
@@ -473,11 +471,11 @@ def _text_tower_source(source):
 
 
 def _counterfactual_negatives(protocol: Protocol, train):
-    """The pool of hard negatives of ``train``: its videos' counterfactual captions (encoded by the frozen text
+    """The pool of hard negatives of ``train``: minimal false edits of its captions (encoded by the frozen text
     tower when the text side is frozen, as token ids when it trains)."""
     from .features import encode_texts
     from .heads.base import TextInput
-    from .synthetic.counterfactuals import counterfactual_table
+    from .synthetic.counterfactuals import caption_counterfactual_table
     from .training import CaptionNegatives
 
     data, encoder = getattr(train, "data", None), getattr(train, "encoder", None)
@@ -486,15 +484,16 @@ def _counterfactual_negatives(protocol: Protocol, train):
             "hard_negatives needs the training split's captions, video specs and encoder: build the training "
             "FeatureSource with FeatureSource.from_session(S, 'train') (or tvrlib.experiment.setup)"
         )
-    table = counterfactual_table(data, paraphrases=COUNTERFACTUAL_PARAPHRASES, factors=protocol.hard_negative_factors)
+    table = caption_counterfactual_table(data, factors=protocol.hard_negative_factors)
     if table.empty:
-        raise ValueError(f"{data.dataset}/{data.split}: no video has a counterfactual caption; set hard_negatives=0")
-    captions, video_of = table["caption"].tolist(), table["video"].to_numpy()
+        raise ValueError(f"{data.dataset}/{data.split}: no caption has a counterfactual edit; set hard_negatives=0")
+    captions, video_of, caption_of = table["caption"].tolist(), table["video"].to_numpy(), table["text"].to_numpy()
     if protocol.text_training:
-        return CaptionNegatives(captions, video_of, tokens=encoder.tokenize(captions))
+        return CaptionNegatives(captions, video_of, tokens=encoder.tokenize(captions), caption_of=caption_of)
     with_words = train.texts.words is not None
     f = encode_texts(encoder, captions, with_words=with_words)  # the frozen (session) encoder: its cache is valid
-    return CaptionNegatives(captions, video_of, texts=TextInput(f.sentence, f.words, f.mask if with_words else None))
+    texts = TextInput(f.sentence, f.words, f.mask if with_words else None)
+    return CaptionNegatives(captions, video_of, texts=texts, caption_of=caption_of)
 
 
 def _regime_sources(protocol: Protocol, train, val, test):
@@ -546,7 +545,7 @@ def run(
     re-encoded by that tower, and ``test_eval_fn`` is called as ``test_eval_fn(trained_head, seed, texts=...)``
     with every test caption's features from that tower (it must take ``texts`` and evaluate with them, not with
     ``S.texts("test")``); ``SeedRun.text_encoder`` keeps the trained tower. With ``hard_negatives`` the training
-    source carries the training videos' counterfactual captions (:func:`_regime_sources`).
+    source carries the minimal false edits of the training captions (:func:`_regime_sources`).
     """
     from .training import text_tower_copy
 

@@ -172,3 +172,110 @@ def counterfactual_table(data, *, paraphrases: int = 1, factors=CHANGES, seed: i
                 )
     columns = ["video", "video_id", "factor", "event_index", "paraphrase", "caption", "original"]
     return pd.DataFrame(rows, columns=columns)
+
+
+# ------------------------------------------------------------------ edits of the captions a split actually holds
+def _place_phrases(cell) -> list[str]:
+    """Every phrase :func:`~.captions.position_phrase` can render for ``cell`` (longest first)."""
+    r, c = cell
+    if (r, c) == (1, 1):
+        return ["in the center", "in the middle"]
+    if r == 1:
+        return [f"on the {cap.COLS[c]}"]
+    if c == 1:
+        return [f"at the {cap.ROWS[r]}"]
+    return [f"in the {cap.ROWS[r]} {cap.COLS[c]} corner", f"at the {cap.ROWS[r]} {cap.COLS[c]}"]
+
+
+def _find_clause(caption: str, e: Event, start: int) -> tuple[int, int, int, str] | None:
+    """The first clause of event ``e`` in ``caption`` at or after ``start``: ``(begin, end, template, article)``,
+    ``end`` past an appearance's place phrase when one follows; None when the caption does not describe ``e``."""
+    best = None
+    for t, template in enumerate(cap.EVENT_TEMPLATES[cap._event_key(e)]):
+        for article in ("a", "the"):
+            text = template.format(o=cap.noun_phrase(article, e.obj.name))
+            i = caption.find(text, start)
+            while i > 0 and caption[i - 1].isalnum():  # only whole words
+                i = caption.find(text, i + 1)
+            if i < 0 or (i + len(text) < len(caption) and caption[i + len(text)].isalnum()):
+                continue
+            if best is None or (i, -len(text)) < (best[0], -(best[1] - best[0])):
+                best = (i, i + len(text), t, article)
+    if best is not None and e.kind == "appear":
+        for place in _place_phrases(e.cell):
+            if caption.startswith(" " + place, best[1]):
+                best = (best[0], best[1] + 1 + len(place), best[2], best[3])
+                break
+    return best
+
+
+def clause_spans(caption: str, spec: VideoSpec, kind: str) -> dict[int, tuple[int, int, int, str]]:
+    """Where ``caption`` (a caption of ``spec`` as the benchmark writes it; ``kind``: ``"video"`` for a caption of
+    every event in order, ``"event"`` for a caption of one event) states each event: ``{event index: (begin, end,
+    template index, article)}``. A video caption in which some event is not found gives ``{}``."""
+    if kind == "event":
+        for k, e in enumerate(spec.events):
+            found = _find_clause(caption, e, 0)
+            if found is not None and found[0] == 0:
+                return {k: found}
+        return {}
+    spans, pos = {}, 0
+    for k, e in enumerate(spec.events):
+        found = _find_clause(caption, e, pos)
+        if found is None:
+            return {}
+        spans[k], pos = found, found[1]
+    return spans
+
+
+def caption_counterfactuals(caption: str, spec: VideoSpec, kind: str, factors=CHANGES) -> list[tuple[str, int, str]]:
+    """Minimal edits of a caption the benchmark holds that make it false of its video: ``(factor, event index,
+    edited caption)``. ``direction``: one move's clause in the opposite direction with the same template
+    ("slides from right to left" -> "slides from left to right"); ``order``: two adjacent clauses exchanged where
+    the swapped events are physically consistent (whole-video captions only; the events are of different objects,
+    so no article changes). Everything else in the caption -- wording, connectives, background and distractor
+    phrases -- is kept, so the edit is the only difference (unlike :func:`counterfactual_pair`, which renders a
+    fresh pair). An event caption whose flipped move also happens in the video is left out: it would be true."""
+    spans = clause_spans(caption, spec, kind)
+    out = []
+    if "direction" in factors:
+        for k, (b, e, t, article) in spans.items():
+            ev = spec.events[k]
+            if ev.kind != "move":
+                continue
+            flipped = dataclasses.replace(ev, direction=OPPOSITE[ev.direction])
+            if kind == "event" and flipped in spec.events:
+                continue
+            text = cap.EVENT_TEMPLATES[cap._event_key(flipped)][t].format(o=cap.noun_phrase(article, ev.obj.name))
+            out.append(("direction", k, caption[:b] + text + caption[e:]))
+    if "order" in factors and kind == "video" and spans:
+        for change in counterfactual_changes(spec, ("order",)):
+            k = change.event_index
+            (b1, e1, *_), (b2, e2, *_) = spans[k], spans[k + 1]
+            out.append(("order", k, caption[:b1] + caption[b2:e2] + caption[e1:b2] + caption[b1:e1] + caption[e2:]))
+    return out
+
+
+def caption_counterfactual_table(data, *, factors=CHANGES) -> pd.DataFrame:
+    """Every minimal edit (:func:`caption_counterfactuals`) of every caption of ``data`` (a loaded synthetic split):
+    one row each, with ``text`` (the caption's index in the split), ``video`` (its column), ``video_id``,
+    ``factor``, ``event_index``, ``caption`` (the edit, false of the video) and ``original`` (the caption itself).
+    Data without synthetic specs raises ``ValueError``."""
+    specs = _video_specs(data)
+    kinds = data.meta.get("kind_of_text") or ["video"] * len(data.texts)
+    rows = []
+    for i, (caption, j) in enumerate(zip(data.texts, data.text_to_video, strict=True)):
+        for factor, k, edited in caption_counterfactuals(caption, specs[j], kinds[i], factors):
+            rows.append(
+                {
+                    "text": i,
+                    "video": int(j),
+                    "video_id": data.video_ids[j],
+                    "factor": factor,
+                    "event_index": k,
+                    "caption": edited,
+                    "original": caption,
+                }
+            )
+    columns = ["text", "video", "video_id", "factor", "event_index", "caption", "original"]
+    return pd.DataFrame(rows, columns=columns)

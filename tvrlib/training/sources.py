@@ -51,35 +51,52 @@ class HardNegatives:
 class CaptionNegatives:
     """A pool of negative captions: ``captions[m]`` is a hard negative of video ``video_of[m]`` (a column of the
     source's split), e.g. its counterfactual captions (:func:`tvrlib.synthetic.counterfactuals.counterfactual_table`).
-    ``texts``: their frozen CLIP embeddings (for :class:`FeatureSource`); ``tokens``: their token ids ``[M, L]``
-    (for :class:`TextTowerSource`). A source needs the one it encodes with."""
+    ``caption_of`` (optional): the training caption each negative belongs to (a minimal edit of that caption,
+    :func:`tvrlib.synthetic.counterfactuals.caption_counterfactual_table`); then a batch row draws the negatives of
+    its own caption instead of any of its video's. ``texts``: their frozen CLIP embeddings (for
+    :class:`FeatureSource`); ``tokens``: their token ids ``[M, L]`` (for :class:`TextTowerSource`). A source needs
+    the one it encodes with."""
 
     captions: list[str]
     video_of: np.ndarray
     texts: TextInput | None = None
     tokens: torch.Tensor | None = None
+    caption_of: np.ndarray | None = None
 
     def __post_init__(self):
         self.video_of = np.asarray(self.video_of, dtype=np.int64)
         if len(self.video_of) != len(self.captions):
             raise ValueError(f"{len(self.captions)} negative captions but {len(self.video_of)} video_of entries")
-        order = np.argsort(self.video_of, kind="stable")
-        bounds = np.searchsorted(self.video_of[order], np.arange(self.video_of.max(initial=-1) + 2))
-        self._of_video = [order[bounds[v] : bounds[v + 1]] for v in range(len(bounds) - 1)]
+        if self.caption_of is not None:
+            self.caption_of = np.asarray(self.caption_of, dtype=np.int64)
+            if len(self.caption_of) != len(self.captions):
+                raise ValueError(
+                    f"{len(self.captions)} negative captions but {len(self.caption_of)} caption_of entries"
+                )
+        key = self.video_of if self.caption_of is None else self.caption_of
+        order = np.argsort(key, kind="stable")
+        bounds = np.searchsorted(key[order], np.arange(key.max(initial=-1) + 2))
+        self._of_key = [order[bounds[v] : bounds[v + 1]] for v in range(len(bounds) - 1)]
 
     def __len__(self) -> int:
         return len(self.captions)
 
-    def of_video(self, v: int) -> np.ndarray:
-        """The pool indices of video ``v``'s negatives."""
-        return self._of_video[v] if v < len(self._of_video) else np.empty(0, dtype=np.int64)
+    def of_key(self, key: int) -> np.ndarray:
+        """The pool indices of the negatives of caption ``key`` (with ``caption_of``) or else of video ``key``."""
+        return self._of_key[key] if 0 <= key < len(self._of_key) else np.empty(0, dtype=np.int64)
 
-    def sample(self, vids: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Up to ``k`` distinct negatives of each ``vids[b]``, drawn with ``rng``: ``(pool index, row, slot)``, each
-        ``[M]`` (all of a video's negatives when it has at most ``k``, in a random order)."""
+    def sample(
+        self, vids: np.ndarray, k: int, rng: np.random.Generator, captions: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Up to ``k`` distinct negatives of each batch row -- of its caption ``captions[b]`` when the pool is keyed
+        by caption, else of its video ``vids[b]`` --, drawn with ``rng``: ``(pool index, row, slot)``, each ``[M]``
+        (all of them when there are at most ``k``, in a random order)."""
+        if self.caption_of is not None and captions is None:
+            raise ValueError("this pool holds edits of single captions (caption_of): sample(..., captions=idx)")
+        keys = np.asarray(vids) if self.caption_of is None else np.asarray(captions)
         pool, rows, slots = [], [], []
-        for b, v in enumerate(np.asarray(vids)):
-            own = self.of_video(int(v))
+        for b, v in enumerate(keys):
+            own = self.of_key(int(v))
             if own.size == 0:
                 continue
             pick = rng.choice(own, size=min(k, own.size), replace=False)
@@ -90,15 +107,22 @@ class CaptionNegatives:
             return (np.empty(0, dtype=np.int64),) * 3
         return np.concatenate(pool), np.concatenate(rows), np.concatenate(slots)
 
-    def subset(self, n_videos: int) -> CaptionNegatives:
-        """The negatives of the first ``n_videos`` videos (the pool of :meth:`FeatureSource.subset`)."""
+    def subset(self, n_videos: int, text_to_video=None) -> CaptionNegatives:
+        """The negatives of the first ``n_videos`` videos (the pool of :meth:`FeatureSource.subset`); a pool keyed
+        by caption needs the source's ``text_to_video`` to renumber its captions as the subset does."""
         keep = np.flatnonzero(self.video_of < n_videos)
         pick = torch.as_tensor(keep)
+        caption_of = None
+        if self.caption_of is not None:
+            if text_to_video is None:
+                raise ValueError("a pool keyed by caption needs text_to_video to follow subset(n_videos)")
+            _, caption_of = first_videos(text_to_video, self.caption_of[keep], n_videos)  # all kept, renumbered
         return CaptionNegatives(
             [self.captions[i] for i in keep],
             self.video_of[keep],
             None if self.texts is None else self.texts.index(pick),
             None if self.tokens is None else self.tokens[pick],
+            caption_of,
         )
 
 
@@ -110,7 +134,7 @@ def _hard_negatives(negatives, idx, vids, rng, k, encode) -> HardNegatives | Non
             "hard negatives need a pool of negative captions on the training source (source.negatives); "
             "tvrlib.experiment.run builds the synthetic benchmark's counterfactual captions, or set hard_negatives=0"
         )
-    pool, rows, slots = negatives.sample(vids, k, rng)
+    pool, rows, slots = negatives.sample(vids, k, rng, captions=idx)
     if pool.size == 0:
         return None  # no video of this batch has a negative
     return HardNegatives(encode(pool), torch.as_tensor(rows), torch.as_tensor(slots), (len(idx), int(k)))
@@ -169,7 +193,7 @@ class FeatureSource:
             query_index,
             data=None if self.data is None else self.data.subset(n_videos),
             encoder=self.encoder,
-            negatives=None if self.negatives is None else self.negatives.subset(n_videos),
+            negatives=None if self.negatives is None else self.negatives.subset(n_videos, self.text_to_video),
         )
 
     def with_negatives(self, negatives: CaptionNegatives | None) -> FeatureSource:
@@ -273,7 +297,7 @@ class TextTowerSource:
             self.text_to_video[keep],
             query_index,
             with_words=self.with_words,
-            negatives=None if self.negatives is None else self.negatives.subset(n_videos),
+            negatives=None if self.negatives is None else self.negatives.subset(n_videos, self.text_to_video),
         )
 
     def with_negatives(self, negatives: CaptionNegatives | None) -> TextTowerSource:
