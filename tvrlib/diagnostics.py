@@ -15,6 +15,9 @@ Each function computes one table or one set of numbers; the notebooks print them
   the two videos' features at the sampled frame where their pixels differ most, beside random pairs (issue 14).
 * :func:`text_cosines` -- can the text tower see it? The cosine between a caption and its variants (a flipped
   direction, a paraphrase, another colour).
+* :func:`direction_probe` -- is a move's direction *readable* from the frozen frame features? A linear classifier
+  on the features of the first and last sampled frame inside each move event, trained on one split and tested on
+  another.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "single_frame_table",
     "twin_frame_cosines",
     "text_cosines",
+    "direction_probe",
 ]
 
 
@@ -276,3 +280,58 @@ def text_cosines(encoder, caption: str, variants: dict[str, str]):
     return pd.DataFrame(
         {"variant": list(variants), "text": list(variants.values()), "cosine": (z[1:] @ z[0]).numpy()}
     ).set_index("variant")
+
+
+def _move_frame_pairs(data, frames: torch.Tensor, num_frames: int, sampler: str):
+    """``(features [M, 2D], direction labels [M])``: per move event of a synthetic split whose span holds at least
+    two sampled frames (the object is on screen strictly inside its span), the L2-normalised features of the first
+    and of the last of those frames, side by side. ``frames [V, F, D]``: the split's cached frame features."""
+    from .synthetic.world import VideoSpec
+    from .video import sample_indices
+
+    fields = data.meta.get("video_fields")
+    if fields is None:
+        raise ValueError(f"{data.dataset}/{data.split} has no synthetic video specs (meta['video_fields'])")
+    feats = F.normalize(frames.float(), dim=-1)
+    xs, ys = [], []
+    for j, fld in enumerate(fields):
+        spec = VideoSpec.from_json(fld["spec"])
+        idx = sample_indices(spec.num_frames, num_frames, sampler)[:num_frames]
+        for e, (s, t) in zip(spec.events, spec.bounds(), strict=True):
+            inside = [k for k, f in enumerate(idx) if s < f < t]
+            if e.kind == "move" and len(inside) >= 2:
+                xs.append(torch.cat([feats[j, inside[0]], feats[j, inside[-1]]]))
+                ys.append(e.direction)
+    if not xs:
+        raise ValueError(f"{data.dataset}/{data.split}: no move event spans two sampled frames")
+    return torch.stack(xs), np.array(ys)
+
+
+def direction_probe(train_data, train_frames, test_data, test_frames, num_frames: int = 12, sampler="uniform"):
+    """How well a *linear* classifier reads a move's direction (left, right, up, down; chance 25 %) from frozen
+    frame features: trained on the moves of ``train_data`` (features ``train_frames [V, F, D]``), scored on those
+    of ``test_data``. Each example is the first and the last sampled frame inside one move event, so the probe is
+    told *when* the move happens and only has to read *where* the object is at two moments; a head trained for
+    retrieval is told neither. Multinomial logistic regression (L-BFGS, a small L2 penalty), deterministic.
+    Returns ``{"train_accuracy", "test_accuracy", "n_train", "n_test"}``."""
+    xa, ya = _move_frame_pairs(train_data, train_frames, num_frames, sampler)
+    xb, yb = _move_frame_pairs(test_data, test_frames, num_frames, sampler)
+    labels = sorted(set(ya) | set(yb))
+    code = {d: i for i, d in enumerate(labels)}
+    ta, tb = torch.as_tensor([code[d] for d in ya]), torch.as_tensor([code[d] for d in yb])
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        lin = torch.nn.Linear(xa.shape[1], len(labels))
+    opt = torch.optim.LBFGS(lin.parameters(), max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(lin(xa), ta) + 1e-4 * lin.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    with torch.no_grad():
+        acc = lambda x, y: float((lin(x).argmax(1) == y).float().mean())  # noqa: E731
+        return {"train_accuracy": acc(xa, ta), "test_accuracy": acc(xb, tb), "n_train": len(ya), "n_test": len(yb)}
