@@ -21,15 +21,19 @@ A head without parameters (meanP) is trained only when its text side trains (fro
 prints test t2v R@1 and twin accuracy on order, direction and detail twins (``tvrlib.experiment.twin_runs``: 100 *
 (2 - MnR of the gold among gold and twin), as notebook 04 computes it), the text tower's mean cosine between a
 test caption and its direction flip (``cos_flip``) or order swap (``cos_swap``; 1: it cannot tell them apart; 300
-counterfactual pairs of each, :mod:`tvrlib.synthetic.counterfactuals`), the epochs run and the seconds, as the mean
-over ``--seeds`` training seeds (``--first-seed``, ``--first-seed + 1``, ...); one row per seed goes to ``--out``.
+counterfactual pairs of each, :mod:`tvrlib.synthetic.counterfactuals`), the share of training captions the trained
+head and text tower score above their own minimal edit (direction flip, order swap; 1,000 of each) against their
+own video (``edit_direction``, ``edit_order``; 50: the edit is not told apart), the epochs run and the seconds, as
+the mean over ``--seeds`` training seeds (``--first-seed``, ``--first-seed + 1``, ...); one row per seed goes to
+``--out``.
 Direction twins hold the same frames in another order, so a temporal head tells them apart only if the frame features
-say where the moving object is; the tiny CLIP's image tower does not (issue 14), so direction twins are expected to
-stay near 50 % under every regime here, whatever the text side learns; order twins and R@1 can move.
+say where the moving object is. The former tiny CLIP (``tvr-tiny``, average pool) did not; the default
+``tvr-tiny-attn`` does (``tvrlib.diagnostics.direction_probe``: 96 % from two frames of a move), so what is left is
+whether training makes a head read it (``--clip-model``/``--pretrained`` select another tower).
 
 The budget is capped (``--max-epochs``, default 4) because a text-tower step costs a forward and backward pass of
-the text transformer on every caption of the batch (about 1 s per batch of 128 captions on one CPU thread, twice
-that with one hard negative per caption); with frozen text an epoch takes a few seconds.
+the text transformer on every caption of the batch (about 0.15 s per batch of 128 captions on one CPU thread, more
+with hard negatives) and encodes the validation captions every epoch; with frozen text an epoch takes a few seconds.
 """
 
 from __future__ import annotations
@@ -74,6 +78,42 @@ def minimal_pairs(data, encoder, per_factor: int = 300) -> dict:
     return out
 
 
+def training_edits(data, encoder, per_factor: int = 1000) -> dict:
+    """``{factor: (tokens of training captions, tokens of their minimal edits, video columns)}``: the first
+    ``per_factor`` direction flips and order swaps of ``data``'s own captions
+    (:func:`tvrlib.synthetic.counterfactuals.caption_counterfactual_table`, what the hard negatives are drawn from)."""
+    from tvrlib.synthetic.counterfactuals import caption_counterfactual_table
+
+    table = caption_counterfactual_table(data)
+    out = {}
+    for factor in ("direction", "order"):
+        t = table[table["factor"] == factor].head(per_factor)
+        out[factor] = (
+            encoder.tokenize(t["original"].tolist()),
+            encoder.tokenize(t["caption"].tolist()),
+            torch.as_tensor(t["video"].to_numpy()),
+        )
+    return out
+
+
+def edit_accuracies(head, encoder, edits: dict, videos) -> dict:
+    """Per factor, the share of training captions the trained ``head`` scores above their own minimal edit against
+    their own video (``videos``: the training split's cached frames): 50 % = the edit is not told apart, whatever
+    the hard negatives asked for. Sentence embeddings only (enough for the heads this script trains)."""
+    from tvrlib.heads import TextInput
+    from tvrlib.heads.scoring import inference
+    from tvrlib.training import text_tower_texts
+
+    out = {}
+    for factor, (true, false, vids) in edits.items():
+        v = videos.index(vids)
+        with inference(head):
+            a = head.score_pairs(TextInput(text_tower_texts(encoder, true).sentence), v)
+            b = head.score_pairs(TextInput(text_tower_texts(encoder, false).sentence), v)
+        out[f"edit_{factor}"] = 100.0 * float((a > b).float().mean())
+    return out
+
+
 def pair_cosines(encoder, pairs: dict) -> dict:
     """Mean cosine between each true caption and its counterfactual through ``encoder``'s text tower (1: the text
     tower cannot tell them apart)."""
@@ -86,7 +126,7 @@ def pair_cosines(encoder, pairs: dict) -> dict:
     return out
 
 
-def seed_rows(runs, regime: str, head: str, cosines) -> list[dict]:
+def seed_rows(runs, regime: str, head: str, cosines, edits) -> list[dict]:
     """One row per seed: t2v R@1, twin accuracy per factor, the text tower's cosine between a caption and its
     direction flip / order swap (``cosines(seed_run)``), epochs run, best epoch, seconds."""
     from tvrlib import experiment as X
@@ -100,6 +140,7 @@ def seed_rows(runs, regime: str, head: str, cosines) -> list[dict]:
             "R1": r.metrics["R1"],
             **{f"twin_{f}": twin[f][r.seed] for f in FACTORS},
             **cosines(r),
+            **edits(r),
             "epochs_run": r.epochs_run,
             "best_epoch": r.best_epoch,
             "seconds": r.seconds,
@@ -158,6 +199,12 @@ def main() -> None:
         return evaluate(h, S.texts("test") if texts is None else texts, videos, test, method="", n_boot=100, v2t=False)
 
     pairs = minimal_pairs(test, S.encoder)
+    train_edits = training_edits(S.data("train"), S.encoder)
+
+    def edits(r):  # the run's trained head and its own text tower, on the training captions and their edits
+        if r.trained is None:
+            return {f"edit_{f}": float("nan") for f in train_edits}
+        return edit_accuracies(r.trained, r.text_encoder or S.encoder, train_edits, B.train.videos)
 
     def cosines(r):  # the run's own trained text tower, or the frozen one
         return pair_cosines(r.text_encoder if r.text_encoder is not None else S.encoder, pairs)
@@ -173,7 +220,7 @@ def main() -> None:
         for name, protocol in todo.items():
             t0 = time.perf_counter()
             runs = X.run(protocol, head, B.train, B.val, B.test, test_eval_fn=eval_fn)
-            new = seed_rows(runs, name, head, cosines)
+            new = seed_rows(runs, name, head, cosines, edits)
             del runs  # the trained heads and text towers
             rows += new
             last = pd.DataFrame(new)
@@ -181,6 +228,7 @@ def main() -> None:
                 f"{head:10s} {name:15s} R@1 {last.R1.mean():5.1f}  order {last.twin_order.mean():5.1f}  "
                 f"direction {last.twin_direction.mean():5.1f}  detail {last.twin_detail.mean():5.1f}  "
                 f"cos flip {last.cos_direction.mean():.3f} swap {last.cos_order.mean():.3f}  "
+                f"edits: direction {last.edit_direction.mean():5.1f} order {last.edit_order.mean():5.1f}  "
                 f"epochs {last.epochs_run.mean():.1f}  {time.perf_counter() - t0:6.0f} s",
                 flush=True,
             )
@@ -196,12 +244,15 @@ def main() -> None:
             detail=("twin_detail", "mean"),
             cos_flip=("cos_direction", "mean"),
             cos_swap=("cos_order", "mean"),
+            edit_dir=("edit_direction", "mean"),
+            edit_order=("edit_order", "mean"),
             epochs=("epochs_run", "mean"),
             seconds=("seconds", "mean"),
         )
         .reset_index()
     )
-    table[["R1", "order", "direction", "detail"]] = table[["R1", "order", "direction", "detail"]].round(1)
+    rounded = ["R1", "order", "direction", "detail", "edit_dir", "edit_order"]
+    table[rounded] = table[rounded].round(1)
     table[["epochs", "seconds"]] = table[["epochs", "seconds"]].round(0)
     table[["cos_flip", "cos_swap"]] = table[["cos_flip", "cos_swap"]].round(3)
     print()
