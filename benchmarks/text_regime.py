@@ -173,6 +173,9 @@ def main() -> None:
     ap.add_argument(
         "--factors", nargs="+", default=None, help="counterfactual kinds of the hard negatives (direction, order)"
     )
+    ap.add_argument(
+        "--hn-weight", type=float, default=0.0, help="weight of each caption's contrast with its own edits alone"
+    )
     ap.add_argument("--clip-model", default=None, help="an open_clip config (default: the quick profile's tvr-tiny)")
     ap.add_argument("--pretrained", default=None, help="its weights file (default: the quick profile's)")
     ap.add_argument("--out", type=Path, default=None, help="CSV (default results/quick/text_regime.csv)")
@@ -191,6 +194,8 @@ def main() -> None:
         P = dataclasses.replace(P, patience=args.patience or None)  # 0: no early stopping
     if args.lr is not None:
         P = dataclasses.replace(P, lr=args.lr)
+    if args.hn_weight:
+        P = dataclasses.replace(P, hard_negative_weight=args.hn_weight)
     if args.factors:
         P = dataclasses.replace(P, hard_negative_factors=tuple(args.factors))
     test, videos = S.data("test"), S.videos("test")

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from tvrlib import experiment as X
 from tvrlib.heads import HEADS, TextInput, VideoInput
-from tvrlib.losses import symmetric_infonce
+from tvrlib.losses import edit_contrast, symmetric_infonce
 from tvrlib.synthetic import captions as cap
 from tvrlib.synthetic.benchmark import load_config, sample_spec
 from tvrlib.synthetic.counterfactuals import (
@@ -322,6 +322,19 @@ def test_extra_v2t_negatives_match_a_hand_computation():
     )
 
 
+def test_edit_contrast_matches_a_hand_computation_and_joins_the_loss_by_its_weight():
+    pos = torch.tensor([2.0, 1.0, 0.5])
+    extra = torch.tensor([[1.0, float("-inf")], [3.0, 0.0], [float("-inf"), float("-inf")]])  # row 3: no edits
+    e = math.exp
+    want = 0.5 * (-math.log(e(2) / (e(2) + e(1))) - math.log(e(1) / (e(1) + e(3) + e(0))))
+    assert float(edit_contrast(pos, extra)) == pytest.approx(want, rel=1e-6)
+    assert float(edit_contrast(pos, torch.full((3, 2), float("-inf")))) == 0.0
+    with pytest.raises(ValueError, match="hard_negative_weight"):
+        FitConfig(hard_negative_weight=1.0, loss="hinge")
+    with pytest.raises(ValueError, match="hard_negative_weight"):
+        FitConfig(hard_negative_weight=-1.0)
+
+
 def test_batch_loss_scores_each_negative_with_its_own_video(encoder):
     src = split(encoder, 6, 0)
     table = counterfactual_table(src.data)
@@ -345,6 +358,10 @@ def test_batch_loss_scores_each_negative_with_its_own_video(encoder):
             by_hand[r, s] = model.pair_logits(neg.text.index(slice(m, m + 1)), video.index(slice(r, r + 1)))[0]
         want = symmetric_infonce(logits, ids, extra_v2t=by_hand)
     assert float(hard) != pytest.approx(float(plain)) and float(hard) == pytest.approx(float(want), rel=1e-6)
+    with torch.no_grad():  # the weighted contrast of each caption with its own edits comes on top
+        weighted = batch_loss(FitConfig(hard_negative_weight=2.0), model, text, video, ids, neg)
+        alone = edit_contrast(logits.diagonal(), by_hand)
+    assert float(weighted) == pytest.approx(float(want) + 2.0 * float(alone), rel=1e-6)
     # every drawn negative belongs to its row's video, at most 2 per row, distinct
     sampled, rows, _ = pool.sample(vids, 2, np.random.default_rng(1))
     assert np.all(pool.video_of[sampled] == vids[rows])

@@ -121,7 +121,9 @@ class Protocol:
     direction flipped, or two adjacent events swapped, every other word kept) join the video-to-text side of the
     loss; with frozen text they are the frozen text tower's embeddings, with
     ``text_training`` the training text tower encodes them. Synthetic data only (an error on real data).
-    ``hard_negative_factors``: which changes make them (``"direction"``, ``"order"``).
+    ``hard_negative_factors``: which changes make them (``"direction"``, ``"order"``); ``hard_negative_weight``
+    (> 0): also that weight times the contrast of each true caption with its own edits alone
+    (:func:`tvrlib.losses.edit_contrast`).
     """
 
     max_epochs: int
@@ -148,6 +150,7 @@ class Protocol:
     lr_text: float = 3e-4
     hard_negatives: int = 0
     hard_negative_factors: tuple[str, ...] = ("direction", "order")
+    hard_negative_weight: float = 0.0
     profile: str | None = None
     changes: tuple[Change, ...] = ()
 
@@ -272,6 +275,7 @@ class Protocol:
             min_delta=self.min_delta,
             lr_text=self.lr_text,
             hard_negatives=int(self.hard_negatives),
+            hard_negative_weight=float(self.hard_negative_weight),
         )
 
     def head_kwargs(self, name: str, dim: int, extra: Mapping | None = None) -> dict:
@@ -317,6 +321,8 @@ class Protocol:
                 f", {self.hard_negatives} counterfactual caption(s) ({'/'.join(self.hard_negative_factors)}) per "
                 f"caption as extra video-to-text negatives ({which} text tower)"
             )
+            if self.hard_negative_weight:
+                line += f", plus {self.hard_negative_weight:g} x their contrast with the true caption alone"
         if self.changes:
             line += "; " + self.differences()
         return ("protocol" + (f" ({self.profile})" if self.profile else "") + ": ") + line

@@ -99,6 +99,25 @@ def symmetric_infonce(
     return 0.5 * (F.cross_entropy(masked, target) + F.cross_entropy(v2t, target))
 
 
+def edit_contrast(positive: torch.Tensor, extra: torch.Tensor, extra_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The contrast of each positive pair with its own extra negatives only (our own addition, measured in
+    ``benchmarks/text_regime.py``): ``positive [B]`` logits of the true pairs, ``extra [B, K]`` logits of each row's
+    extra captions (``extra_mask`` False = padding)::
+
+        L = mean over rows with >= 1 extra of  -log  exp(l_jj) / ( exp(l_jj) + sum_k exp(e_jk) )
+
+    Unlike ``extra_v2t`` inside :func:`symmetric_infonce`, the edits are not diluted among the batch's other
+    captions: a true caption and its minimal edit compete alone. Rows without an extra are left out (0 if none)."""
+    extra = _extra(extra, extra_mask, positive.shape[0])
+    if extra is None:
+        return positive.sum() * 0.0
+    has = torch.isfinite(extra).any(dim=1)
+    if not bool(has.any()):
+        return positive.sum() * 0.0
+    both = torch.cat([positive[:, None], extra.to(positive.dtype)], dim=1)[has]
+    return -(both[:, 0] - torch.logsumexp(both, dim=1)).mean()
+
+
 def hardest_negative_hinge(
     scores: torch.Tensor,
     video_ids: torch.Tensor | None = None,

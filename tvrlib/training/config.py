@@ -36,6 +36,9 @@ class FitConfig:
     # caption-level hard negatives: per training caption and step, this many captions from the source's
     # ``negatives`` pool (e.g. counterfactual captions of its video) join the video-to-text side of the loss
     hard_negatives: int = 0
+    # > 0: also ``hard_negative_weight`` x the contrast of each true pair with its own hard negatives only
+    # (:func:`tvrlib.losses.edit_contrast`; InfoNCE only), so the edits are not diluted among the batch's captions
+    hard_negative_weight: float = 0.0
 
     def __post_init__(self):
         if self.loss not in ("infonce", "hinge"):
@@ -50,6 +53,11 @@ class FitConfig:
             raise ValueError(f"min_delta must be >= 0, got {self.min_delta!r}")
         if int(self.hard_negatives) != self.hard_negatives or self.hard_negatives < 0:
             raise ValueError(f"hard_negatives must be a count >= 0, got {self.hard_negatives!r}")
+        if self.hard_negative_weight < 0 or (self.hard_negative_weight and self.loss != "infonce"):
+            raise ValueError(
+                f"hard_negative_weight must be >= 0 and needs loss='infonce', got {self.hard_negative_weight!r} "
+                f"with loss={self.loss!r}"
+            )
         if not self.lr_text > 0:
             raise ValueError(f"lr_text must be > 0, got {self.lr_text!r}")
         self.betas = tuple(self.betas)

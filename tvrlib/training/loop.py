@@ -39,7 +39,7 @@ from ..atomic import write_atomic
 from ..evaluation import EVAL_CHUNK
 from ..heads import score_all
 from ..heads.base import RetrievalHead, TextInput, VideoInput
-from ..losses import clamp_logit_scale_, hardest_negative_hinge, symmetric_infonce
+from ..losses import clamp_logit_scale_, edit_contrast, hardest_negative_hinge, symmetric_infonce
 from ..metrics import LOWER_IS_BETTER, METRICS, t2v
 from ..optim import warmup_cosine
 from .config import FitConfig
@@ -93,7 +93,11 @@ def batch_loss(
         values = model.pair_logits(negatives.text, pairs) if infonce else model.head.score_pairs(negatives.text, pairs)
         extra = negatives.place(values)
     if infonce:
-        return symmetric_infonce(model.logits(text, video), ids, extra_v2t=extra)
+        logits = model.logits(text, video)
+        loss = symmetric_infonce(logits, ids, extra_v2t=extra)
+        if extra is not None and cfg.hard_negative_weight:
+            loss = loss + cfg.hard_negative_weight * edit_contrast(logits.diagonal(), extra)
+        return loss
     return hardest_negative_hinge(model.head.score(text, video), ids, margin=cfg.margin, extra_v2t=extra)
 
 
