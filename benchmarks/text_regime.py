@@ -176,6 +176,9 @@ def main() -> None:
     ap.add_argument(
         "--hn-weight", type=float, default=0.0, help="weight of each caption's contrast with its own edits alone"
     )
+    ap.add_argument(
+        "--reversed", action="store_true", help="each caption also against its own video with the frames reversed"
+    )
     ap.add_argument("--clip-model", default=None, help="an open_clip config (default: the quick profile's tvr-tiny)")
     ap.add_argument("--pretrained", default=None, help="its weights file (default: the quick profile's)")
     ap.add_argument("--out", type=Path, default=None, help="CSV (default results/quick/text_regime.csv)")
@@ -194,6 +197,8 @@ def main() -> None:
         P = dataclasses.replace(P, patience=args.patience or None)  # 0: no early stopping
     if args.lr is not None:
         P = dataclasses.replace(P, lr=args.lr)
+    if args.reversed:
+        P = dataclasses.replace(P, reversed_negatives=True)
     if args.hn_weight:
         P = dataclasses.replace(P, hard_negative_weight=args.hn_weight)
     if args.factors:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from tvrlib import experiment as X
+from tvrlib.frame_order import reorder_frames
 from tvrlib.heads import HEADS, TextInput, VideoInput
 from tvrlib.losses import edit_contrast, symmetric_infonce
 from tvrlib.synthetic import captions as cap
@@ -333,6 +334,31 @@ def test_edit_contrast_matches_a_hand_computation_and_joins_the_loss_by_its_weig
         FitConfig(hard_negative_weight=1.0, loss="hinge")
     with pytest.raises(ValueError, match="hard_negative_weight"):
         FitConfig(hard_negative_weight=-1.0)
+
+
+def test_reversed_videos_join_each_captions_t2v_softmax_and_tie_for_an_order_blind_head(encoder):
+    logits = torch.tensor([[3.0, 1.0], [0.5, 2.0]])
+    rev = torch.tensor([[2.5], [2.0]])
+    e = math.exp
+    t2v = -math.log(e(3) / (e(3) + e(1) + e(2.5))) - math.log(e(2) / (e(0.5) + e(2) + e(2)))
+    v2t = -math.log(e(3) / (e(3) + e(0.5))) - math.log(e(2) / (e(1) + e(2)))
+    got = symmetric_infonce(logits, extra_t2v=rev)
+    assert float(got) == pytest.approx(0.5 * (t2v / 2 + v2t / 2), rel=1e-6)
+    src = split(encoder, 6, 0)
+    idx = np.arange(6)
+    text, video, ids = src.batch(idx, RetrievalModel(HEADS.build("meanP")), np.random.default_rng(0))
+    with torch.no_grad():
+        for name, blind in (("meanP", True), ("seqTransf", False)):
+            torch.manual_seed(0)
+            model = RetrievalModel(HEADS.build(name, **({} if blind else {"dim": encoder.embed_dim, "layers": 1})))
+            logits = model.logits(text, video)
+            rev = model.pair_logits(text, reorder_frames(video, "reverse"))
+            assert torch.allclose(rev, logits.diagonal(), atol=1e-5) == blind  # order-blind: the same score
+            want = symmetric_infonce(logits, ids, extra_t2v=rev[:, None])
+            got = batch_loss(FitConfig(reversed_negatives=True), model, text, video, ids)
+            assert float(got) == pytest.approx(float(want), rel=1e-6)
+    with pytest.raises(ValueError, match="reversed_negatives"):
+        FitConfig(reversed_negatives=True, loss="hinge")
 
 
 def test_batch_loss_scores_each_negative_with_its_own_video(encoder):

@@ -123,7 +123,8 @@ class Protocol:
     ``text_training`` the training text tower encodes them. Synthetic data only (an error on real data).
     ``hard_negative_factors``: which changes make them (``"direction"``, ``"order"``); ``hard_negative_weight``
     (> 0): also that weight times the contrast of each true caption with its own edits alone
-    (:func:`tvrlib.losses.edit_contrast`).
+    (:func:`tvrlib.losses.edit_contrast`). ``reversed_negatives``: each caption's text-to-video softmax also holds
+    its own video with the frames reversed (any dataset; a negative only an order-aware head can separate).
     """
 
     max_epochs: int
@@ -151,6 +152,7 @@ class Protocol:
     hard_negatives: int = 0
     hard_negative_factors: tuple[str, ...] = ("direction", "order")
     hard_negative_weight: float = 0.0
+    reversed_negatives: bool = False
     profile: str | None = None
     changes: tuple[Change, ...] = ()
 
@@ -276,6 +278,7 @@ class Protocol:
             lr_text=self.lr_text,
             hard_negatives=int(self.hard_negatives),
             hard_negative_weight=float(self.hard_negative_weight),
+            reversed_negatives=bool(self.reversed_negatives),
         )
 
     def head_kwargs(self, name: str, dim: int, extra: Mapping | None = None) -> dict:
@@ -323,6 +326,8 @@ class Protocol:
             )
             if self.hard_negative_weight:
                 line += f", plus {self.hard_negative_weight:g} x their contrast with the true caption alone"
+        if self.reversed_negatives:
+            line += ", each caption also against its own video with the frames reversed (t2v)"
         if self.changes:
             line += "; " + self.differences()
         return ("protocol" + (f" ({self.profile})" if self.profile else "") + ": ") + line

@@ -84,10 +84,13 @@ def symmetric_infonce(
     video_ids: torch.Tensor | None = None,
     extra_v2t: torch.Tensor | None = None,
     extra_mask: torch.Tensor | None = None,
+    extra_t2v: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Symmetric InfoNCE on ``logits [B, B]`` (already multiplied by the temperature); same-video
     off-diagonal entries are removed from both softmaxes. ``extra_v2t [B, K]``: logits of extra negative captions
-    of each column's video, added to that video's v2t softmax only (``extra_mask [B, K]``: False = padding)."""
+    of each column's video, added to that video's v2t softmax only (``extra_mask [B, K]``: False = padding).
+    ``extra_t2v [B, K]``: logits of extra negative videos of each row's caption (e.g. its own video with the
+    frames reversed), added to that caption's t2v softmax only."""
     B = _check_square(logits)
     same = same_video_mask(video_ids, B, logits.device)
     masked = logits.masked_fill(same, float("-inf"))
@@ -96,7 +99,11 @@ def symmetric_infonce(
     extra = _extra(extra_v2t, extra_mask, B)
     if extra is not None:
         v2t = torch.cat([v2t, extra.to(v2t.dtype)], dim=1)
-    return 0.5 * (F.cross_entropy(masked, target) + F.cross_entropy(v2t, target))
+    t2v = masked
+    extra = _extra(extra_t2v, None, B)
+    if extra is not None:
+        t2v = torch.cat([t2v, extra.to(t2v.dtype)], dim=1)
+    return 0.5 * (F.cross_entropy(t2v, target) + F.cross_entropy(v2t, target))
 
 
 def edit_contrast(positive: torch.Tensor, extra: torch.Tensor, extra_mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -39,6 +39,9 @@ class FitConfig:
     # > 0: also ``hard_negative_weight`` x the contrast of each true pair with its own hard negatives only
     # (:func:`tvrlib.losses.edit_contrast`; InfoNCE only), so the edits are not diluted among the batch's captions
     hard_negative_weight: float = 0.0
+    # True: each caption's t2v softmax also holds its own video with the valid frames reversed (a negative that only
+    # a head which sees frame order can tell apart; InfoNCE only)
+    reversed_negatives: bool = False
 
     def __post_init__(self):
         if self.loss not in ("infonce", "hinge"):
@@ -58,6 +61,8 @@ class FitConfig:
                 f"hard_negative_weight must be >= 0 and needs loss='infonce', got {self.hard_negative_weight!r} "
                 f"with loss={self.loss!r}"
             )
+        if self.reversed_negatives and self.loss != "infonce":
+            raise ValueError("reversed_negatives needs loss='infonce'")
         if not self.lr_text > 0:
             raise ValueError(f"lr_text must be > 0, got {self.lr_text!r}")
         self.betas = tuple(self.betas)

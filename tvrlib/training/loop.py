@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import write_atomic
 from ..evaluation import EVAL_CHUNK
+from ..frame_order import reorder_frames
 from ..heads import score_all
 from ..heads.base import RetrievalHead, TextInput, VideoInput
 from ..losses import clamp_logit_scale_, edit_contrast, hardest_negative_hinge, symmetric_infonce
@@ -94,7 +95,10 @@ def batch_loss(
         extra = negatives.place(values)
     if infonce:
         logits = model.logits(text, video)
-        loss = symmetric_infonce(logits, ids, extra_v2t=extra)
+        reversed_t2v = None
+        if cfg.reversed_negatives:  # each caption against its own video played backwards
+            reversed_t2v = model.pair_logits(text, reorder_frames(video, "reverse"))[:, None]
+        loss = symmetric_infonce(logits, ids, extra_v2t=extra, extra_t2v=reversed_t2v)
         if extra is not None and cfg.hard_negative_weight:
             loss = loss + cfg.hard_negative_weight * edit_contrast(logits.diagonal(), extra)
         return loss
