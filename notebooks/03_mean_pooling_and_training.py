@@ -264,13 +264,15 @@ print(
 # optimiser, warm-up + cosine schedule and maximum number of epochs; the temperature starts from the tiny CLIP's own
 # learned value; each run stops once validation R@1 has not improved for `patience` epochs and keeps its best
 # validation epoch; and every run is repeated with each of the profile's training seeds. The only difference between
-# the two arms is the loss (and its learning rate, below), and the notebook prints it as a recorded protocol change.
+# the two arms is the loss (and possibly its learning rate, chosen below on validation), and the notebook prints what
+# differs as a recorded protocol change.
 #
 # **A fair hinge.** A learning rate that suits InfoNCE need not suit the hinge (VSE++ trains its hinge with Adam at
 # lr 2e-4). So before the comparison we pick the hinge's learning rate on the **validation** split among a small
 # grid (`hinge_lrs`: by default the protocol's rate, VSE++'s 2e-4 and a tenth of the protocol's; one seed per
-# candidate), at the paper's margin `α = 0.2`. The test split is not looked at. The grid is small, so the printout
-# below says how far apart the best two candidates are on validation.
+# candidate), at the paper's margin `α = 0.2`. The test split is not looked at. The grid is small, so the table below
+# gives each candidate's best validation R@1 (and the findings at the end warn when the best two are within a
+# point).
 #
 # **Our hypothesis** (stated before the numbers; no paper claims it, so it is judged *supported* / *contradicted* /
 # *not significant*, never "reproduces"): *with seqLSTM on frozen features, symmetric InfoNCE gives a higher test t2v
@@ -463,8 +465,8 @@ frame_table.round(3) if has_events else "no single-event queries in this dataset
 
 # %% [markdown]
 # **Does it matter where a single frame sits?** Notebook 02 found that, zero-shot, the middle frame alone scores a
-# slightly higher R@1 than all twelve frames averaged, but not significantly, and with a much worse MnR; and that R@1
-# per frame position follows how many of the events' objects the frame shows. We expect the end frames to be weak:
+# higher R@1 than all twelve frames averaged, with a much worse MnR, and that R@1 per frame position follows how many
+# of the events' objects the frame shows (its paired test is repeated below). We expect the end frames to be weak:
 # the first frame shows the scene before any event (an object that *appears* later is not there yet), the last one
 # after all of them (an object that *disappears* is gone). Below we score every single frame position on its own,
 # then keep `k` frames at the **middles of `k` equal segments** of the valid frames (for `k = 1`: the middle frame;
