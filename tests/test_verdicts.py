@@ -156,10 +156,12 @@ def test_claims_csv_is_upserted_by_several_notebooks(results):
     nc = t.set_index("claim").loc["not testable here"]
     assert nc["verdict"] == "not comparable" and nc["reason"] == "needs audio" and np.isnan(nc["our_difference"])
     assert t.set_index("claim").loc["K=4 beats K=1", "seeds_agreeing"] == 0  # all three seeds went the other way
-    # a notebook re-run replaces its row (no duplicate) and leaves the other notebook's rows alone
+    # a notebook re-run replaces all its rows (no duplicate; a claim it no longer judges, here "K=4 beats K=1", or
+    # judges under a new name does not survive) and leaves the other notebook's rows alone
     save_claims([claim("temporal encoding helps", CASES[3][0], "04_temporal_modelling")], "quick")
     t2 = load_claims("quick")
-    assert len(t2) == 4 and t2.set_index("claim").loc["temporal encoding helps", "verdict"] == "not significant"
+    assert len(t2) == 3 and t2.set_index("claim").loc["temporal encoding helps", "verdict"] == "not significant"
+    assert "K=4 beats K=1" not in set(t2["claim"])
     assert t2.set_index("claim").loc["cross-modal beats mean", "notebook"] == "05_text_conditioned_pooling"
 
 

@@ -349,9 +349,11 @@ def _upsert(profile: str, kind: str, rows: list[dict]) -> Path:
     with _locked(folder, kind):
         path = folder / f"{kind}.csv"
         merged = {}
+        rerun = {row["notebook"] for row in new.values()}  # a notebook's save replaces every row it wrote before
         if path.exists():
             for r in _read(path, kind).to_dict("records"):
-                merged[tuple(str(r[k]) for k in keys)] = r
+                if r["notebook"] not in rerun:
+                    merged[tuple(str(r[k]) for k in keys)] = r
         for key, row in new.items():
             if key in merged and merged[key]["notebook"] != row["notebook"]:
                 raise ValueError(
@@ -368,7 +370,8 @@ def save_claims(rows: list[dict], profile: str) -> dict[str, Path]:
     :func:`record_hypothesis` into ``results/<profile>/hypotheses.csv`` (paper claims and our hypotheses never share
     a table), keyed by (paper, table, claim) / hypothesis, sorted by key, written atomically
     (:func:`tvrlib.reporting.save_results`). A row whose claim is already in the file from **another** notebook
-    raises (naming both notebooks), as does the same claim twice in ``rows``; a notebook re-run replaces its rows.
+    raises (naming both notebooks), as does the same claim twice in ``rows``; a notebook re-run replaces all of its
+    rows (a claim it renamed or no longer judges does not survive).
     Returns ``{"claims": path, "hypotheses": path}`` for the files written."""
     by_kind: dict[str, list[dict]] = {"claims": [], "hypotheses": []}
     for row in rows:
