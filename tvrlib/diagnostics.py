@@ -140,6 +140,21 @@ def mean_pool_cosines(
     return (text @ F.normalize(pooled, dim=-1).T).numpy()
 
 
+def _sampled_specs(data, num_frames: int, sampler: str):
+    """``(column, VideoSpec, sampled frame indices [num_frames])`` for every video of a synthetic split (its
+    ``meta["video_fields"]``); other data raises ``ValueError``."""
+    from .synthetic.world import VideoSpec
+    from .video import sample_indices
+
+    fields = data.meta.get("video_fields")
+    if fields is None:
+        raise ValueError(f"{data.dataset}/{data.split} has no synthetic video specs (meta['video_fields'])")
+    specs = [VideoSpec.from_json(fld["spec"]) for fld in fields]
+    return [
+        (j, spec, sample_indices(spec.num_frames, num_frames, sampler)[:num_frames]) for j, spec in enumerate(specs)
+    ]
+
+
 def objects_in_view(data, num_frames: int = 12, sampler: str = "uniform") -> np.ndarray:
     """``float [V, num_frames]``: the fraction of a synthetic video's *event objects* (the objects its
     events are about, which its whole-video captions name) visible in each sampled frame.
@@ -149,19 +164,12 @@ def objects_in_view(data, num_frames: int = 12, sampler: str = "uniform") -> np.
     frame of its move and absent outside it, unless it is also a static object). Follows
     :func:`tvrlib.synthetic.world.render_frame`. Needs ``meta["video_fields"]``.
     """
-    from .synthetic.world import VideoSpec
-    from .video import sample_indices
-
-    fields = data.meta.get("video_fields")
-    if fields is None:
-        raise ValueError(f"{data.dataset}/{data.split} has no synthetic video specs (meta['video_fields'])")
-    out = np.zeros((len(fields), num_frames))
-    for j, fld in enumerate(fields):
-        spec = VideoSpec.from_json(fld["spec"])
+    sampled = _sampled_specs(data, num_frames, sampler)
+    out = np.zeros((len(sampled), num_frames))
+    for j, spec, idx in sampled:
         named = {e.obj for e in spec.events}
         bounds = spec.bounds()
-        idx = sample_indices(spec.num_frames, num_frames, sampler)
-        for k, f in enumerate(idx[:num_frames]):
+        for k, f in enumerate(idx):
             alpha = {i.obj: 1.0 for i in spec.initial}
             mover = None
             for e, (s, t) in zip(spec.events, bounds):
@@ -286,17 +294,9 @@ def _move_frame_pairs(data, frames: torch.Tensor, num_frames: int, sampler: str)
     """``(features [M, 2D], direction labels [M])``: per move event of a synthetic split whose span holds at least
     two sampled frames (the object is on screen strictly inside its span), the L2-normalised features of the first
     and of the last of those frames, side by side. ``frames [V, F, D]``: the split's cached frame features."""
-    from .synthetic.world import VideoSpec
-    from .video import sample_indices
-
-    fields = data.meta.get("video_fields")
-    if fields is None:
-        raise ValueError(f"{data.dataset}/{data.split} has no synthetic video specs (meta['video_fields'])")
     feats = F.normalize(frames.float(), dim=-1)
     xs, ys = [], []
-    for j, fld in enumerate(fields):
-        spec = VideoSpec.from_json(fld["spec"])
-        idx = sample_indices(spec.num_frames, num_frames, sampler)[:num_frames]
+    for j, spec, idx in _sampled_specs(data, num_frames, sampler):
         for e, (s, t) in zip(spec.events, spec.bounds(), strict=True):
             inside = [k for k, f in enumerate(idx) if s < f < t]
             if e.kind == "move" and len(inside) >= 2:
