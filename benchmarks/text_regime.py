@@ -126,6 +126,42 @@ def pair_cosines(encoder, pairs: dict) -> dict:
     return out
 
 
+def summary_rows(runs, regime: str, head: str, n_boot: int = 1000) -> list[dict]:
+    """One row per metric (t2v R@1; twin accuracy per factor): the mean over seeds, the seeds' std / min / max, and a
+    95 % bootstrap CI of that mean that resamples the test videos (each query's value averaged over the seeds first;
+    clustered by gold video, so a video's several queries move together)."""
+    from tvrlib import experiment as X
+    from tvrlib.metrics import bootstrap_mean_ci
+
+    per_metric = {"R1": runs} | {f"twin_{f}": X.twin_runs(runs, f) for f in FACTORS}
+    rows = []
+    for metric, hr in per_metric.items():
+        if metric == "R1":
+            values = np.stack([100.0 * (r.ranks <= 1) for r in hr.runs])
+        else:
+            values = np.stack([100.0 * (2.0 - r.ranks) for r in hr.runs])  # 100 won, 50 tied, 0 lost
+        gold = hr.runs[0].gold
+        per_seed = values.mean(axis=1)
+        clusters = np.unique(gold, return_inverse=True)[1]
+        lo, hi = bootstrap_mean_ci(values.mean(axis=0), n_boot=n_boot, clusters=clusters)
+        rows.append(
+            {
+                "regime": regime,
+                "head": head,
+                "metric": metric,
+                "mean": float(per_seed.mean()),
+                "ci_lo": lo,
+                "ci_hi": hi,
+                "std_over_seeds": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else float("nan"),
+                "min_seed": float(per_seed.min()),
+                "max_seed": float(per_seed.max()),
+                "seeds": " ".join(str(r.seed) for r in hr.runs),
+                "n_queries": int(values.shape[1]),
+            }
+        )
+    return rows
+
+
 def seed_rows(runs, regime: str, head: str, cosines, edits) -> list[dict]:
     """One row per seed: t2v R@1, twin accuracy per factor, the text tower's cosine between a caption and its
     direction flip / order swap (``cosines(seed_run)``), epochs run, best epoch, seconds."""
@@ -181,6 +217,12 @@ def main() -> None:
     )
     ap.add_argument("--clip-model", default=None, help="an open_clip config (default: the quick profile's tvr-tiny)")
     ap.add_argument("--pretrained", default=None, help="its weights file (default: the quick profile's)")
+    ap.add_argument(
+        "--train-benchmark",
+        default=None,
+        help="train on this synthetic config's training split instead (e.g. full: 6x quick's videos), encoded with "
+        "the quick profile's tiny CLIP; validation and test stay quick's",
+    )
     ap.add_argument("--out", type=Path, default=None, help="CSV (default results/quick/text_regime.csv)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -192,6 +234,17 @@ def main() -> None:
     out = args.out or results_dir("quick") / "text_regime.csv"
     B = X.setup("quick", seed=0, threads=args.threads, clip_model=args.clip_model, pretrained=args.pretrained)
     S = B.session
+    train_data = S.data("train")
+    if args.train_benchmark:
+        from tvrlib.session import setup as session_setup
+        from tvrlib.training import FeatureSource
+
+        big = session_setup(args.train_benchmark, threads=args.threads)
+        big.settings["clip_benchmark"] = "quick"  # the quick profile's image and text towers for every split
+        if big.encoder.weights_id != S.encoder.weights_id:
+            raise RuntimeError("the training benchmark must be encoded with the quick profile's tiny CLIP")
+        B = dataclasses.replace(B, train=FeatureSource.from_session(big, "train"))
+        train_data = big.data("train")
     P = dataclasses.replace(B.protocol, seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)))
     if args.patience is not None:
         P = dataclasses.replace(P, patience=args.patience or None)  # 0: no early stopping
@@ -209,7 +262,7 @@ def main() -> None:
         return evaluate(h, S.texts("test") if texts is None else texts, videos, test, method="", n_boot=100, v2t=False)
 
     pairs = minimal_pairs(test, S.encoder)
-    train_edits = training_edits(S.data("train"), S.encoder)
+    train_edits = training_edits(train_data, S.encoder)
 
     def edits(r):  # the run's trained head and its own text tower, on the training captions and their edits
         if r.trained is None:
@@ -223,14 +276,17 @@ def main() -> None:
     if args.regimes:
         todo = {k: todo[k] for k in args.regimes}
     print(P.describe(), flush=True)
-    rows = []
+    rows, summary = [], []
+    summary_out = out.with_name(out.stem + "_summary.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
     for head in args.heads:
         for name, protocol in todo.items():
             t0 = time.perf_counter()
             runs = X.run(protocol, head, B.train, B.val, B.test, test_eval_fn=eval_fn)
-            new = seed_rows(runs, name, head, cosines, edits)
+            bench = {"train_benchmark": args.train_benchmark or "quick"}
+            new = [{**r, **bench} for r in seed_rows(runs, name, head, cosines, edits)]
+            summary += [{**r, **bench} for r in summary_rows(runs, name, head)]
             del runs  # the trained heads and text towers
             rows += new
             last = pd.DataFrame(new)
@@ -243,6 +299,7 @@ def main() -> None:
                 flush=True,
             )
             pd.DataFrame(rows).to_csv(out, index=False)
+            pd.DataFrame(summary).to_csv(summary_out, index=False)
     df = pd.DataFrame(rows)
     table = (
         df.groupby(["head", "regime"], sort=False)
@@ -273,7 +330,7 @@ def main() -> None:
         f"python {sys.version.split()[0]}"
     )
     print(markdown(table))
-    print(f"rows per seed: {out}")
+    print(f"rows per seed: {out}; mean over seeds with 95 % bootstrap CIs (test videos resampled): {summary_out}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ Each function computes one table or one set of numbers; the notebooks print them
 * :func:`direction_probe` -- is a move's direction *readable* from the frozen frame features? A linear classifier
   on the features of the first and last sampled frame inside each move event, trained on one split and tested on
   another.
+* :func:`direction_readout` -- can a head's video side *learn* to name it, told the answer? A head plus a linear
+  layer trained with direction labels on the single-move videos of a split, scored on another (issue 14).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ __all__ = [
     "twin_frame_cosines",
     "text_cosines",
     "direction_probe",
+    "single_move_videos",
+    "direction_readout",
 ]
 
 
@@ -335,3 +339,94 @@ def direction_probe(train_data, train_frames, test_data, test_frames, num_frames
     with torch.no_grad():
         acc = lambda x, y: float((lin(x).argmax(1) == y).float().mean())  # noqa: E731
         return {"train_accuracy": acc(xa, ta), "test_accuracy": acc(xb, tb), "n_train": len(ya), "n_test": len(yb)}
+
+
+def single_move_videos(data, num_frames: int, sampler: str) -> tuple[np.ndarray, list[str]]:
+    """``(columns, directions)``: the videos of a synthetic split with exactly one move event, and its direction."""
+    cols, dirs = [], []
+    for j, spec, _ in _sampled_specs(data, num_frames, sampler):
+        moves = [e for e in spec.events if e.kind == "move"]
+        if len(moves) == 1:
+            cols.append(j)
+            dirs.append(moves[0].direction)
+    if not cols:
+        raise ValueError(f"{data.dataset}/{data.split}: no video with exactly one move event")
+    return np.asarray(cols), dirs
+
+
+def direction_readout(
+    head: str,
+    train_data,
+    train_frames,
+    test_data,
+    test_frames,
+    *,
+    n_train: int | None = None,
+    head_options: dict | None = None,
+    epochs: int = 60,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    num_frames: int = 12,
+    sampler: str = "uniform",
+) -> dict:
+    """Can a head's *video side* learn to name a move's direction when it is told the answer? The registered dual
+    encoder ``head`` (e.g. ``"seqTransf"``, ``"seqLSTM"``; built with ``head_options``, e.g. ``{"layers": 2}``,
+    random init) plus
+    one linear layer is trained with cross-entropy to name the direction (left, right, up, down; chance 25 %) of
+    the one move event in each training video that has exactly one (the first ``n_train`` of them; None: all),
+    for a fixed ``epochs`` (no model selection), and scored on the test split's such videos.
+
+    This is the easiest version of what retrieval asks of a temporal head: direct labels instead of a caption
+    among in-batch negatives, frozen frame features (``[V, F, D]``, from the feature cache) that carry position
+    (:func:`direction_probe`). Unlike the probe, the head is not told *when* the move happens nor which object
+    moves: it must find both. A head that cannot do this with labels will not do it from captions; how its
+    accuracy grows with ``n_train`` says whether more training videos would help.
+    Returns ``{"train_accuracy", "test_accuracy", "n_train", "n_test", "seconds"}``."""
+    from .heads import HEADS, VideoInput
+
+    ca, ya = single_move_videos(train_data, num_frames, sampler)
+    cb, yb = single_move_videos(test_data, num_frames, sampler)
+    if n_train is not None:
+        if n_train > len(ca):
+            raise ValueError(f"n_train={n_train} but {train_data.split} has only {len(ca)} single-move videos")
+        ca, ya = ca[:n_train], ya[:n_train]
+    labels = sorted(set(ya) | set(yb))
+    code = {d: i for i, d in enumerate(labels)}
+    ta, tb = torch.as_tensor([code[d] for d in ya]), torch.as_tensor([code[d] for d in yb])
+    xa, xb = train_frames[torch.as_tensor(ca)].float(), test_frames[torch.as_tensor(cb)].float()
+    ma = torch.ones(xa.shape[:2], dtype=torch.bool)
+    mb = torch.ones(xb.shape[:2], dtype=torch.bool)
+    t0 = time.perf_counter()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = HEADS.build(head, dim=xa.shape[-1], **(head_options or {}))
+        out = torch.nn.Linear(xa.shape[-1], len(labels))
+        params = [*net.parameters(), *out.parameters()]
+        opt = torch.optim.AdamW(params, lr=lr)
+        gen = torch.Generator().manual_seed(seed)
+
+        def logits(x, m):
+            return out(net.embed_video(VideoInput(x, m)))
+
+        with torch.enable_grad():
+            for _ in range(epochs):
+                net.train()
+                perm = torch.randperm(len(ta), generator=gen)
+                for i in range(0, len(ta), batch_size):
+                    b = perm[i : i + batch_size]
+                    loss = F.cross_entropy(logits(xa[b], ma[b]), ta[b])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+        net.eval()
+        with torch.no_grad():
+            acc_a = float((logits(xa, ma).argmax(1) == ta).float().mean())
+            acc_b = float((logits(xb, mb).argmax(1) == tb).float().mean())
+    return {
+        "train_accuracy": acc_a,
+        "test_accuracy": acc_b,
+        "n_train": len(ta),
+        "n_test": len(tb),
+        "seconds": time.perf_counter() - t0,
+    }
