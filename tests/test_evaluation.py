@@ -211,3 +211,59 @@ def test_evaluate_on_a_multi_query_split_resamples_videos():
     diff = per - twin_outcomes(other.twin_scores)
     lo, hi = M.bootstrap_mean_ci(diff, n_boot=200, seed=4, clusters=gold)
     assert d["ci"] == (100 * lo, 100 * hi) and d["n"] == nq
+
+
+def _msrvtt_like(n_videos: int, captions_per_video: int, dim: int = 8, seed: int = 0):
+    """An MSR-VTT-shaped test split in memory: several captions per video, one query sentence per video (1k-A)."""
+    from pathlib import Path
+
+    g = torch.Generator().manual_seed(seed)
+    t2v = np.repeat(np.arange(n_videos), captions_per_video)
+    texts = [f"caption {i}" for i in range(len(t2v))]
+    queries = np.arange(n_videos) * captions_per_video + 1  # the second caption of each video is its query
+    videos = [Video(f"video{j}", Path(f"video{j}.mp4")) for j in range(n_videos)]
+    data = RetrievalData("msrvtt", "test", videos, texts, t2v, queries, {"v2t_texts": "queries"})
+    feats = torch.randn(n_videos, 4, dim, generator=g)
+    sentence = feats.mean(1)[t2v] + 0.8 * torch.randn(len(t2v), dim, generator=g)
+    return TextInput(sentence), VideoInput(feats, torch.ones(n_videos, 4, dtype=torch.bool)), data
+
+
+def test_msrvtt_1k_a_v2t_ranks_exactly_the_1000_query_sentences(monkeypatch):
+    from tvrlib import evaluation as E
+    from tvrlib import metrics as M
+
+    texts, videos, data = _msrvtt_like(1000, 3)
+    seen = {}
+    real = M.with_ci
+
+    def spy(sim, text_to_video, direction, **kw):
+        seen[direction] = (tuple(sim.shape), np.asarray(text_to_video).copy())
+        return real(sim, text_to_video, direction, **kw)
+
+    monkeypatch.setattr(E.M, "with_ci", spy)
+    ev = evaluate(small_head("meanP"), texts, videos, data, method="meanP", n_boot=50)
+    shape, gold = seen["v2t"]
+    assert shape == (1000, 1000) and ev.v2t["n"] == 1000  # the 1,000 query sentences x the 1,000 videos
+    assert np.array_equal(gold, np.arange(1000))  # each video's one query sentence
+    q = torch.as_tensor(data.query_index)
+    assert ev.v2t == real(ev.sim[q], data.text_to_video[data.query_index], "v2t", n_boot=50)
+    # "all": every caption of the split; a different matrix, so (here) different numbers
+    every = evaluate(small_head("meanP"), texts, videos, data, method="meanP", n_boot=50, v2t_texts="all")
+    assert seen["v2t"][0] == (3000, 1000) and every.v2t != ev.v2t
+    with pytest.raises(ValueError, match="v2t_texts"):
+        evaluate(small_head("meanP"), texts, videos, data, method="meanP", n_boot=50, v2t_texts="captions")
+
+
+def test_the_msrvtt_loader_sets_1k_a_and_the_synthetic_one_keeps_all_captions(tiny_benchmark):
+    from pathlib import Path
+
+    from tvrlib.datasets import load_dataset
+
+    fixture = Path(__file__).parent / "fixtures" / "real" / "msrvtt"
+    test = load_dataset("msrvtt", "test", root=fixture)
+    assert test.meta["v2t_texts"] == "queries" and len(test.query_index) == test.num_videos < len(test.texts)
+    assert load_dataset("msrvtt", "test", root=fixture, v2t_texts="all").meta["v2t_texts"] == "all"
+    with pytest.raises(ValueError, match="v2t_texts"):
+        load_dataset("msrvtt", "test", root=fixture, v2t_texts="1k-A")
+    synthetic = load_dataset("synthetic", "test", root=tiny_benchmark, config="tiny")
+    assert synthetic.meta["v2t_texts"] == "all"

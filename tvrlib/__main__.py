@@ -10,18 +10,21 @@ from pathlib import Path
 
 def prepare(profile: str) -> None:
     """Generate the profile's synthetic benchmark and pretrain its tiny CLIP (both reused when present)."""
+    from .encoders import TINY_MODELS
     from .profiles import get_profile
 
     p = get_profile(profile)
-    if p["dataset"] != "synthetic" or p["pretrained"] is not None:
-        print(f"profile {profile!r} uses real data ({p['dataset']}); nothing to generate")
+    tiny_clip = p["clip_model"] in TINY_MODELS and p["pretrained"] is None
+    if p["dataset"] != "synthetic" and not tiny_clip:
+        print(f"profile {profile!r} uses real data ({p['dataset']}) and {p['clip_model']} weights; nothing to generate")
         return
     from .pretrain import ensure_tiny_clip
     from .synthetic.benchmark import generate, load_config
 
     progress = sys.stderr.isatty()  # no progress bars in CI logs
-    # the profile's benchmark, and the one whose stills pretrain its tiny CLIP when that is another
-    names = list(dict.fromkeys([p["benchmark"], p.get("clip_benchmark") or p["benchmark"]]))
+    # the profile's benchmark (none for real data), and the one whose stills pretrain its tiny CLIP
+    own = p["benchmark"] if p["dataset"] == "synthetic" else None
+    names = [n for n in dict.fromkeys([own, p.get("clip_benchmark") or p["benchmark"]]) if n]
     for name in names:
         t = time.time()
         out = generate(load_config(name), progress=progress)

@@ -45,6 +45,10 @@ class Evaluation:
     twin_videos: np.ndarray | None = field(repr=False, default=None)  # [n_twin_queries] gold video of each
 
 
+#: What a video ranks in v2t (:func:`evaluate`'s ``v2t_texts``): the split's query captions, or all its captions.
+V2T_TEXTS = ("queries", "all")
+
+
 def evaluate(
     head: RetrievalHead,
     texts: TextInput,
@@ -58,8 +62,14 @@ def evaluate(
     gallery: int | None = None,
     keep_sim: bool = True,
     v2t: bool = True,
+    v2t_texts: str | None = None,
 ) -> Evaluation:
-    """t2v (the split's queries) and v2t (all captions) metrics with CIs, and per-factor twin accuracy.
+    """t2v (the split's queries) and v2t metrics with CIs, and per-factor twin accuracy.
+
+    ``v2t_texts``: which captions each video ranks in v2t. ``"queries"``: only the split's query captions (MSR-VTT
+    1k-A: the 1,000 JSFusion sentences, one per video, so v2t ranks the same 1,000 x 1,000 matrix as t2v);
+    ``"all"``: every caption of the split (a hit when any of the video's own captions ranks high, ``convention``).
+    None: the split's own protocol, ``data.meta["v2t_texts"]`` (set by its loader), else ``"all"``.
 
     ``texts``: every caption of the split (``S.texts(split)``); ``videos``: ``S.videos(split)``;
     ``data``: ``S.data(split)``. ``gallery=n`` evaluates retrieval on the first ``n`` videos and their
@@ -80,10 +90,17 @@ def evaluate(
         keep = np.flatnonzero(np.asarray(data.text_to_video) < gallery)
         tx, vx = texts.index(torch.as_tensor(keep)), videos.index(slice(0, gallery))
     q = np.asarray(sub.query_index)
+    meta = getattr(data, "meta", None) or {}
+    v2t_texts = v2t_texts or meta.get("v2t_texts", "all")
+    if v2t_texts not in V2T_TEXTS:
+        raise ValueError(f"v2t_texts={v2t_texts!r}; use one of {V2T_TEXTS}")
     if v2t:
         sim = score_all(head, tx, vx, chunk=EVAL_CHUNK)
         sim_q = sim[torch.as_tensor(q)]
-        r_v2t = M.with_ci(sim, sub.text_to_video, "v2t", convention=convention, n_boot=n_boot, seed=seed)
+        if v2t_texts == "queries":  # the query captions only: rows of sim_q, their gold videos
+            r_v2t = M.with_ci(sim_q, sub.text_to_video[q], "v2t", convention=convention, n_boot=n_boot, seed=seed)
+        else:
+            r_v2t = M.with_ci(sim, sub.text_to_video, "v2t", convention=convention, n_boot=n_boot, seed=seed)
     else:
         sim = sim_q = score_all(head, tx.index(torch.as_tensor(q)), vx, chunk=EVAL_CHUNK)
         r_v2t = {}

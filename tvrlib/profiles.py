@@ -6,6 +6,10 @@ run (the whole suite in minutes on two CPU cores); ``full`` is a larger syntheti
 confidence intervals; ``msrvtt`` is the real path (MSR-VTT 1k-A, ViT-B/32 with OpenAI weights, the papers'
 settings: 12 frames, 32 words, batch 128) and expects a GPU.
 
+``fixture`` runs every notebook on real-format data in CI: the MSR-VTT fixture files in ``tests/fixtures/real/``
+(three test videos) with the tiny CLIP of ``tiny``; it proves that no notebook assumes the synthetic benchmark (its
+numbers mean nothing).
+
 ``clip_benchmark`` (optional) names the benchmark whose still frames pretrained the tiny CLIP, when it is
 not the profile's own ``benchmark``.
 
@@ -17,6 +21,10 @@ uses) and, under ``"training"``, the training budget of the notebooks that train
 from __future__ import annotations
 
 from .errors import UnknownNameError
+from .paths import PROJECT_ROOT
+
+#: Real-format fixture datasets (a few seconds of video each), the ``fixture`` profile's data.
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "real"
 
 #: Every profile: data/model settings, then its ``training`` settings. ``msrvtt`` trains with CLIP4Clip's MSR-VTT recipe
 #: (docs/papers.md; method_cards.md card 1); ``quick`` shrinks it to minutes on two CPU cores: a 10x higher head
@@ -109,6 +117,34 @@ PROFILES: dict[str, dict] = {
             "max_epochs": 30,
             "patience": 5,
             "seeds": 5,
+        },
+    },
+    "fixture": {
+        "dataset": "msrvtt",
+        "benchmark": None,
+        "clip_benchmark": "tiny",
+        "clip_model": "tvr-tiny-attn",
+        "pretrained": None,
+        "num_frames": 12,
+        "sampler": "uniform",
+        "n_boot": 50,
+        "dataset_options": {"root": str(FIXTURES / "msrvtt"), "train_csv": "MSRVTT_train.9k.csv", "val_size": 2},
+        "training": {
+            "batch_size": 4,
+            "lr": 1e-3,
+            "lr_encoder": 5e-5,
+            "temporal_layers": 1,
+            "tight_batch_size": 2,
+            "tight_steps": 2,
+            "tight_val_videos": 2,
+            "tight_gallery": 3,
+            "e2e_epochs": 1,
+            "e2e_steps": 2,
+            "e2e_batch_size": 2,
+            "e2e_val_videos": 2,
+            "max_epochs": 2,
+            "patience": 1,
+            "seeds": 2,
         },
     },
     "msrvtt": {

@@ -98,6 +98,7 @@ def load_msrvtt(
     val_size: int = 500,
     check_files: bool = False,
     dataset_name: str = "msrvtt",
+    v2t_texts: str = "queries",
 ) -> RetrievalData:
     """Load one split of MSR-VTT (or any dataset in the same json + csv format).
 
@@ -106,7 +107,9 @@ def load_msrvtt(
     ``sen_ids`` (per text, ``None`` for an appended csv sentence),
     ``video_fields`` (per video, the json video fields other than video_id),
     ``files`` (the annotation files used), ``val_carve_out`` (when used),
-    ``csv_sentences_added`` (test: ids whose csv sentence was not a json caption),
+    ``csv_sentences_added`` (test: ids whose csv sentence was not a json caption), ``v2t_texts`` (what a video
+    ranks in v2t, :func:`tvrlib.evaluation.evaluate`: ``"queries"``, MSR-VTT 1k-A's protocol, the default: the
+    test csv's sentences only, one per video; ``"all"``: every caption of the split),
     and every extra top-level key of the json except videos/sentences/info.
     """
     check_split(split, MSRVTT_SPLITS, dataset_name)
@@ -227,6 +230,9 @@ def load_msrvtt(
     )
     if split == "test" and csv_sentences is not None:
         meta["csv_sentences_added"] = added
+    if v2t_texts not in ("queries", "all"):
+        raise ValueError(f"{dataset_name}: v2t_texts={v2t_texts!r}; use 'queries' (1k-A) or 'all'")
+    meta["v2t_texts"] = v2t_texts
     return RetrievalData(
         dataset_name, split, videos, texts, np.asarray(t2v, dtype=np.int64), np.asarray(queries, dtype=np.int64), meta
     )
