@@ -40,6 +40,7 @@ __all__ = [
     "single_frame_table",
     "twin_frame_cosines",
     "text_cosines",
+    "has_video_specs",
     "direction_probe",
     "single_move_videos",
     "direction_readout",
@@ -144,6 +145,14 @@ def mean_pool_cosines(
     return (text @ F.normalize(pooled, dim=-1).T).numpy()
 
 
+def has_video_specs(data) -> bool:
+    """Whether ``data`` is a synthetic split whose videos carry their generating specs (``meta["video_fields"]``
+    with a ``"spec"``): what the probe, the readout and the other event-level diagnostics need. Real MSR-VTT also
+    has ``video_fields`` (its json's per-video fields), without specs."""
+    fields = getattr(data, "meta", {}).get("video_fields") or []
+    return bool(fields) and all("spec" in f for f in fields)
+
+
 def _sampled_specs(data, num_frames: int, sampler: str):
     """``(column, VideoSpec, sampled frame indices [num_frames])`` for every video of a synthetic split (its
     ``meta["video_fields"]``); other data raises ``ValueError``."""
@@ -151,7 +160,7 @@ def _sampled_specs(data, num_frames: int, sampler: str):
     from .video import sample_indices
 
     fields = data.meta.get("video_fields")
-    if fields is None:
+    if not has_video_specs(data):
         raise ValueError(f"{data.dataset}/{data.split} has no synthetic video specs (meta['video_fields'])")
     specs = [VideoSpec.from_json(fld["spec"]) for fld in fields]
     return [
