@@ -43,9 +43,14 @@ from tvrlib.synthetic import world as W
 from tvrlib.video import sample_frames, sample_indices
 
 S = tvrlib.session.setup(profile, dataset=dataset, seed=seed)
-cfg = B.load_config(S.settings["benchmark"])
-root = B.generate(cfg, progress=False)  # generated once, then reused (about 30 s for `quick`)
-ann = json.loads((root / "MSRVTT_data.json").read_text())
+synthetic = S.settings["dataset"] == "synthetic"  # on real data this notebook shows the splits and a few videos
+cfg = root = ann = None
+if synthetic:
+    cfg = B.load_config(S.settings["benchmark"])
+    root = B.generate(cfg, progress=False)  # generated once, then reused (about 30 s for `quick`)
+    ann = json.loads((root / "MSRVTT_data.json").read_text())
+else:
+    print(f"{S.settings['dataset']}: a real dataset. The sections about the synthetic world, twins and stills are skipped.")
 versions().T
 
 # %% [markdown]
@@ -58,7 +63,10 @@ versions().T
 
 # %%
 # NBVAL_CHECK_OUTPUT
-pd.Series({k: v for k, v in vars(cfg).items() if k != "description"}, name=cfg.name).to_frame()
+if synthetic:
+    display(pd.Series({k: v for k, v in vars(cfg).items() if k != "description"}, name=cfg.name).to_frame())
+else:
+    print('skipped: a synthetic-benchmark feature')
 
 # %% [markdown]
 # ## 2. Splits, in the MSR-VTT format
@@ -101,7 +109,10 @@ print(
 
 # %%
 # NBVAL_CHECK_OUTPUT
-sorted(p.name for p in root.iterdir() if p.is_file()), len(list((root / "videos").glob("*.mp4")))
+if synthetic:
+    display(sorted(p.name for p in root.iterdir() if p.is_file()), len(list((root / "videos").glob("*.mp4"))))
+else:
+    print('skipped: the generated folder (synthetic benchmark)')
 
 # %% [markdown]
 # ## 3. The world: what a video can contain
@@ -111,28 +122,33 @@ sorted(p.name for p in root.iterdir() if p.is_file()), len(list((root / "videos"
 
 # %%
 # NBVAL_CHECK_OUTPUT
-pd.DataFrame(
-    {
-        "object colours": [", ".join(W.COLORS)],
-        "shapes": [", ".join(W.SHAPES)],
-        "backgrounds": [", ".join(W.BACKGROUNDS)],
-        "events": [", ".join(W.EVENT_KINDS)],
-        "directions": [", ".join(W.DIRECTIONS)],
-    }
-).T
+if synthetic:
+    pd.DataFrame(
+        {
+            "object colours": [", ".join(W.COLORS)],
+            "shapes": [", ".join(W.SHAPES)],
+            "backgrounds": [", ".join(W.BACKGROUNDS)],
+            "events": [", ".join(W.EVENT_KINDS)],
+            "directions": [", ".join(W.DIRECTIONS)],
+        }
+    ).T
+else:
+    print('skipped: the synthetic world')
 
 # %%
 # NBVAL_CHECK_OUTPUT
-test = S.data("test")
-kinds = Counter(e["kind"] for v in ann["videos"] for e in v["spec"]["events"])
-n_events = Counter(len(v["spec"]["events"]) for v in ann["videos"])
-with_distractor = np.mean([v["spec"]["distractor"] is not None for v in ann["videos"]])
-(
-    pd.Series(kinds, name="events of each kind").to_frame().T,
-    dict(sorted(n_events.items())),
-    round(float(with_distractor), 3),
-)
-
+if synthetic:
+    test = S.data("test")
+    kinds = Counter(e["kind"] for v in ann["videos"] for e in v["spec"]["events"])
+    n_events = Counter(len(v["spec"]["events"]) for v in ann["videos"])
+    with_distractor = np.mean([v["spec"]["distractor"] is not None for v in ann["videos"]])
+    (
+        pd.Series(kinds, name="events of each kind").to_frame().T,
+        dict(sorted(n_events.items())),
+        round(float(with_distractor), 3),
+    )
+else:
+    print('skipped: event statistics (synthetic benchmark)')
 
 # %% [markdown]
 # ## 4. Looking at videos
@@ -141,17 +157,22 @@ with_distractor = np.mean([v["spec"]["distractor"] is not None for v in ann["vid
 # caption is the row's label.
 
 # %%
+test = S.data("test")
+path_of = {v.video_id: v.path for v in test.videos}  # wherever the loader found each file
+
+
 def frames_of(video_id, size=96):
-    return sample_frames(root / "videos" / f"{video_id}.mp4", num_frames=12, size=size)[0]
+    path = path_of.get(video_id) or root / "videos" / f"{video_id}.mp4"  # a twin may be outside the test split
+    return sample_frames(path, num_frames=12, size=size)[0]
 
 
-picks = [0, 5, 9]
+picks = [i for i in (0, 5, 9) if i < len(test.query_index)]
 qtexts, gold = [test.texts[i] for i in test.query_index], test.text_to_video[test.query_index]
 labels = [f"{test.video_ids[gold[i]]}: {qtexts[i]}" for i in picks]
 frame_grid(
     [frames_of(test.video_ids[gold[i]]) for i in picks],
     row_labels=labels,
-    col_labels=[f"f{j}" for j in sample_indices(cfg.num_frames, 12)],
+    col_labels=[f"f{j}" for j in sample_indices(cfg.num_frames, 12)] if synthetic else None,
     name="00_videos",
     profile=profile,
 )
@@ -168,7 +189,7 @@ frame_grid(
 caps = pd.DataFrame(
     {
         "video_id": [test.video_ids[j] for j in test.text_to_video],
-        "kind": test.meta["kind_of_text"],
+        "kind": test.meta.get("kind_of_text", ["-"] * len(test.texts)),
         "caption": test.texts,
     }
 )
@@ -178,9 +199,10 @@ with pd.option_context("display.max_colwidth", 200):
 # %%
 # NBVAL_CHECK_OUTPUT
 lengths = pd.Series([len(t.split()) for t in test.texts])
-qkinds = Counter(test.meta["kind_of_query"])
 print(f"caption length in words: median {lengths.median():.0f}, max {lengths.max()}")
-print(f"t2v queries: {qkinds['video']} describe the whole video, {qkinds['event']} a single event")
+if "kind_of_query" in test.meta:
+    qkinds = Counter(test.meta["kind_of_query"])
+    print(f"t2v queries: {qkinds['video']} describe the whole video, {qkinds['event']} a single event")
 
 # %% [markdown]
 # ## 6. Twins: one factor apart
@@ -196,19 +218,25 @@ print(f"t2v queries: {qkinds['video']} describe the whole video, {qkinds['event'
 
 # %%
 # NBVAL_CHECK_OUTPUT
-tw = pd.DataFrame(ann["twins"])
-tw.groupby("factor").size().rename("pairs").to_frame()
+if synthetic:
+    tw = pd.DataFrame(ann["twins"])
+    display(tw.groupby("factor").size().rename("pairs").to_frame())
+else:
+    print('skipped: this dataset has no twins (a synthetic-benchmark feature)')
 
 # %%
-qi = {test.video_ids[g]: i for i, g in enumerate(gold)}
-rows, labels = [], []
-for factor in ("order", "direction", "detail"):
-    t = tw[tw.factor == factor].iloc[0]
-    for vid in (t.video_id, t.twin_id):
-        rows.append(frames_of(vid))
-        q = qtexts[qi[vid]]
-        labels.append(f"{factor}: {vid}: {q}")
-frame_grid(rows, row_labels=labels, name="00_twins", profile=profile)
+if synthetic:
+    qi = {test.video_ids[g]: i for i, g in enumerate(gold)}
+    rows, labels = [], []
+    for factor in ("order", "direction", "detail"):
+        t = tw[tw.factor == factor].iloc[0]
+        for vid in (t.video_id, t.twin_id):
+            rows.append(frames_of(vid))
+            q = qtexts[qi[vid]]
+            labels.append(f"{factor}: {vid}: {q}")
+    frame_grid(rows, row_labels=labels, name="00_twins", profile=profile)
+else:
+    print('skipped: no twins')
 
 # %% [markdown]
 # **Watch a twin pair.** The two videos of the first order twin pair play below, each with its captions. The files are
@@ -217,10 +245,12 @@ frame_grid(rows, row_labels=labels, name="00_twins", profile=profile)
 # `"direction"` or `"detail"` to watch the others.
 
 # %%
-from tvrlib import explore as E
+if synthetic:
+    from tvrlib import explore as E
 
-E.play_twins(test, "order", 0)
-
+    display(E.play_twins(test, "order", 0))
+else:
+    print('skipped: no twins')
 
 # %% [markdown]
 # ## 7. Why mean pooling cannot tell direction twins apart
@@ -235,17 +265,20 @@ E.play_twins(test, "order", 0)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def same_multiset(a, b):
-    return sorted(map(bytes, a)) == sorted(map(bytes, b))
+if synthetic:
+    def same_multiset(a, b):
+        return sorted(map(bytes, a)) == sorted(map(bytes, b))
 
 
-checks = {
-    f: [same_multiset(frames_of(r.video_id, 64), frames_of(r.twin_id, 64)) for r in tw[tw.factor == f].itertuples()]
-    for f in ("direction", "order", "detail")
-}
-summary = pd.DataFrame({f: {"pairs": len(v), "same multiset of frames": int(sum(v))} for f, v in checks.items()}).T
-assert summary.loc["direction", "same multiset of frames"] == summary.loc["direction", "pairs"]
-summary
+    checks = {
+        f: [same_multiset(frames_of(r.video_id, 64), frames_of(r.twin_id, 64)) for r in tw[tw.factor == f].itertuples()]
+        for f in ("direction", "order", "detail")
+    }
+    summary = pd.DataFrame({f: {"pairs": len(v), "same multiset of frames": int(sum(v))} for f, v in checks.items()}).T
+    assert summary.loc["direction", "same multiset of frames"] == summary.loc["direction", "pairs"]
+    display(summary)
+else:
+    print('skipped: no twins')
 
 # %% [markdown]
 # **Some order twins share their frames too.** Swapping two events usually changes what is on screen (swap
@@ -257,19 +290,22 @@ summary
 
 # %%
 # NBVAL_CHECK_OUTPUT
-order_rows = tw[tw.factor == "order"]
-shared = dict(zip(zip(order_rows.video_id, order_rows.twin_id), checks["order"]))
-order_pairs = D.order_pairs_sharing_frames(ann["videos"], ann["twins"], lambda a, b: shared[(a, b)])
-by_kind = order_pairs.groupby("swapped")["same multiset of frames"].agg(pairs="size", same="sum")
-n_same, n_order = int(order_pairs["same multiset of frames"].sum()), len(order_pairs)
-mm = order_pairs[order_pairs.swapped == "move + move"]
-print(
-    f"{n_same} of {n_order} order pairs hold the same multiset of frames; {int(mm['same multiset of frames'].sum())} "
-    f"of the {len(mm)} pairs that swap two moves do, and "
-    f"{int(order_pairs[order_pairs.swapped != 'move + move']['same multiset of frames'].sum())} of the "
-    f"{n_order - len(mm)} that swap anything else."
-)
-by_kind.sort_values("same", ascending=False, kind="stable")
+if synthetic:
+    order_rows = tw[tw.factor == "order"]
+    shared = dict(zip(zip(order_rows.video_id, order_rows.twin_id), checks["order"]))
+    order_pairs = D.order_pairs_sharing_frames(ann["videos"], ann["twins"], lambda a, b: shared[(a, b)])
+    by_kind = order_pairs.groupby("swapped")["same multiset of frames"].agg(pairs="size", same="sum")
+    n_same, n_order = int(order_pairs["same multiset of frames"].sum()), len(order_pairs)
+    mm = order_pairs[order_pairs.swapped == "move + move"]
+    print(
+        f"{n_same} of {n_order} order pairs hold the same multiset of frames; {int(mm['same multiset of frames'].sum())} "
+        f"of the {len(mm)} pairs that swap two moves do, and "
+        f"{int(order_pairs[order_pairs.swapped != 'move + move']['same multiset of frames'].sum())} of the "
+        f"{n_order - len(mm)} that swap anything else."
+    )
+    display(by_kind.sort_values("same", ascending=False, kind="stable"))
+else:
+    print('skipped: no twins')
 
 # %% [markdown]
 # On these pairs an order-blind method ties as it does on direction twins, so its order-twin accuracy is pulled
@@ -278,7 +314,10 @@ by_kind.sort_values("same", ascending=False, kind="stable")
 # The generator's renderer, shown once here and reused everywhere:
 
 # %%
-show_source(W.render_frame)
+if synthetic:
+    display(show_source(W.render_frame))
+else:
+    print('skipped: the synthetic renderer')
 
 # %% [markdown]
 # ## 8. Stills: what the tiny CLIP is pretrained on
@@ -288,21 +327,27 @@ show_source(W.render_frame)
 # as with the real CLIP, anything temporal has to be learned later by the video modules.
 
 # %%
-specs, descs, labels_ = B.load_stills(cfg, "train")
-from tvrlib.pretrain import render_still_frames
+if synthetic:
+    specs, descs, labels_ = B.load_stills(cfg, "train")
+    from tvrlib.pretrain import render_still_frames
 
-ims = render_still_frames(specs[:8], cfg.frame_size, 96)
-frame_grid([ims], col_labels=[f"#{i}" for i in range(8)], name="00_stills", profile=profile, cell=1.2)
+    ims = render_still_frames(specs[:8], cfg.frame_size, 96)
+    frame_grid([ims], col_labels=[f"#{i}" for i in range(8)], name="00_stills", profile=profile, cell=1.2)
+else:
+    print('skipped: the stills of the synthetic benchmark')
 
 # %%
 # NBVAL_CHECK_OUTPUT
-motion_words = {"moves", "then", "before", "after", "appears", "disappears", "grows", "shrinks", "first", "finally"}
-assert not any(w in motion_words for d in descs for w in d.split())
-with pd.option_context("display.max_colwidth", 200):
-    display(pd.DataFrame({"description": descs[:8], "main object": labels_[:8]}))
-print(
-    f"{len(descs)} training stills, {cfg.num_stills_heldout} held-out stills; no description uses a motion or order word"
-)
+if synthetic:
+    motion_words = {"moves", "then", "before", "after", "appears", "disappears", "grows", "shrinks", "first", "finally"}
+    assert not any(w in motion_words for d in descs for w in d.split())
+    with pd.option_context("display.max_colwidth", 200):
+        display(pd.DataFrame({"description": descs[:8], "main object": labels_[:8]}))
+    print(
+        f"{len(descs)} training stills, {cfg.num_stills_heldout} held-out stills; no description uses a motion or order word"
+    )
+else:
+    print('skipped: the stills of the synthetic benchmark')
 
 # %% [markdown]
 # ## What we found
@@ -312,24 +357,27 @@ print(
 
 # %%
 # NBVAL_CHECK_OUTPUT
-same = summary["same multiset of frames"]
-print(
-    f"* Every direction twin pair ({same['direction']} of {summary.loc['direction', 'pairs']}) has the same multiset "
-    "of sampled frames (checked, not assumed): order-blind methods tie on them and score exactly 50 % on direction "
-    "twins in every later notebook."
-)
-n_mm = int(mm["same multiset of frames"].sum())
-print(
-    f"* {same['order']} of {summary.loc['order', 'pairs']} order pairs also share their frames"
-    + (
-        f" ({n_mm} of them swap two moves, whose objects are on screen only while they move); order-blind methods "
-        "tie on those too."
-        if same["order"]
-        else "."
+if synthetic:
+    same = summary["same multiset of frames"]
+    print(
+        f"* Every direction twin pair ({same['direction']} of {summary.loc['direction', 'pairs']}) has the same multiset "
+        "of sampled frames (checked, not assumed): order-blind methods tie on them and score exactly 50 % on direction "
+        "twins in every later notebook."
     )
-    + f" {same['detail']} of {summary.loc['detail', 'pairs']} detail pairs share their frames."
-)
-print(
-    "* Whether a method separates the other order pairs and the detail pairs is an empirical question that "
-    "notebooks 03-05 answer per method, with confidence intervals."
-)
+    n_mm = int(mm["same multiset of frames"].sum())
+    print(
+        f"* {same['order']} of {summary.loc['order', 'pairs']} order pairs also share their frames"
+        + (
+            f" ({n_mm} of them swap two moves, whose objects are on screen only while they move); order-blind methods "
+            "tie on those too."
+            if same["order"]
+            else "."
+        )
+        + f" {same['detail']} of {summary.loc['detail', 'pairs']} detail pairs share their frames."
+    )
+    print(
+        "* Whether a method separates the other order pairs and the detail pairs is an empirical question that "
+        "notebooks 03-05 answer per method, with confidence intervals."
+    )
+else:
+    print("fixture/real data: nothing synthetic to sum up; the splits and videos above are this dataset's")

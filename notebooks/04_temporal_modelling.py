@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from IPython.display import display
 
 from tvrlib import experiment as X
 from tvrlib import metrics as M
@@ -492,49 +493,54 @@ cost_table if cost_table is None else cost_table.round(2)
 # meanP and seqTransf without position embeddings tie on every direction twin. The rest is empirical.
 
 # %%
-twins = pd.concat(
-    [r.evaluation.twins.assign(head=k, seed=r.seed) for k, hr in runs.items() for r in hr.runs], ignore_index=True
-)
-for name in ("meanP", "seqTransf (no PE)"):
-    if name in runs:
-        d = twins[(twins["head"] == name) & (twins["factor"] == "direction")]
-        assert (d["ties"] == d["n"]).all(), name  # guaranteed ties, every seed
-order = ["order", "direction", "detail"]
-tw = twins.groupby(["head", "factor"])["accuracy"].agg(["mean", "std", "min", "max"])
-fig, ax = figure("04_twins", profile, width=8, height=3.6)
-for i, name in enumerate(runs):
-    part = tw.loc[name].loc[order]
-    x = np.arange(len(order)) + (i - (len(runs) - 1) / 2) * 0.14
-    ax.errorbar(
-        x,
-        part["mean"],
-        yerr=np.clip([part["mean"] - part["min"], part["max"] - part["mean"]], 0, None),  # seeds alike: 0, not -1e-15
-        fmt="o",
-        capsize=3,
-        label=name,
+has_twins = all(r.evaluation.twins is not None for hr in runs.values() for r in hr.runs)
+tw = None
+if has_twins:
+    twins = pd.concat(
+        [r.evaluation.twins.assign(head=k, seed=r.seed) for k, hr in runs.items() for r in hr.runs], ignore_index=True
     )
-ax.axhline(50, color="gray", ls="--", lw=1, label="50 % (chance)")
-ax.set_xticks(range(len(order)), order)
-ax.set_ylabel("twin accuracy (%), mean and range over seeds")
-ax.legend(fontsize=8, ncol=3)
-save_figure(fig)
-for name in ("meanP", "seqTransf (no PE)"):  # the order-blind heads on order twins: ties, and the other pairs
-    if name in runs:
-        o = twins[(twins["head"] == name) & (twins["factor"] == "order")]
-        n, rest = int(o["n"].iloc[0]), o["n"] - o["ties"]
-        ties = f"{o['ties'].min()}" if o["ties"].nunique() == 1 else f"{o['ties'].min()}-{o['ties'].max()}"
-        won_rest = ((o["accuracy"] * o["n"] / 100 - o["ties"] / 2) / rest).mean() * 100
-        others = (
-            f"ranks the gold above its twin on {won_rest:.1f} % of the others (mean over seeds)"
-            if (rest > 0).all()
-            else "has no other order twins"
+    for name in ("meanP", "seqTransf (no PE)"):
+        if name in runs:
+            d = twins[(twins["head"] == name) & (twins["factor"] == "direction")]
+            assert (d["ties"] == d["n"]).all(), name  # guaranteed ties, every seed
+    order = ["order", "direction", "detail"]
+    tw = twins.groupby(["head", "factor"])["accuracy"].agg(["mean", "std", "min", "max"])
+    fig, ax = figure("04_twins", profile, width=8, height=3.6)
+    for i, name in enumerate(runs):
+        part = tw.loc[name].loc[order]
+        x = np.arange(len(order)) + (i - (len(runs) - 1) / 2) * 0.14
+        ax.errorbar(
+            x,
+            part["mean"],
+            yerr=np.clip([part["mean"] - part["min"], part["max"] - part["mean"]], 0, None),  # seeds alike: 0, not -1e-15
+            fmt="o",
+            capsize=3,
+            label=name,
         )
-        print(
-            f"{name} (order-blind) ties on {ties} of {n} order-twin queries and {others}: order-twin accuracy "
-            f"{tw.loc[(name, 'order'), 'mean']:.1f} %, the baseline an order-aware head must beat on order twins."
-        )
-tw_cells = tw.assign(cell=lambda t: [f"{m:.1f} ± {s:.1f}" for m, s in zip(t["mean"], t["std"])])["cell"]
-tw_cells.unstack("factor").loc[list(runs), order + ["all"]]
+    ax.axhline(50, color="gray", ls="--", lw=1, label="50 % (chance)")
+    ax.set_xticks(range(len(order)), order)
+    ax.set_ylabel("twin accuracy (%), mean and range over seeds")
+    ax.legend(fontsize=8, ncol=3)
+    save_figure(fig)
+    for name in ("meanP", "seqTransf (no PE)"):  # the order-blind heads on order twins: ties, and the other pairs
+        if name in runs:
+            o = twins[(twins["head"] == name) & (twins["factor"] == "order")]
+            n, rest = int(o["n"].iloc[0]), o["n"] - o["ties"]
+            ties = f"{o['ties'].min()}" if o["ties"].nunique() == 1 else f"{o['ties'].min()}-{o['ties'].max()}"
+            won_rest = ((o["accuracy"] * o["n"] / 100 - o["ties"] / 2) / rest).mean() * 100
+            others = (
+                f"ranks the gold above its twin on {won_rest:.1f} % of the others (mean over seeds)"
+                if (rest > 0).all()
+                else "has no other order twins"
+            )
+            print(
+                f"{name} (order-blind) ties on {ties} of {n} order-twin queries and {others}: order-twin accuracy "
+                f"{tw.loc[(name, 'order'), 'mean']:.1f} %, the baseline an order-aware head must beat on order twins."
+            )
+    tw_cells = tw.assign(cell=lambda t: [f"{m:.1f} ± {s:.1f}" for m, s in zip(t["mean"], t["std"])])["cell"]
+    display(tw_cells.unstack("factor").loc[list(runs), order + ["all"]])
+else:
+    print('skipped: this dataset has no twins (a synthetic-benchmark feature)')
 
 # %% [markdown]
 # ### Why no head wins the direction twins here
@@ -549,12 +555,10 @@ tw_cells.unstack("factor").loc[list(runs), order + ["all"]]
 # on.
 
 # %%
-from IPython.display import display
-
 from tvrlib import diagnostics as D
 
 synthetic_specs = "video_fields" in test.meta
-if synthetic_specs and "seqTransf" in runs:
+if synthetic_specs and "seqTransf" in runs and tw is not None:
     n_frames = videos.frames.shape[1]
     probe = D.direction_probe(S.data("train"), train.videos.frames, test, test_src.videos.frames, n_frames)
     st_dir = tw.loc[("seqTransf", "direction"), "mean"]
@@ -753,11 +757,11 @@ else:
 # change; under papermill the figure below is drawn for the caption the parameters pick.
 
 # %%
-from IPython.display import display
-
 from tvrlib import explore as E
 
-if have("the browser", "meanP", "seqTransf"):
+if not has_twins:
+    print("skipped: the browser shows a twin pair's caption; this dataset has no twins")
+elif have("the browser", "meanP", "seqTransf"):
     pairs = E.twin_queries(test, browse_factor)
     caption = int(pairs["text_index"].iloc[browse_pair])
     print(f'caption {caption} ({browse_factor} twin pair {browse_pair}): "{test.texts[caption]}"')
@@ -838,6 +842,9 @@ HYPOTHESES = [
 hyp_rows, hyp_table = [], []
 for text, a, b, what in HYPOTHESES:
     if not have(f"the hypothesis '{text}'", a, b):
+        continue
+    if what in ("order", "direction") and not has_twins:
+        print(f"skipped: the hypothesis '{text}' needs twins (a synthetic-benchmark feature)")
         continue
     if what in ("order", "direction"):
         d = X.paired_difference(X.twin_runs(runs[a], what), X.twin_runs(runs[b], what), "MnR", n_boot=S.n_boot)
@@ -939,45 +946,46 @@ print(
     + run_names(cut_by_cap)
     + ("; these may still have been improving." if len(best_at_cap) or len(cut_by_cap) else ".")
 )
-order_means = tw.xs("order", level="factor")["mean"].sort_values(ascending=False, kind="stable")
-if len(order_means) > 1:
-    top, second = order_means.index[:2]
-    m_top, m_second = order_means[top], order_means[second]
-    d = X.paired_difference(
-        X.twin_runs(runs[top], "order"), X.twin_runs(runs[second], "order"), "MnR", n_boot=S.n_boot
-    )
-    lo, hi = sorted((-100 * d["ci"][0] + 0.0, -100 * d["ci"][1] + 0.0))
-    spread = {k: (tw.loc[(k, "order"), "min"], tw.loc[(k, "order"), "max"]) for k in (top, second)}
-    within = spread[top][0] <= m_second <= spread[top][1] and spread[second][0] <= m_top <= spread[second][1]
-    print(
-        f"Order twins: the highest mean is {top}'s ({m_top:.1f} %), {m_top - m_second:.1f} points above the "
-        f"runner-up {second} ({m_second:.1f} %). Their paired difference over seeds and order-twin queries is "
-        f"{-100 * d['delta'] + 0.0:+.1f} points [{lo:+.1f}, {hi:+.1f}]"
-        + (
-            ", a CI that includes 0: the two are not distinguishable here"
-            if lo <= 0 <= hi
-            else ", a CI that excludes 0 (a comparison made after seeing the numbers, not one of our hypotheses)"
+if tw is not None:
+    order_means = tw.xs("order", level="factor")["mean"].sort_values(ascending=False, kind="stable")
+    if len(order_means) > 1:
+        top, second = order_means.index[:2]
+        m_top, m_second = order_means[top], order_means[second]
+        d = X.paired_difference(
+            X.twin_runs(runs[top], "order"), X.twin_runs(runs[second], "order"), "MnR", n_boot=S.n_boot
         )
-        + (
-            "; each mean also lies within the other's seed range [min, max]."
-            if within
-            else "; the means lie outside each other's seed range [min, max]."
+        lo, hi = sorted((-100 * d["ci"][0] + 0.0, -100 * d["ci"][1] + 0.0))
+        spread = {k: (tw.loc[(k, "order"), "min"], tw.loc[(k, "order"), "max"]) for k in (top, second)}
+        within = spread[top][0] <= m_second <= spread[top][1] and spread[second][0] <= m_top <= spread[second][1]
+        print(
+            f"Order twins: the highest mean is {top}'s ({m_top:.1f} %), {m_top - m_second:.1f} points above the "
+            f"runner-up {second} ({m_second:.1f} %). Their paired difference over seeds and order-twin queries is "
+            f"{-100 * d['delta'] + 0.0:+.1f} points [{lo:+.1f}, {hi:+.1f}]"
+            + (
+                ", a CI that includes 0: the two are not distinguishable here"
+                if lo <= 0 <= hi
+                else ", a CI that excludes 0 (a comparison made after seeing the numbers, not one of our hypotheses)"
+            )
+            + (
+                "; each mean also lies within the other's seed range [min, max]."
+                if within
+                else "; the means lie outside each other's seed range [min, max]."
+            )
         )
-    )
-blind = [k for k in ("meanP", "seqTransf (no PE)") if k in runs]  # order-blind heads
-for factor in order:
-    means = ", ".join(f"{k} {tw.loc[(k, factor), 'mean']:.1f}" for k in runs)
-    if factor == "order" and blind:
-        base = max(tw.loc[(k, "order"), "max"] for k in blind)
-        above = [k for k in runs if k not in blind and tw.loc[(k, factor), "min"] > base]
-        bar = (
-            f"above the order-blind heads' best seed ({' / '.join(blind)}: {base:.1f} %, not 50 %; "
-            "no test of significance)"
-        )
-    else:
-        above = [k for k in runs if tw.loc[(k, factor), "min"] > 50]
-        bar = "above 50 % (chance)"
-    print(f"{factor} twins: {means} % -> {bar} in every seed: {', '.join(above) if above else 'none'}.")
+    blind = [k for k in ("meanP", "seqTransf (no PE)") if k in runs]  # order-blind heads
+    for factor in order:
+        means = ", ".join(f"{k} {tw.loc[(k, factor), 'mean']:.1f}" for k in runs)
+        if factor == "order" and blind:
+            base = max(tw.loc[(k, "order"), "max"] for k in blind)
+            above = [k for k in runs if k not in blind and tw.loc[(k, factor), "min"] > base]
+            bar = (
+                f"above the order-blind heads' best seed ({' / '.join(blind)}: {base:.1f} %, not 50 %; "
+                "no test of significance)"
+            )
+        else:
+            above = [k for k in runs if tw.loc[(k, factor), "min"] > 50]
+            bar = "above 50 % (chance)"
+        print(f"{factor} twins: {means} % -> {bar} in every seed: {', '.join(above) if above else 'none'}.")
 for name in runs:
     if name == "meanP":
         continue

@@ -58,6 +58,7 @@ from IPython.display import display
 from torch import nn
 
 from tvrlib import metrics as M
+from tvrlib.diagnostics import has_video_specs
 from tvrlib.evaluation import evaluate, evaluation_rows, summary_frame
 from tvrlib.experiment import paired_difference, run, run_heads, seed_rows, setup, subset_runs, summarise_seeds
 from tvrlib.heads import HEADS, TextInput, VideoInput, score_all
@@ -110,7 +111,7 @@ queries, gold = S.queries("test")  # the t2v queries and their gold videos
 q_index = torch.as_tensor(test.query_index)
 D, F_ = videos.frames.shape[-1], videos.frames.shape[1]
 kind = np.array(test.meta.get("kind_of_query", ["video"] * len(gold)))
-has_events = bool((kind == "event").any()) and "video_fields" in test.meta
+has_events = bool((kind == "event").any()) and has_video_specs(test)
 print(
     f"test: {len(test.videos)} videos, {len(texts)} captions, {len(gold)} t2v queries "
     f"({int((kind == 'event').sum())} describe a single event); features D = {D}, {F_} frames per video"
@@ -484,8 +485,11 @@ sims = {label: ev.sim[q_index] for label, ev in evals.items()}  # [queries, vide
 summary_frame(list(evals.values()))
 
 # %%
-tw = pd.concat([ev.twins.assign(head=label) for label, ev in evals.items() if ev.twins is not None])
-if len(tw):
+tw_parts = [ev.twins.assign(head=label) for label, ev in evals.items() if ev.twins is not None]
+tw = pd.concat(tw_parts) if tw_parts else pd.DataFrame()
+if not len(tw):
+    print("skipped: this dataset has no twins (a synthetic-benchmark feature)")
+else:
     tw = tw[tw["factor"] != "all"]
     fig, ax = figure("05_twins", profile, width=8, height=3.2)
     order = list(evals)
