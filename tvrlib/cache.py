@@ -25,6 +25,12 @@ match its key or its tensor file is corrupt.  Temporary files left by an
 interrupted write (``.<key>.*.tmp``) are ignored and removed by
 :meth:`FeatureCache.clear`.
 
+Partial areas: a long computation may store its pieces first (``python -m tvrlib extract`` saves a split's
+features in chunks, :mod:`tvrlib.features`). :meth:`FeatureCache.partial` gives a cache of its own under
+``<root>/partial/<key>/``, whose entries are written like any other (atomically, manifest last), so a killed run
+leaves complete pieces or nothing readable; :meth:`FeatureCache.drop_partial` removes the area once the whole
+entry is written, and :meth:`FeatureCache.clear` removes every area with the entries.
+
 Typical use::
 
     cache = FeatureCache()                       # <project>/data/cache or $TVR_CACHE_DIR
@@ -71,6 +77,7 @@ MANIFEST_FORMAT = 1
 _KEY_RE = re.compile(rf"^[0-9a-f]{{{KEY_LENGTH}}}$")
 _TENSOR_SUFFIX = ".pt"
 _MANIFEST_SUFFIX = ".json"
+PARTIAL_DIR = "partial"
 
 
 class CacheMissError(CacheError, KeyError):
@@ -426,6 +433,22 @@ class FeatureCache:
                 pass
         return removed
 
+    def partial(self, key: str) -> FeatureCache:
+        """The partial area of entry ``key``: a :class:`FeatureCache` in ``<root>/partial/<key>/`` for the pieces
+        of a computation that is saved as it goes (created on the first write)."""
+        return FeatureCache(self.root / PARTIAL_DIR / self._check_key(key))
+
+    def drop_partial(self, key: str) -> int:
+        """Remove the partial area of ``key`` (only files this class writes); returns the number of files removed."""
+        area = self.partial(key)
+        removed = area.clear()
+        try:
+            area.root.rmdir()  # only if nothing else is in it
+            area.root.parent.rmdir()
+        except OSError:
+            pass
+        return removed
+
     def _entry_keys(self) -> list[str]:
         if not self.root.is_dir():
             return []
@@ -472,14 +495,19 @@ class FeatureCache:
         return df
 
     def clear(self) -> int:
-        """Remove every entry and leftover temp file in the root; returns the number of files removed.
+        """Remove every entry, partial area and leftover temp file in the root; returns the number of files removed.
 
         Only files this class writes are touched (``<key>.pt``, ``<key>.json``,
-        ``.<key>.*.tmp``), so pointing a cache at a wrong directory cannot wipe it.
+        ``.<key>.*.tmp``, the same in ``partial/<key>/``), so pointing a cache at a wrong directory cannot wipe it.
         """
         if not self.root.is_dir():
             return 0
         removed = 0
+        areas = self.root / PARTIAL_DIR
+        if areas.is_dir():
+            for d in sorted(areas.iterdir()):
+                if d.is_dir() and _KEY_RE.match(d.name):
+                    removed += self.drop_partial(d.name)
         # manifests first, so a concurrent reader never sees a manifest without its tensors
         candidates = sorted(self.root.iterdir(), key=lambda p: (p.suffix != _MANIFEST_SUFFIX, p.name))
         for p in candidates:
