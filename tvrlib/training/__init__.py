@@ -25,6 +25,13 @@
   ``epochs`` is then the maximum, and the schedule spans it), a tqdm progress bar, and the history as
   pandas DataFrames (:class:`FitResult`, with ``epochs_run`` and ``stopped_early``).
 
+* :mod:`.distributed` -- several processes (torchrun, gloo on CPUs, nccl on GPUs):
+  :func:`~tvrlib.training.distributed.init_distributed` gives a :class:`~tvrlib.training.distributed.Distributed` to
+  pass as ``fit(..., distributed=)``; each process trains on its shard of every global batch with the contrastive
+  loss on the gathered batch (:func:`~tvrlib.training.distributed.all_gather_with_grad`) and averaged gradients, the
+  single-process run's steps; ``torchrun ... -m tvrlib.train_distributed`` is the command line. Import it from
+  ``tvrlib.training.distributed`` (its names are not re-exported here).
+
 Notebooks train and compare heads through :mod:`tvrlib.experiment` (one protocol, several seeds), which calls
 :func:`fit`.
 """

@@ -18,6 +18,10 @@ negative captions) from
 inside :func:`torch.random.fork_rng`, so a run resumed from the checkpoint of epoch ``e`` continues
 exactly as the uninterrupted run would (same weights, same metrics, on the same machine and thread
 count).
+
+Several processes (torchrun): ``fit(..., distributed=init_distributed())`` trains on the same global batches split
+over the processes, with the contrastive loss on the gathered global batch and averaged gradients; rank 0 validates
+and writes the checkpoints (:mod:`tvrlib.training.distributed`). Without ``distributed`` nothing changes.
 """
 
 from __future__ import annotations
@@ -149,9 +153,10 @@ class _Checkpoints:
     """``last.pt`` (after every epoch: everything needed to resume) and ``best.pt`` (the best epoch's weights)
     in ``folder``, each written atomically (:func:`tvrlib.atomic.write_atomic`)."""
 
-    def __init__(self, folder: str | os.PathLike, cfg: FitConfig):
+    def __init__(self, folder: str | os.PathLike, cfg: FitConfig, write: bool = True):
         self.folder, self.cfg = Path(folder), cfg
         self.last, self.best = self.folder / "last.pt", self.folder / "best.pt"
+        self.write = write  # False: a process that only reads (a distributed run's ranks > 0)
 
     def start(self, model: RetrievalModel, optimizer, scheduler, resume: bool) -> _Run:
         """A fresh run (an old ``last.pt`` is removed), or with ``resume`` the run saved in ``last.pt``."""
@@ -159,7 +164,8 @@ class _Checkpoints:
         if not self.last.exists():
             return _Run()
         if not resume:
-            self.last.unlink()  # a fresh run does not mix with an old one
+            if self.write:
+                self.last.unlink()  # a fresh run does not mix with an old one
             return _Run()
         state = torch.load(self.last, map_location="cpu", weights_only=False)
         now = self.cfg.as_dict()
@@ -186,9 +192,13 @@ class _Checkpoints:
         )
 
     def save_best(self, weights: dict, epoch: int, value: float) -> None:
+        if not self.write:
+            return
         _save({"model": weights, "epoch": epoch, "value": value}, self.best)
 
     def save_last(self, model: RetrievalModel, optimizer, scheduler, epoch: int, run: _Run) -> None:
+        if not self.write:
+            return
         _save(
             {
                 "model": model.state_dict(),
@@ -227,17 +237,20 @@ def _step(
     video: VideoInput,
     ids: torch.Tensor,
     negatives: HardNegatives | None = None,
+    distributed=None,
 ) -> float:
-    """One optimiser step: loss, backward, gradient clipping, step, schedule, temperature clamp."""
-    loss = batch_loss(cfg, model, text, video, ids, negatives)
+    """One optimiser step: loss, backward, gradient clipping, step, schedule, temperature clamp.
+    ``distributed``: this process's part of the global batch's loss, gradients averaged over the processes."""
+    loss = (batch_loss if distributed is None else distributed.batch_loss)(cfg, model, text, video, ids, negatives)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    value = float(loss.detach()) if distributed is None else distributed.sync_gradients(model, loss)
     if cfg.clip_grad is not None:
         nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
     optimizer.step()
     scheduler.step()
     clamp_logit_scale_(model.logit_scale)
-    return float(loss.detach())
+    return value
 
 
 def _group_lrs(optimizer) -> dict:
@@ -258,24 +271,30 @@ def _train_epoch(
     epoch: int,
     steps: list,
     progress: bool,
+    distributed=None,
 ) -> tuple[list[float], float]:
     """One epoch of steps in the epoch's own seeded order; appends a row per step to ``steps``.
-    Returns the step losses and the seconds it took."""
+    Returns the step losses and the seconds it took. ``distributed``: each process trains on its shard of every
+    batch (the same order on every process); the losses are the global batch's."""
     rng = np.random.default_rng([cfg.seed, epoch])
     order = rng.permutation(len(train))
     model.train()
     t0 = time.perf_counter()
     losses = []
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+        seed = cfg.seed * 1_000_003 + epoch
+        torch.manual_seed(seed if distributed is None else distributed.torch_seed(seed))
         bar = tqdm(
             range(budget.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False
         )
         for k in bar:
             idx = order[k * budget.batch : (k + 1) * budget.batch]
-            text, video, ids = train.batch(idx, model, rng)
+            own = idx if distributed is None else distributed.shard(idx)
+            text, video, ids = train.batch(own, model, rng)
             negatives = train.hard_negatives(idx, model, rng, cfg.hard_negatives) if cfg.hard_negatives else None
-            value = _step(cfg, model, optimizer, scheduler, text, video, ids, negatives)
+            if distributed is not None:
+                negatives = distributed.shard_negatives(negatives, len(idx))
+            value = _step(cfg, model, optimizer, scheduler, text, video, ids, negatives, distributed)
             losses.append(value)
             steps.append(
                 {
@@ -317,6 +336,7 @@ def fit(
     resume: bool = False,
     stop_after_epoch: int | None = None,
     progress: bool = True,
+    distributed=None,
     **overrides,
 ) -> FitResult:
     """Train ``model`` on ``train`` and keep the epoch that is best on ``val``.
@@ -336,6 +356,9 @@ def fit(
     for ``p`` epochs; ``config.epochs`` is then the maximum, and the schedule spans it (module docstring).
     Returns a :class:`FitResult` whose model holds the best validation epoch's weights, with the number of
     epochs that ran (``epochs_run``) and whether early stopping ended the run (``stopped_early``).
+    ``distributed``: a :class:`~tvrlib.training.distributed.Distributed` (``init_distributed()`` in every process of
+    a torchrun launch): ``config.batch_size`` is the global batch, split over the processes; every process returns
+    the same result; rank 0 validates, writes the checkpoints and shows the progress bar.
     """
     cfg = dataclasses.replace(config or FitConfig(), **overrides)
     if not isinstance(model, RetrievalModel):
@@ -347,9 +370,14 @@ def fit(
             "the synthetic benchmark's counterfactual captions; or set hard_negatives=0"
         )
     budget = _Budget.of(cfg, len(train))
+    if distributed is not None:
+        distributed.check_batch(budget.batch)
+        distributed.broadcast_state(model)  # the same starting weights everywhere
+        progress = progress and distributed.is_main
     optimizer = _optimizer(model, cfg)
     scheduler = warmup_cosine(optimizer, budget.total, budget.warmup_steps)
-    ckpt = _Checkpoints(checkpoint_dir, cfg) if checkpoint_dir is not None else None
+    writer = distributed is None or distributed.is_main
+    ckpt = _Checkpoints(checkpoint_dir, cfg, write=writer) if checkpoint_dir is not None else None
     run = ckpt.start(model, optimizer, scheduler, resume) if ckpt is not None else _Run()
 
     for epoch in range(run.next_epoch, cfg.epochs):
@@ -358,11 +386,11 @@ def fit(
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break  # an interrupted run: resume later from checkpoint_dir
         losses, train_seconds = _train_epoch(
-            cfg, budget, model, train, optimizer, scheduler, epoch, run.steps, progress
+            cfg, budget, model, train, optimizer, scheduler, epoch, run.steps, progress, distributed
         )
         model.eval()
         t1 = time.perf_counter()
-        metrics = validate(model, val)
+        metrics = validate(model, val) if distributed is None else distributed.on_main(validate, model, val)
         eval_seconds = time.perf_counter() - t1
         run.history.append(
             {
