@@ -10,11 +10,11 @@ EXECUTED  := results/$(PROFILE)/executed
 # what the test command writes goes here (ignored by git), never into the committed results/
 TEST_OUT  := $(CURDIR)/build/test
 
-.PHONY: setup data reproduce test unit lint format sync lab notebooks-tiny nbval notebooks bench clean-cache help
+.PHONY: setup data reproduce test unit lint format sync lab notebooks-tiny notebooks-fixture nbval notebooks bench clean-cache help
 
 help:
 	@echo "make reproduce   run the whole suite (profile=$(PROFILE)): benchmark, tiny CLIP, every notebook"
-	@echo "make test        lint + unit tests + every notebook on the tiny profile + nbval on the committed notebooks"
+	@echo "make test        lint + unit tests + every notebook on the tiny and fixture profiles + nbval on the committed notebooks"
 	@echo "make lab         open the notebooks in JupyterLab (the project's environment and kernel)"
 	@echo "make sync        after editing notebooks/NN_*.py: update the paired .ipynb (outputs kept)"
 	@echo "make notebooks   re-execute the committed notebooks in place (refreshes outputs and results/quick/)"
@@ -65,6 +65,13 @@ notebooks-tiny: setup
 	TVR_RESULTS_DIR=$(TEST_OUT)/results $(BIN)/python -m tvrlib run-notebooks --profile tiny \
 		--out $(TEST_OUT)/executed-tiny $(NOTEBOOKS)
 
+# every notebook end to end on the fixture profile: real-format MSR-VTT files (tests/fixtures/real/) and the tiny
+# CLIP, so a notebook that assumes the synthetic benchmark fails here (numbers meaningless; the path is the point)
+notebooks-fixture: setup
+	$(BIN)/python -m tvrlib prepare --profile fixture
+	TVR_RESULTS_DIR=$(TEST_OUT)/results $(BIN)/python -m tvrlib run-notebooks --profile fixture \
+		--out $(TEST_OUT)/executed-fixture $(NOTEBOOKS)
+
 # regression check of the committed (quick) notebooks: nbval re-executes them and compares the cells
 # marked NBVAL_CHECK_OUTPUT; what they write goes to $(TEST_OUT)/, so the committed results/ stay as they are
 nbval: data
@@ -75,6 +82,7 @@ test: data
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest -q tests
 	$(MAKE) --no-print-directory notebooks-tiny
+	$(MAKE) --no-print-directory notebooks-fixture
 	$(MAKE) --no-print-directory nbval
 
 # re-execute the committed notebooks in place (quick profile) to refresh their outputs and results/quick/
