@@ -135,3 +135,55 @@ def test_prepare_generates_the_profile_benchmark_and_the_clip_benchmark(name, mo
     clip = PROFILES[name].get("clip_benchmark", PROFILES[name]["benchmark"])
     assert generated == list(dict.fromkeys([PROFILES[name]["benchmark"], clip]))
     assert pretrained == [(clip, PROFILES[name]["clip_model"])]
+
+
+REAL_FIXTURE_OPTIONS = {  # the fixture folders are small: carve 2 validation videos where a loader carves
+    "msrvtt": {"val_size": 2},
+    "msvd": {},
+    "lsmdc": {},
+    "didemo": {},
+    "activitynet": {"val_size": 1},
+}
+
+
+@pytest.mark.parametrize("name", ["msrvtt", "msrvtt-7k", "msvd", "lsmdc", "didemo", "activitynet"])
+def test_each_real_profile_loads_its_dataset_in_the_real_format(name):
+    """Every real profile's dataset, with the profile's own options, loads all three splits from the real-format
+    fixture files (only the folder and the size of a validation carve-out differ from a reviewer's run)."""
+    from tvrlib.datasets import load_dataset
+    from tvrlib.profiles import FIXTURES
+
+    p = get_profile(name)
+    opts = {**p["dataset_options"], **REAL_FIXTURE_OPTIONS[p["dataset"]], "root": FIXTURES / p["dataset"]}
+    sizes = {split: load_dataset(p["dataset"], split, **opts).num_videos for split in ("train", "val", "test")}
+    assert all(n > 0 for n in sizes.values()), sizes
+    assert p["clip_model"] == "ViT-B-32" and p["pretrained"] == "openai"
+
+
+def test_the_real_profiles_follow_the_papers_splits_and_frames():
+    assert get_profile("msrvtt")["dataset_options"]["train_csv"] == "MSRVTT_train.9k.csv"
+    assert get_profile("msrvtt-7k")["dataset_options"]["train_csv"] == "MSRVTT_train.7k.csv"  # seed 000's list
+    for name in ("didemo", "activitynet"):  # paragraph retrieval: CLIP4Clip's 64 frames, batch 64
+        assert get_profile(name)["num_frames"] == 64 and training_settings(name)["batch_size"] == 64
+    for name in ("msvd", "lsmdc"):
+        assert get_profile(name)["num_frames"] == 12 and training_settings(name)["batch_size"] == 128
+
+
+def test_prepare_for_the_fixture_profile_pretrains_the_tiny_clip_only(monkeypatch, capsys):
+    """Real data with the tiny CLIP: no benchmark of its own to generate, only the stills of its clip_benchmark."""
+    import tvrlib.pretrain
+    import tvrlib.synthetic.benchmark as B
+    from tvrlib.__main__ import main
+
+    generated, pretrained = [], []
+    monkeypatch.setattr(B, "generate", lambda cfg, progress=False: generated.append(cfg.name) or cfg.name)
+    monkeypatch.setattr(
+        tvrlib.pretrain,
+        "ensure_tiny_clip",
+        lambda cfg, progress=False, model_name=None: pretrained.append((cfg.name, model_name)),
+    )
+    assert main(["prepare", "--profile", "fixture"]) == 0
+    assert generated == ["tiny"] and pretrained == [("tiny", "tvr-tiny-attn")]
+    generated.clear()
+    assert main(["prepare", "--profile", "msrvtt"]) == 0  # ViT-B-32 weights: nothing to generate or pretrain
+    assert generated == [] and "nothing to generate" in capsys.readouterr().out
