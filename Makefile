@@ -65,12 +65,12 @@ notebooks-tiny: setup
 	TVR_RESULTS_DIR=$(TEST_OUT)/results $(BIN)/python -m tvrlib run-notebooks --profile tiny \
 		--out $(TEST_OUT)/executed-tiny $(NOTEBOOKS)
 
-# every notebook end to end on the fixture profile: real-format MSR-VTT files (tests/fixtures/real/) and the tiny
-# CLIP, so a notebook that assumes the synthetic benchmark fails here (numbers meaningless; the path is the point)
+# the commands of docs/reproduce-real-data.md (extract, every notebook, torchrun) on the fixture profile:
+# real-format MSR-VTT files (tests/fixtures/real/) and the tiny CLIP, so a notebook that assumes the synthetic
+# benchmark fails here (numbers meaningless; the path is the point)
 notebooks-fixture: setup
 	$(BIN)/python -m tvrlib prepare --profile fixture
-	TVR_RESULTS_DIR=$(TEST_OUT)/results $(BIN)/python -m tvrlib run-notebooks --profile fixture \
-		--out $(TEST_OUT)/executed-fixture $(NOTEBOOKS)
+	TVR_RESULTS_DIR=$(TEST_OUT)/results $(BIN)/python tests/run_doc_commands.py --out $(TEST_OUT)/doc-commands
 
 # regression check of the committed (quick) notebooks: nbval re-executes them and compares the cells
 # marked NBVAL_CHECK_OUTPUT; what they write goes to $(TEST_OUT)/, so the committed results/ stay as they are

@@ -20,6 +20,10 @@
 #
 # The benchmark is written to disk in the **MSR-VTT format** (`MSRVTT_data.json`, split csv files, mp4 videos), and
 # read by the very loader that reads the real MSR-VTT.
+#
+# **On real data:** `python -m tvrlib run-notebooks --profile msrvtt --out results/msrvtt/executed notebooks/00_the_benchmark.ipynb`
+# (or `msrvtt-7k`, `msvd`, `lsmdc`, `didemo`, `activitynet`); the data, the weights and the exact commands are in
+# `docs/reproduce-real-data.md`. Sections that need the synthetic benchmark print "skipped" there.
 
 # %% tags=["parameters"]
 profile = "quick"  # quick | full: which synthetic config (data/synthetic/<name>.json)

@@ -18,6 +18,10 @@
 # * **zero-shot retrieval** by mean pooling — the baseline every later notebook improves on.
 #
 # The real path is the same code with `clip_model="ViT-B-32", pretrained="openai"` (profile `msrvtt`).
+#
+# **On real data:** `python -m tvrlib run-notebooks --profile msrvtt --out results/msrvtt/executed notebooks/01_encoding_with_clip.ipynb`
+# (or `msrvtt-7k`, `msvd`, `lsmdc`, `didemo`, `activitynet`); the data, the weights and the exact commands are in
+# `docs/reproduce-real-data.md`. Sections that need the synthetic benchmark print "skipped" there.
 
 # %% tags=["parameters"]
 profile = "quick"

@@ -16,6 +16,10 @@
 #   and a **paired** test for "is method A better than B?" on the same queries;
 # * why, zero-shot on our benchmark, the middle frame alone can score a higher R@1 than all 12 frames — and what
 #   we could not explain.
+#
+# **On real data:** `python -m tvrlib run-notebooks --profile msrvtt --out results/msrvtt/executed notebooks/02_metrics.ipynb`
+# (or `msrvtt-7k`, `msvd`, `lsmdc`, `didemo`, `activitynet`); the data, the weights and the exact commands are in
+# `docs/reproduce-real-data.md`. Sections that need the synthetic benchmark print "skipped" there.
 
 # %% tags=["parameters"]
 profile = "quick"

@@ -22,6 +22,10 @@
 #   fine-tunes CLIP's towers. We do a short end-to-end run on the tiny CLIP;
 # * **which frames matter**: how much each frame adds to a mean-pooled score, how well a single frame does depending
 #   on *where* it sits in the video, and how many frames mean pooling needs.
+#
+# **On real data:** `python -m tvrlib run-notebooks --profile msrvtt --out results/msrvtt/executed notebooks/03_mean_pooling_and_training.ipynb`
+# (or `msrvtt-7k`, `msvd`, `lsmdc`, `didemo`, `activitynet`); the data, the weights and the exact commands are in
+# `docs/reproduce-real-data.md`. Sections that need the synthetic benchmark print "skipped" there.
 
 # %% tags=["parameters"]
 profile = "quick"  # quick | full | msrvtt

@@ -24,6 +24,10 @@
 # [notebook 05](05_text_conditioned_pooling.ipynb), with the paper's own kind of head; its one verdict is in
 # `results/<profile>/claims.csv`. This notebook shows CLIP4Clip's temporal heads and records only our own hypotheses
 # about them (`results/<profile>/hypotheses.csv`), not a verdict on Table 5.
+#
+# **On real data:** `python -m tvrlib run-notebooks --profile msrvtt --out results/msrvtt/executed notebooks/04_temporal_modelling.ipynb`
+# (or `msrvtt-7k`, `msvd`, `lsmdc`, `didemo`, `activitynet`); the data, the weights and the exact commands are in
+# `docs/reproduce-real-data.md`. Sections that need the synthetic benchmark print "skipped" there.
 
 # %% tags=["parameters"]
 profile = "quick"  # quick | full | msrvtt

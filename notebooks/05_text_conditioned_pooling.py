@@ -19,6 +19,10 @@
 # * where text-conditioned pooling helps on our benchmark and where it does not (our own hypotheses about captions
 #   that describe one event), and what its attention looks at;
 # * CrossAttnGL Table 2 and TopKTemporal Tables 4–5 beside our numbers, each claim judged once, here.
+#
+# **On real data:** `python -m tvrlib run-notebooks --profile msrvtt --out results/msrvtt/executed notebooks/05_text_conditioned_pooling.ipynb`
+# (or `msrvtt-7k`, `msvd`, `lsmdc`, `didemo`, `activitynet`); the data, the weights and the exact commands are in
+# `docs/reproduce-real-data.md`. Sections that need the synthetic benchmark print "skipped" there.
 
 # %% tags=["parameters"]
 profile = "quick"  # quick | full | msrvtt
