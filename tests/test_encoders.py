@@ -57,6 +57,38 @@ def test_text_forward_over_the_captions_length_equals_the_full_context(enc):
     assert n < tokens.shape[1] and out.words[:, n:].abs().max() == 0
 
 
+def test_max_words_truncates_as_clip4clip_and_keys_the_cache(tmp_path):
+    register_configs()
+    torch.manual_seed(0)
+    path = tmp_path / "tiny-random.pt"
+    torch.save(create_model("tvr-tiny").state_dict(), path)
+    e = load_encoder("tvr-tiny", pretrained=str(path), device="cpu")
+    short, long = "a green triangle", "a red square slides from right to left while a blue circle waits"
+    full = e.encode_text([short, long])
+    native = e.context_length
+    e.set_max_words(8)
+    assert e.context_length == 8
+    with pytest.warns(UserWarning, match="exceed the context length 8"):
+        cut = e.encode_text([short, long])
+    assert cut.tokens.shape == (2, 8) and cut.words.shape == (2, 8, e.embed_dim)
+    assert int(cut.tokens[1].argmax()) == 7 and cut.mask[1].all()  # the end token closes the truncated caption
+    assert torch.allclose(cut.sentence[0], full.sentence[0], atol=1e-5)  # a short caption: the same embedding
+    assert not torch.allclose(cut.sentence[1], full.sentence[1], atol=1e-3)  # a long one: its first 6 words only
+    e.set_max_words(10_000)
+    assert e.context_length == native  # never longer than the model's context
+    with pytest.raises(ValueError, match="max_words=2"):
+        e.set_max_words(2)
+    e.set_max_words(None)
+    keys = []
+    for n in (None, 8):
+        e.set_max_words(n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            encode_texts(e, [short, long], cache=FeatureCache(tmp_path / "cache"))
+        keys.append({k for k, _ in FeatureCache(tmp_path / "cache").entries()[["key", "size"]].values})
+    assert len(keys[1]) == 2  # a second entry: the two lengths never share one
+
+
 def test_patch_tokens_match_open_clip_pooled_path(enc):
     x = np.random.default_rng(0).integers(0, 255, (2, enc.image_size, enc.image_size, 3), dtype=np.uint8)
     f = enc.encode_frames(x)

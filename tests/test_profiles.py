@@ -18,7 +18,7 @@ SETTINGS = {
     "dataset_options",
     "training",
 }
-OPTIONAL = {"clip_benchmark"}
+OPTIONAL = {"clip_benchmark", "max_words"}
 TRAINING = {
     "batch_size",
     "lr",

@@ -198,7 +198,16 @@ class ClipEncoder:
                     f"truncated (first: caption {i}, {n} tokens: {texts[i][:60]!r}...)",
                     stacklevel=2,
                 )
-        return self.tokenizer(texts)
+        return self.tokenizer(texts, context_length=self.context_length)
+
+    def set_max_words(self, max_words: int | None) -> None:
+        """Truncate captions to ``max_words`` tokens (start and end tokens included), as CLIP4Clip's ``max_words``
+        does (32 on MSR-VTT, 64 for paragraphs); None or more than the model's context: the model's context. The
+        feature cache keys text features by this length, so entries of two settings never mix."""
+        native = int(getattr(self.tokenizer, "context_length", None) or self.model.context_length)
+        if max_words is not None and max_words < 3:
+            raise ValueError(f"max_words={max_words}: a caption needs its start and end tokens and a word")
+        self.context_length = native if max_words is None else min(int(max_words), native)
 
     def text_forward(self, tokens: torch.Tensor, with_words: bool = True) -> TextFeatures:
         """Forward token ids ``[T, L]`` (keeps gradients; used by fine-tuning)."""

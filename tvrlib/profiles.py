@@ -126,6 +126,7 @@ PROFILES: dict[str, dict] = {
         "clip_model": "tvr-tiny-attn",
         "pretrained": None,
         "num_frames": 12,
+        "max_words": 32,
         "sampler": "uniform",
         "n_boot": 50,
         "dataset_options": {"root": str(FIXTURES / "msrvtt"), "train_csv": "MSRVTT_train.9k.csv", "val_size": 2},
@@ -153,6 +154,7 @@ PROFILES: dict[str, dict] = {
         "clip_model": "ViT-B-32",
         "pretrained": "openai",
         "num_frames": 12,
+        "max_words": 32,
         "sampler": "uniform",
         "n_boot": 2000,
         "dataset_options": {"train_csv": "MSRVTT_train.9k.csv"},
@@ -177,7 +179,9 @@ PROFILES: dict[str, dict] = {
 }
 
 
-def _real_profile(dataset: str, dataset_options: dict | None = None, num_frames: int = 12, **training) -> dict:
+def _real_profile(
+    dataset: str, dataset_options: dict | None = None, num_frames: int = 12, max_words: int = 32, **training
+) -> dict:
     """A real-data profile with the papers' common recipe (CLIP4Clip's: ViT-B/32 with OpenAI weights, uniform
     sampling; the ``msrvtt`` profile's training settings) for ``dataset``; ``training`` replaces settings."""
     base = PROFILES["msrvtt"]
@@ -185,6 +189,7 @@ def _real_profile(dataset: str, dataset_options: dict | None = None, num_frames:
         **{k: v for k, v in base.items() if k != "training"},
         "dataset": dataset,
         "num_frames": num_frames,
+        "max_words": max_words,
         "dataset_options": dict(dataset_options or {}),
         "training": {**base["training"], **training},
     }
@@ -194,15 +199,18 @@ def _real_profile(dataset: str, dataset_options: dict | None = None, num_frames:
 #: ``msrvtt`` trains on the 9k list (CLIP4Clip, X-Pool, TS2-Net, seeds 001-003), ``msrvtt-7k`` on the 7k list (seed
 #: 000's MSR-VTT rows), both tested on 1k-A; MSVD ranks all its test captions (several per video); LSMDC its 1,000
 #: test clips; DiDeMo and ActivityNet are paragraph-to-video retrieval, where CLIP4Clip samples 64 frames and uses a
-#: batch of 64.
+#: batch of 64. ``max_words`` (optional; default: the model's context) truncates captions as CLIP4Clip does: 32 tokens,
+#: 64 for paragraphs.
 PROFILES.update(
     {
         "msrvtt-7k": _real_profile("msrvtt", {"train_csv": "MSRVTT_train.7k.csv"}),
         "msvd": _real_profile("msvd"),
         "lsmdc": _real_profile("lsmdc"),
-        "didemo": _real_profile("didemo", num_frames=64, batch_size=64, e2e_batch_size=64, tight_batch_size=64),
+        "didemo": _real_profile(
+            "didemo", num_frames=64, max_words=64, batch_size=64, e2e_batch_size=64, tight_batch_size=64
+        ),
         "activitynet": _real_profile(
-            "activitynet", num_frames=64, batch_size=64, e2e_batch_size=64, tight_batch_size=64
+            "activitynet", num_frames=64, max_words=64, batch_size=64, e2e_batch_size=64, tight_batch_size=64
         ),
     }
 )

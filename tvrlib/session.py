@@ -69,6 +69,7 @@ class Session:
                 benchmark=self.settings.get("clip_benchmark") or self.settings["benchmark"] or "quick",
                 seed=0,
             )
+            self._cache["encoder"].set_max_words(self.settings.get("max_words"))
         return self._cache["encoder"]
 
     def video_features(self, split: str, with_patches: bool = False, sampler: str | None = None):
