@@ -30,3 +30,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def enc(tmp_path_factory):
+    """A ``tvr-tiny`` encoder with random weights (seed 0), loaded through the file path a checkpoint takes."""
+    import torch
+
+    from tvrlib.encoders import create_model, load_encoder, register_configs
+
+    register_configs()
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "tiny-random.pt"
+    torch.save(create_model("tvr-tiny").state_dict(), path)
+    return load_encoder("tvr-tiny", pretrained=str(path), device="cpu")

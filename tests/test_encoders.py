@@ -14,15 +14,6 @@ from tvrlib.errors import AnnotationError, UnknownNameError, VideoReadError, Wei
 from tvrlib.features import encode_texts, encode_videos
 
 
-@pytest.fixture(scope="module")
-def enc(tmp_path_factory):
-    register_configs()
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("w") / "tiny-random.pt"
-    torch.save(create_model("tvr-tiny").state_dict(), path)
-    return load_encoder("tvr-tiny", pretrained=str(path), device="cpu")
-
-
 def test_shapes(enc):
     D = enc.embed_dim
     f = enc.encode_frames(np.zeros((3, enc.image_size, enc.image_size, 3), np.uint8))

@@ -23,7 +23,7 @@ import torch
 
 from tvrlib.cache import FeatureCache, cache_key
 from tvrlib.datasets import load_dataset
-from tvrlib.encoders import FrameFeatures, create_model, load_encoder, register_configs
+from tvrlib.encoders import FrameFeatures
 from tvrlib.errors import VideoReadError
 from tvrlib.features import encode_videos, extract_videos, video_parts
 from tvrlib.video import sample_frames
@@ -63,15 +63,6 @@ class Counting:
         self.calls += 1
         self.frames += len(frames)
         return self.enc.encode_frames(frames, **kw)
-
-
-@pytest.fixture(scope="module")
-def enc(tmp_path_factory):
-    register_configs()
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("w") / "tiny-random.pt"
-    torch.save(create_model("tvr-tiny").state_dict(), path)
-    return load_encoder("tvr-tiny", pretrained=str(path), device="cpu")
 
 
 @pytest.fixture()

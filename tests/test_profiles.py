@@ -117,12 +117,10 @@ def test_session_setup_takes_the_tiny_profile():
     assert S2.settings["dataset"] == "msrvtt" and S2.settings["dataset_options"] == {}  # another dataset's options
 
 
-@pytest.mark.parametrize("name", ["tiny", "quick", "full"])
-def test_prepare_generates_the_profile_benchmark_and_the_clip_benchmark(name, monkeypatch, capsys):
-    """`python -m tvrlib prepare --profile NAME` for each synthetic profile (both steps stubbed: nothing written)."""
+def _stub_prepare(monkeypatch):
+    """``prepare`` with both steps stubbed (nothing written): the benchmarks it generates, the CLIPs it pretrains."""
     import tvrlib.pretrain
     import tvrlib.synthetic.benchmark as B
-    from tvrlib.__main__ import main
 
     generated, pretrained = [], []
     monkeypatch.setattr(B, "generate", lambda cfg, progress=False: generated.append(cfg.name) or cfg.name)
@@ -131,6 +129,15 @@ def test_prepare_generates_the_profile_benchmark_and_the_clip_benchmark(name, mo
         "ensure_tiny_clip",
         lambda cfg, progress=False, model_name=None: pretrained.append((cfg.name, model_name)),
     )
+    return generated, pretrained
+
+
+@pytest.mark.parametrize("name", ["tiny", "quick", "full"])
+def test_prepare_generates_the_profile_benchmark_and_the_clip_benchmark(name, monkeypatch, capsys):
+    """`python -m tvrlib prepare --profile NAME` for each synthetic profile (both steps stubbed: nothing written)."""
+    from tvrlib.__main__ import main
+
+    generated, pretrained = _stub_prepare(monkeypatch)
     assert main(["prepare", "--profile", name]) == 0
     clip = PROFILES[name].get("clip_benchmark", PROFILES[name]["benchmark"])
     assert generated == list(dict.fromkeys([PROFILES[name]["benchmark"], clip]))
@@ -171,17 +178,9 @@ def test_the_real_profiles_follow_the_papers_splits_and_frames():
 
 def test_prepare_for_the_fixture_profile_pretrains_the_tiny_clip_only(monkeypatch, capsys):
     """Real data with the tiny CLIP: no benchmark of its own to generate, only the stills of its clip_benchmark."""
-    import tvrlib.pretrain
-    import tvrlib.synthetic.benchmark as B
     from tvrlib.__main__ import main
 
-    generated, pretrained = [], []
-    monkeypatch.setattr(B, "generate", lambda cfg, progress=False: generated.append(cfg.name) or cfg.name)
-    monkeypatch.setattr(
-        tvrlib.pretrain,
-        "ensure_tiny_clip",
-        lambda cfg, progress=False, model_name=None: pretrained.append((cfg.name, model_name)),
-    )
+    generated, pretrained = _stub_prepare(monkeypatch)
     assert main(["prepare", "--profile", "fixture"]) == 0
     assert generated == ["tiny"] and pretrained == [("tiny", "tvr-tiny-attn")]
     generated.clear()
