@@ -47,7 +47,13 @@ def inputs():
     mask[1, 4:] = False  # a short clip
     mask[2, 1:] = False  # a single valid frame
     mask[3, [1, 3]] = False  # holes
-    return text, VideoInput(torch.randn(V, F_, D, generator=g), mask)
+    frames = torch.randn(V, F_, D, generator=g)
+    # word and patch tokens from another generator, so the sentence and frames stay as they were
+    g2 = torch.Generator().manual_seed(7)
+    word_mask = torch.ones(T, 4, dtype=torch.bool)
+    word_mask[1, 2:] = False  # a short caption
+    text = TextInput(text.sentence, torch.randn(T, 4, D, generator=g2), word_mask)
+    return text, VideoInput(frames, mask, torch.randn(V, F_, 3, D, generator=g2))
 
 
 # ------------------------------------------------- references: the code before the one-scoring-entry-point refactor

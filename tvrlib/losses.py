@@ -31,6 +31,13 @@ or from the hinge (VSE++), the way ALBEF masks by image id (method_cards.md card
   summed over the batch as in VSE++/SGRAF (``reduction="sum"``), on raw cosines (no temperature).
   With ``extra_v2t [B, K]`` (raw scores) the hardest caption of video ``j`` (4.17) is also sought among them.
 
+* :func:`global_local_ranking_loss` -- CrossAttnGL's training objective (eq. 4.18): ``w_loc * L_loc + w_glo * L_glo``,
+  each term the hinge above (eqs. 4.16, 4.17, 4.19/4.20 in the corrected VSE++ form) on one of the two score
+  matrices of :class:`tvrlib.heads.global_local.GlobalLocalSimilarity` (``head.score_parts``): the score read out
+  from the local (word) similarity vectors and the one read out from the global vector.
+* :func:`channel_decorrelation` -- DRL's channel decorrelation regulariser (CDCR, method_cards.md card 4) on paired
+  feature sets; a function only, not used by :func:`tvrlib.training.fit`.
+
 Shapes: ``scores [B, B]``, ``video_ids [B]`` (any integer labels), optionally ``extra_v2t [B, K]`` with
 ``extra_mask bool [B, K]`` -> scalar.
 """
@@ -156,6 +163,72 @@ def hardest_negative_hinge(
     if reduction == "mean":
         return total.mean()
     raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+
+
+def global_local_ranking_loss(
+    local_scores: torch.Tensor | None,
+    global_scores: torch.Tensor | None,
+    video_ids: torch.Tensor | None = None,
+    margin: float = 0.2,
+    local_weight: float = 1.0,
+    global_weight: float = 1.0,
+    reduction: str = "sum",
+) -> torch.Tensor:
+    """CrossAttnGL's loss (docs/papers.md, §4.4): ``w_loc * L_loc + w_glo * L_glo`` (eq. 4.18).
+
+    ``local_scores [B, B]`` and ``global_scores [B, B]`` are the batch's two score matrices (row = caption, column =
+    video, positives on the diagonal), e.g. ``GlobalLocalSimilarity.score_parts(text, video)``. Each term is
+    :func:`hardest_negative_hinge` -- the VSE++ form ``[margin - s(t, v) + s(t, v')]_+ + [margin - s(t, v) +
+    s(t', v)]_+`` with the hardest in-batch negatives ``v'``, ``t'`` (eqs. 4.16, 4.17), summed over the batch --,
+    not the printed eqs. 4.19-4.20, whose margin term has the wrong sign (errata in docs/papers.md).
+    Our reading of eq. 4.19 ("summed over the local pairs"): the local term ranks the score read out from all the
+    words' local similarity vectors, one hinge per (caption, video) pair like the global term.
+    Either matrix may be None (a head variant without that branch): its term is left out. ``video_ids [B]``:
+    same-video entries are not negatives. ``reduction``: ``"sum"`` (VSE++) or ``"mean"`` (each term divided by B).
+    """
+    if local_scores is None and global_scores is None:
+        raise ValueError("global_local_ranking_loss needs at least one of local_scores and global_scores")
+    total = None
+    for scores, weight in ((local_scores, local_weight), (global_scores, global_weight)):
+        if scores is None:
+            continue
+        term = weight * hardest_negative_hinge(scores, video_ids, margin=margin, reduction=reduction)  # eqs. 4.19-4.20
+        total = term if total is None else total + term  # eq. 4.18
+    return total
+
+
+def channel_decorrelation(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    diagonal_weight: float = 1.0,
+    off_diagonal_weight: float = 0.06,
+    eps: float = 1e-6,
+) -> torch.Tensor:
+    """DRL's channel decorrelation regulariser (CDCR; docs/papers.md, method_cards.md card 4) on ``N`` paired rows.
+
+    ``x [N, D]`` and ``y [N, D]``: row ``n`` of ``x`` is paired with row ``n`` of ``y`` (in DRL: a caption token
+    and its best-matching frame of the paired video, and the other way round). Each channel is z-scored over the
+    ``N`` rows (``z = (x - mean) / std``), the cross-correlation is ``C = sum_n w_n z_x[n] z_y[n]^T / sum_n w_n``
+    (``D x D``; ``weights [N]`` default uniform, DRL uses the WTI token weights) and ::
+
+        loss = diagonal_weight * sum_i (C_ii - 1)^2  +  off_diagonal_weight * sum_{i != j} C_ij^2
+
+    It is 0 when every channel of ``x`` matches the same channel of ``y`` perfectly and is uncorrelated with every
+    other channel (``C = I``). Defaults: DRL's ``main.py`` (1.0, 0.06); its released scripts use 0.14 and 0.0, i.e.
+    no off-diagonal (decorrelation) term at all. Not wired into :func:`tvrlib.training.fit` (off by default).
+    """
+    if x.ndim != 2 or x.shape != y.shape:
+        raise ValueError(f"x and y must be paired [N, D] feature sets, got {tuple(x.shape)} and {tuple(y.shape)}")
+    zx = (x - x.mean(0)) / (x.std(0, unbiased=False) + eps)
+    zy = (y - y.mean(0)) / (y.std(0, unbiased=False) + eps)
+    w = torch.ones(x.shape[0], dtype=x.dtype, device=x.device) if weights is None else weights.to(x.dtype)
+    if w.shape != (x.shape[0],):
+        raise ValueError(f"weights must have one value per row ({x.shape[0]}), got shape {tuple(w.shape)}")
+    c = torch.einsum("n,ni,nj->ij", w, zx, zy) / w.sum().clamp_min(eps)
+    diag = c.diagonal()
+    off = c - torch.diag_embed(diag)
+    return diagonal_weight * ((diag - 1) ** 2).sum() + off_diagonal_weight * (off**2).sum()
 
 
 def clamp_logit_scale_(logit_scale: torch.nn.Parameter, max_value: float = MAX_LOGIT_SCALE) -> None:

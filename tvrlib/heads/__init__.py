@@ -25,6 +25,9 @@ from . import cross_modal_aggregation  # noqa: F401  cross-modal attention aggre
 from . import self_attention_aggregation  # noqa: F401  text-agnostic attention pooling (CrossAttnGL Table 2)
 from . import topk_frames  # noqa: F401  top-K frames, topK{K}[-noTE] (TopKTemporal Tables 4-5)
 from . import xpool  # noqa: F401  X-Pool text-conditioned pooling
+from . import wti  # noqa: F401  wti, wti-uniform (DRL weighted token-wise interaction)
+from . import ts2net  # noqa: F401  ts2net, ts2net-tokens, ts2net-noshift (TS2-Net token shift + selection)
+from . import global_local  # noqa: F401  global_local[-local|-global] (CrossAttnGL eqs. 4.10-4.15, Table 3)
 # isort: on
 
 __all__ = ["HEADS", "TextInput", "VideoInput", "RetrievalHead", "DualEncoderHead", "score_all", "DEFAULT_MAX_BYTES"]

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from ..metrics import METRICS
 
+#: the losses :func:`~tvrlib.training.fit` knows (``FitConfig.loss``)
+LOSSES = ("infonce", "hinge", "global_local_ranking")
+
 
 @dataclass
 class FitConfig:
@@ -23,8 +26,10 @@ class FitConfig:
     eps: float = 1e-6
     warmup: float = 0.1  # fraction of all steps with a linear warm-up, then cosine decay to 0
     clip_grad: float | None = 1.0  # max global gradient norm (None: no clipping)
-    loss: str = "infonce"  # "infonce" (symmetric, temperature-scaled) or "hinge" (VSE++ hardest negative)
-    margin: float = 0.2  # hinge margin
+    # "infonce" (symmetric, temperature-scaled), "hinge" (VSE++ hardest negative) or "global_local_ranking"
+    # (CrossAttnGL eq. 4.18: the hinge on the local plus the hinge on the global scores of a global_local head)
+    loss: str = "infonce"
+    margin: float = 0.2  # hinge margin (both hinge losses)
     seed: int = 0
     max_steps_per_epoch: int | None = None  # cap an epoch (e.g. a short end-to-end demo); None: every batch
     select_metric: str = "R1"  # validation t2v metric that picks the best epoch
@@ -44,8 +49,12 @@ class FitConfig:
     reversed_negatives: bool = False
 
     def __post_init__(self):
-        if self.loss not in ("infonce", "hinge"):
-            raise ValueError(f"loss must be 'infonce' or 'hinge', got {self.loss!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.hard_negatives and self.loss == "global_local_ranking":
+            raise ValueError(
+                "hard_negatives needs loss='infonce' or 'hinge' (global_local_ranking has no extra negatives)"
+            )
         if self.optimizer not in ("adamw", "adam"):
             raise ValueError(f"optimizer must be 'adamw' or 'adam', got {self.optimizer!r}")
         if self.select_metric not in METRICS:

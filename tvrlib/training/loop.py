@@ -44,7 +44,13 @@ from ..evaluation import EVAL_CHUNK
 from ..frame_order import reorder_frames
 from ..heads import score_all
 from ..heads.base import RetrievalHead, TextInput, VideoInput
-from ..losses import clamp_logit_scale_, edit_contrast, hardest_negative_hinge, symmetric_infonce
+from ..losses import (
+    clamp_logit_scale_,
+    edit_contrast,
+    global_local_ranking_loss,
+    hardest_negative_hinge,
+    symmetric_infonce,
+)
 from ..metrics import LOWER_IS_BETTER, METRICS, t2v
 from ..optim import warmup_cosine
 from .config import FitConfig
@@ -90,7 +96,17 @@ def batch_loss(
 
     ``negatives``: extra negative captions of the batch's videos (``FitConfig.hard_negatives``), scored with their
     own video only (``head.score_pairs``) and added to the video-to-text side of the loss
-    (:func:`tvrlib.losses.symmetric_infonce`'s ``extra_v2t``)."""
+    (:func:`tvrlib.losses.symmetric_infonce`'s ``extra_v2t``). ``loss="global_local_ranking"``: the hinge on the
+    local plus the hinge on the global scores of a ``global_local`` head
+    (:func:`tvrlib.losses.global_local_ranking_loss`)."""
+    if cfg.loss == "global_local_ranking":  # CrossAttnGL eq. 4.18, on raw scores
+        if not callable(getattr(model.head, "score_parts", None)):
+            raise ValueError(
+                f"loss='global_local_ranking' needs a head with local and global scores (score_parts: global_local), "
+                f"not {type(model.head).__name__}; use loss='hinge' or 'infonce' for other heads"
+            )
+        local, glob = model.head.score_parts(text, video)
+        return global_local_ranking_loss(local, glob, ids, margin=cfg.margin)
     infonce = cfg.loss == "infonce"
     extra = None
     if negatives is not None:
@@ -368,6 +384,11 @@ def fit(
             f"hard_negatives={cfg.hard_negatives} needs a training source with a pool of negative captions "
             f"(source.negatives, a CaptionNegatives; {type(train).__name__} has none): tvrlib.experiment.run builds "
             "the synthetic benchmark's counterfactual captions; or set hard_negatives=0"
+        )
+    if distributed is not None and cfg.loss == "global_local_ranking":
+        raise ValueError(
+            "loss='global_local_ranking' runs in one process only (no sharded form yet); use torchrun "
+            "with loss='hinge' or 'infonce', or train without distributed"
         )
     budget = _Budget.of(cfg, len(train))
     if distributed is not None:
