@@ -140,7 +140,8 @@ def test_direction_readout_learns_direction_only_with_frame_order():
     assert again == {**seen, "seconds": again["seconds"]}  # seeded: the same accuracies
     blind = D.direction_readout("seqTransf-noPE", a, fa, b, fb, head_options=opts, epochs=60, lr=3e-3)
     assert blind["test_accuracy"] < 0.7, blind  # the axis is readable, the sign along it is not: about 50 %
+    threads = torch.get_num_threads()
     few = D.direction_readout("seqTransf", a, fa, b, fb, n_train=10, head_options=opts, epochs=1)
-    assert few["n_train"] == 10
+    assert few["n_train"] == 10 and torch.get_num_threads() == threads  # it trains on one thread, then restores
     with pytest.raises(ValueError, match="single-move videos"):
         D.direction_readout("seqTransf", a, fa, b, fb, n_train=10_000)
