@@ -14,7 +14,7 @@ TEST_OUT  := $(CURDIR)/build/test
 
 help:
 	@echo "make reproduce   run the whole suite (profile=$(PROFILE)): benchmark, tiny CLIP, every notebook"
-	@echo "make test        lint + unit tests + every notebook on the tiny and fixture profiles + nbval on the committed notebooks"
+	@echo "make test        lint + unit tests + every notebook on the fixture profile (papermill) + nbval on the committed notebooks"
 	@echo "make lab         open the notebooks in JupyterLab (the project's environment and kernel)"
 	@echo "make sync        after editing notebooks/NN_*.py: update the paired .ipynb (outputs kept)"
 	@echo "make notebooks   re-execute the committed notebooks in place (refreshes outputs and results/quick/)"
@@ -81,7 +81,6 @@ nbval: data
 test: data
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest -q tests
-	$(MAKE) --no-print-directory notebooks-tiny
 	$(MAKE) --no-print-directory notebooks-fixture
 	$(MAKE) --no-print-directory nbval
 
