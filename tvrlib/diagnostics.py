@@ -24,6 +24,7 @@ Each function computes one table or one set of numbers; the notebooks print them
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -363,18 +364,15 @@ def single_move_videos(data, num_frames: int, sampler: str) -> tuple[np.ndarray,
     return np.asarray(cols), dirs
 
 
-class _restore_threads:
-    """``with _restore_threads(n):`` sets torch's thread count back to ``n`` on the way out."""
-
-    def __init__(self, n: int):
-        self.n = n
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.n)
-        return False
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """Run the block with ``n`` torch threads, then put the previous count back."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def direction_readout(
@@ -421,11 +419,9 @@ def direction_readout(
     ma = torch.ones(xa.shape[:2], dtype=torch.bool)
     mb = torch.ones(xb.shape[:2], dtype=torch.bool)
     t0 = time.perf_counter()
-    threads = torch.get_num_threads()
     # one thread: these tensors are small, and a second OpenMP thread on a shared machine made the same call take
     # 2-66 s instead of 0.4 s (threads spin-waiting for a core another process holds)
-    torch.set_num_threads(1)
-    with _restore_threads(threads), torch.random.fork_rng():
+    with _torch_threads(1), torch.random.fork_rng():
         torch.manual_seed(seed)
         net = HEADS.build(head, dim=xa.shape[-1], **(head_options or {}))
         out = torch.nn.Linear(xa.shape[-1], len(labels))
