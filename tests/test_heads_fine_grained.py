@@ -525,3 +525,19 @@ def test_fit_config_selects_the_global_local_ranking_loss(heads, inputs):
         FitConfig(loss="global_local_ranking", hard_negatives=2)
     with pytest.raises(ValueError, match="loss must be one of"):
         FitConfig(loss="mse")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float16_tokens_as_the_feature_cache_stores_them_score_like_float32(name, heads, inputs):
+    """The cache keeps word and patch tokens in float16 next to float32 sentences and frames: every head computes in
+    the sentence's / frames' precision, so the half tokens score exactly as their float32 copies."""
+    text, video = inputs
+    half_text = TextInput(text.sentence, text.words.half(), text.word_mask)
+    half_video = VideoInput(video.frames, video.mask, video.patches.half())
+    same_text = TextInput(text.sentence, half_text.words.float(), text.word_mask)
+    same_video = VideoInput(video.frames, video.mask, half_video.patches.float())
+    with torch.no_grad():
+        s_half = heads[name].score(half_text, half_video)
+        s_float = heads[name].score(same_text, same_video)
+    assert s_half.dtype == torch.float32
+    torch.testing.assert_close(s_half, s_float)

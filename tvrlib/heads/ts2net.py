@@ -215,8 +215,9 @@ class TokenShiftSelection(EncodedInteractionHead):
             raise ValueError(
                 f"video.patches must be [V, F, P, D] = [{v}, {f}, P, {d}], got {tuple(video.patches.shape)}"
             )
-        zero = torch.zeros((), dtype=video.patches.dtype, device=video.patches.device)
-        return torch.where(video.mask[:, :, None, None], video.patches, zero)  # padded frames' patches: exactly 0
+        patches = video.patches.to(video.frames.dtype)  # the feature cache stores patch tokens as float16
+        zero = torch.zeros((), dtype=patches.dtype, device=patches.device)
+        return torch.where(video.mask[:, :, None, None], patches, zero)  # padded frames' patches: exactly 0
 
     def selection(self, video: VideoInput) -> torch.Tensor:
         """The selection indicator ``[V, F, k, P]`` of steps 2-3 (one-hot in eval mode; soft in training)."""

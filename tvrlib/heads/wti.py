@@ -55,7 +55,8 @@ CLIP_CONTEXT = 77
 
 
 def text_tokens(text: TextInput) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(words [T, L, D], word_mask bool [T, L])`` with padded tokens set to exactly 0.
+    """``(words [T, L, D], word_mask bool [T, L])`` with padded tokens set to exactly 0, in the sentence's dtype
+    (the feature cache stores word tokens as float16; the heads compute in the sentence's precision).
 
     Without word tokens (``text.words is None``) the sentence embedding is the only token (``L = 1``). Word tokens
     without a mask are an error: padding must come from an explicit mask, never from zeros.
@@ -67,7 +68,7 @@ def text_tokens(text: TextInput) -> tuple[torch.Tensor, torch.Tensor]:
             "text.words is given without text.word_mask; pass the mask the encoder returns "
             "(S.texts(split, with_words=True) does)"
         )
-    words, mask = text.words, text.word_mask.to(torch.bool)
+    words, mask = text.words.to(text.sentence.dtype), text.word_mask.to(torch.bool)
     if mask.shape != words.shape[:2]:
         raise ValueError(f"word_mask must be [T, L] = {tuple(words.shape[:2])}, got {tuple(mask.shape)}")
     return torch.where(mask[..., None], words, torch.zeros((), dtype=words.dtype, device=words.device)), mask
