@@ -541,3 +541,24 @@ def test_float16_tokens_as_the_feature_cache_stores_them_score_like_float32(name
         s_float = heads[name].score(same_text, same_video)
     assert s_half.dtype == torch.float32
     torch.testing.assert_close(s_half, s_float)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_word_columns_that_are_padding_for_every_caption_change_nothing(name, heads, inputs):
+    """Split-wide padding (word tensors padded to the longest caption of a whole split): extra all-padding columns,
+    even NaN ones, leave every score as it was, and trim_padding cuts exactly those columns."""
+    from tvrlib.heads.scoring import Encoded
+    from tvrlib.heads.wti import trim_padding
+
+    text, video = inputs
+    extra = 5
+    words = torch.cat([text.words, torch.full((T, extra, D), float("nan"))], 1)
+    mask = torch.cat([text.word_mask, torch.zeros(T, extra, dtype=torch.bool)], 1)
+    with torch.no_grad():
+        before = heads[name].score(text, video)
+        after = heads[name].score(TextInput(text.sentence, words, mask), video)
+    torch.testing.assert_close(after, before)
+    side = Encoded({"w": words, "m": mask, "s": text.sentence})
+    cut = trim_padding(side, "m", ("w",))
+    assert cut["w"].shape[1] == L and cut["m"].shape[1] == L and cut["s"] is text.sentence
+    assert trim_padding(cut, "m", ("w",)) is cut  # nothing left to cut

@@ -364,13 +364,17 @@ def setup(
     text_training: bool | None = None,
     lr_text: float | None = None,
     hard_negatives: int | None = None,
+    words: bool = False,
+    patches: bool = False,
     **training,
 ) -> Bench:
     """The start of every notebook that trains heads: the session (:func:`tvrlib.session.setup`), the training
     settings (:func:`tvrlib.profiles.training_settings`; ``training`` overrides that are None keep the profile's),
     the shared :class:`Protocol` (:meth:`Protocol.from_session`) and the feature sources of the three splits.
     ``text_training``, ``lr_text``, ``hard_negatives``: the protocol's text side (None: its defaults, frozen text
-    without hard negatives); :func:`run` builds the sources and the model they need."""
+    without hard negatives); :func:`run` builds the sources and the model they need. ``words`` / ``patches``: the
+    sources also carry the captions' word tokens / the frames' patch tokens (what the token-level heads ``wti``,
+    ``ts2net``, ``global_local`` read; without them those heads fall back to the sentence / raise)."""
     from .session import setup as session_setup
     from .training import FeatureSource
 
@@ -389,9 +393,9 @@ def setup(
         session=S,
         settings=T,
         protocol=Protocol.from_session(S, settings=T, **text),
-        train=FeatureSource.from_session(S, "train"),
-        val=FeatureSource.from_session(S, "val"),
-        test=FeatureSource.from_session(S, "test"),
+        train=FeatureSource.from_session(S, "train", words, patches),
+        val=FeatureSource.from_session(S, "val", words, patches),
+        test=FeatureSource.from_session(S, "test", words, patches),
     )
 
 

@@ -73,7 +73,7 @@ from .cross_modal_aggregation import CrossModalAggregation
 from .gram import attention_pool
 from .mean_pooling import masked_frames
 from .scoring import Encoded, EncodedInteractionHead
-from .wti import CLIP_CONTEXT, text_tokens
+from .wti import CLIP_CONTEXT, text_tokens, trim_padding
 
 __all__ = ["GlobalLocalSimilarity", "similarity_vector", "BRANCHES"]
 
@@ -170,6 +170,7 @@ class GlobalLocalSimilarity(EncodedInteractionHead):
     def nodes(self, te: Encoded, ve: Encoded) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The fusion's nodes ``[t, v, N, S]``, their mask ``[t, N]`` and which are word nodes / the global node
         (``bool [N]`` each); ``N = 1 + L``, ``L`` or ``1`` by ``branches``."""
+        te = trim_padding(te, "word_mask", ("words",))
         parts, masks, is_local, is_global = [], [], [], []
         t = len(te)
         if self.uses_global:

@@ -48,7 +48,7 @@ from .base import TextInput, VideoInput
 from .mean_pooling import masked_frames
 from .scoring import Encoded, EncodedInteractionHead
 
-__all__ = ["WeightedTokenInteraction", "text_tokens", "masked_max"]
+__all__ = ["WeightedTokenInteraction", "text_tokens", "masked_max", "trim_padding"]
 
 #: CLIP's context length: the default upper bound on caption tokens used to size scoring blocks
 CLIP_CONTEXT = 77
@@ -72,6 +72,17 @@ def text_tokens(text: TextInput) -> tuple[torch.Tensor, torch.Tensor]:
     if mask.shape != words.shape[:2]:
         raise ValueError(f"word_mask must be [T, L] = {tuple(words.shape[:2])}, got {tuple(mask.shape)}")
     return torch.where(mask[..., None], words, torch.zeros((), dtype=words.dtype, device=words.device)), mask
+
+
+def trim_padding(side: Encoded, mask: str, keys: tuple[str, ...]) -> Encoded:
+    """``side`` without the trailing token columns that are padding in every row (``side[mask]`` False there),
+    cut from the mask and from each tensor in ``keys`` (axis 1). Token tensors are padded to the longest caption of
+    a whole split; a block of short captions need not pay for that. Nothing valid is dropped, so scores are equal."""
+    valid = side[mask].any(0).nonzero()
+    n = int(valid.max()) + 1 if len(valid) else 1
+    if n == side[mask].shape[1]:
+        return side
+    return Encoded({**side.tensors, **{k: side[k][:, :n] for k in (mask, *keys)}})
 
 
 def masked_max(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
@@ -120,6 +131,7 @@ class WeightedTokenInteraction(EncodedInteractionHead):
 
     # -- per pair ----------------------------------------------------------------
     def score_encoded(self, te: Encoded, ve: Encoded, path: str | None = None) -> torch.Tensor:
+        te = trim_padding(te, "mask", ("tokens", "weights"))
         c = torch.einsum("tld,vfd->tvlf", te["tokens"], ve["tokens"])  # step 2: c[t, v, l, f]
         best_frame = masked_max(c, ve["mask"][None, :, None, :], dim=-1)  # step 3: max over valid frames [t, v, L]
         best_token = masked_max(c, te["mask"][:, None, :, None], dim=-2)  # step 4: max over valid tokens [t, v, F]

@@ -175,10 +175,12 @@ class FeatureSource:
             raise ValueError("a FeatureSource's negatives need their frozen embeddings (CaptionNegatives.texts)")
 
     @classmethod
-    def from_session(cls, S, split: str) -> FeatureSource:
-        """The cached features of ``split`` from a :class:`tvrlib.session.Session`."""
+    def from_session(cls, S, split: str, with_words: bool = False, with_patches: bool = False) -> FeatureSource:
+        """The cached features of ``split`` from a :class:`tvrlib.session.Session`; ``with_words`` / ``with_patches``:
+        also the word tokens of the captions / the patch tokens of the frames (the token-level heads read them)."""
         d = S.data(split)
-        return cls(S.texts(split), S.videos(split), d.text_to_video, d.query_index, data=d, encoder=S.encoder)
+        texts, videos = S.texts(split, with_words=with_words), S.videos(split, with_patches=with_patches)
+        return cls(texts, videos, d.text_to_video, d.query_index, data=d, encoder=S.encoder)
 
     def __len__(self) -> int:
         return len(self.texts)
