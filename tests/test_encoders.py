@@ -293,3 +293,13 @@ def test_pretraining_a_benchmark_smaller_than_a_batch_uses_one_batch(tiny_benchm
     record = pretrain_history(path)
     assert record["batch_size_used"] == 64 and np.isfinite(record["history"][0]["loss"])
     json.loads(path.with_suffix(".json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the history"))
+
+
+def test_token_strings_label_every_word_token_position(enc):
+    """One label per valid word-token position of encode_text(with_words=True), start and end tokens included."""
+    caption = "a red square moves to the left"
+    labels = enc.token_strings(caption)
+    feats = enc.encode_text([caption], with_words=True)
+    assert len(labels) == int(feats.mask[0].sum())
+    assert labels[0] == "<start_of_text>" and labels[-1] == "<end_of_text>"
+    assert labels[1:-1] == caption.split()

@@ -200,6 +200,16 @@ class ClipEncoder:
                 )
         return self.tokenizer(texts, context_length=self.context_length)
 
+    def token_strings(self, text: str) -> list[str]:
+        """The caption's tokens as the text tower sees them, one string per word-token position (start and end
+        tokens included, padding excluded): the labels of ``words[i, :n]`` from ``encode_text(..., with_words=True)``.
+        BPE pieces are shown without their end-of-word mark; a tokenizer without a decoder gives the token ids."""
+        ids = [int(i) for i in self.tokenize([text])[0] if int(i) != 0]
+        decoder = getattr(self.tokenizer, "decoder", None)
+        if decoder is None:
+            return [str(i) for i in ids]
+        return [decoder.get(i, str(i)).replace("</w>", "") for i in ids]
+
     def set_max_words(self, max_words: int | None) -> None:
         """Truncate captions to ``max_words`` tokens (start and end tokens included), as CLIP4Clip's ``max_words``
         does (32 on MSR-VTT, 64 for paragraphs); None or more than the model's context: the model's context. The
