@@ -4,6 +4,7 @@ on small random tensors."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -267,3 +268,22 @@ def test_the_msrvtt_loader_sets_1k_a_and_the_synthetic_one_keeps_all_captions(ti
         load_dataset("msrvtt", "test", root=fixture, v2t_texts="1k-A")
     synthetic = load_dataset("synthetic", "test", root=tiny_benchmark, config="tiny")
     assert synthetic.meta["v2t_texts"] == "all"
+
+
+@pytest.mark.parametrize("v2t", [True, False])
+def test_evaluate_twins_scores_only_the_pairs_and_matches_evaluate(v2t):
+    """Twin accuracy without the grid: the same gold/twin scores, table and videos as evaluate's (with and without
+    v2t, whose grids index the twin queries differently), and no t2v / v2t."""
+    from tvrlib.evaluation import evaluate_twins
+
+    texts, videos, data = toy_split()
+    head = small_head("tightTransf")
+    full = evaluate(head, texts, videos, data, method="h", n_boot=50, v2t=v2t)
+    only = evaluate_twins(head, texts, videos, data, method="h", n_boot=50)
+    np.testing.assert_allclose(only.twin_scores, full.twin_scores, atol=1e-5)
+    np.testing.assert_array_equal(only.twin_factors, full.twin_factors)
+    np.testing.assert_array_equal(only.twin_videos, full.twin_videos)
+    pd.testing.assert_frame_equal(only.twins, full.twins, atol=1e-3)
+    assert only.t2v == {} and only.v2t == {} and only.sim is None
+    no_twins = RetrievalData("toy", "test", data.videos, data.texts, data.text_to_video, data.query_index, {})
+    assert evaluate_twins(head, texts, videos, no_twins, method="h").twins is None

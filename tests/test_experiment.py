@@ -94,12 +94,17 @@ def test_setup_gives_a_notebook_its_session_settings_protocol_and_splits(monkeyp
         return SimpleNamespace(profile=profile, seed=kw["seed"], encoder=SimpleNamespace(model=clip))
 
     monkeypatch.setattr(tvrlib.session, "setup", fake_session)
-    monkeypatch.setattr(FeatureSource, "from_session", classmethod(lambda cls, S, split: f"{split} features"))
+    monkeypatch.setattr(
+        FeatureSource,
+        "from_session",
+        classmethod(lambda cls, S, split, words=False, patches=False: f"{split} features" + " +words" * words),
+    )
     B = setup("quick", seed=3, threads=1, max_epochs=4, patience=None)
     assert seen["seed"] == 3 and seen["threads"] == 1 and seen["device"] == "auto"
     assert B.settings["max_epochs"] == 4 and B.settings["patience"] == training_settings("quick")["patience"]
     assert B.protocol.max_epochs == 4 and B.protocol.logit_scale == 2.5 and B.protocol.seeds[0] == 3
     assert (B.train, B.val, B.test) == ("train features", "val features", "test features")
+    assert setup("quick", words=True).test == "test features +words"  # the token-level heads' sources
     with pytest.raises(TypeError, match="unknown training settings"):
         setup("quick", num_epochs=4)
 

@@ -106,21 +106,13 @@ def evaluate(
         r_v2t = {}
     # clusters="auto": the gold video of each query caption when a video has several (bit-identical otherwise)
     r_t2v = M.with_ci(sim_q, sub.text_to_video[q], "t2v", n_boot=n_boot, seed=seed, clusters="auto")
-    twins = pair = factors = None
-    twin_of = data.meta.get("twin_of_query") if hasattr(data, "meta") else None
-    if twin_of is not None:
-        twin_of = np.asarray(twin_of)
-        rows = np.flatnonzero(twin_of >= 0)
-        if rows.size:
-            qidx = np.asarray(data.query_index)[rows]
-            gold = np.asarray(data.text_to_video)[qidx]
-            if gallery is None:
-                s = (sim[torch.as_tensor(qidx)] if v2t else sim[torch.as_tensor(rows)]).double().numpy()
-                pair = np.stack([s[np.arange(len(rows)), gold], s[np.arange(len(rows)), twin_of[rows]]], axis=1)
-            else:
-                pair = twin_pair_scores(head, texts.index(torch.as_tensor(qidx)), videos, gold, twin_of[rows])
-            factors = np.asarray([data.meta["factor_of_query"][i] for i in rows])
-            twins = twin_table(pair, factors, n_boot=n_boot, seed=seed, clusters=gold)
+
+    def from_grid(qidx, rows, gold, twin):  # the twins' two scores are already in the scored grid
+        s = (sim[torch.as_tensor(qidx)] if v2t else sim[torch.as_tensor(rows)]).double().numpy()
+        return np.stack([s[np.arange(len(rows)), gold], s[np.arange(len(rows)), twin]], axis=1)
+
+    twin_scores = from_grid if gallery is None else None
+    twins, pair, factors, gold = _twin_part(head, texts, videos, data, n_boot, seed, twin_scores)
     return Evaluation(
         method,
         r_t2v,
@@ -133,6 +125,42 @@ def evaluate(
         len(q),
         time.perf_counter() - t0,
         twin_videos=None if pair is None else gold,
+    )
+
+
+def _twin_part(head, texts, videos, data, n_boot, seed, scores=None):
+    """``(twin table, [n, 2] gold/twin scores, factor of each, gold video of each)`` of the split's twin queries,
+    all None without twins. ``scores(qidx, rows, gold, twin)`` reads them from a scored grid; None: scores the
+    ``2 n`` aligned pairs (:func:`tvrlib.twins.twin_pair_scores`)."""
+    meta = getattr(data, "meta", None) or {}
+    twin_of = meta.get("twin_of_query")
+    if twin_of is None:
+        return None, None, None, None
+    twin_of = np.asarray(twin_of)
+    rows = np.flatnonzero(twin_of >= 0)
+    if not rows.size:
+        return None, None, None, None
+    qidx = np.asarray(data.query_index)[rows]
+    gold, twin = np.asarray(data.text_to_video)[qidx], twin_of[rows]
+    if scores is None:
+        pair = twin_pair_scores(head, texts.index(torch.as_tensor(qidx)), videos, gold, twin)
+    else:
+        pair = scores(qidx, rows, gold, twin)
+    factors = np.asarray([meta["factor_of_query"][i] for i in rows])
+    return twin_table(pair, factors, n_boot=n_boot, seed=seed, clusters=gold), pair, factors, gold
+
+
+def evaluate_twins(
+    head: RetrievalHead, texts: TextInput, videos: VideoInput, data, *, method: str, n_boot: int = 1000, seed: int = 0
+) -> Evaluation:
+    """Twin accuracy only (no t2v or v2t): each twin query scored against its gold video and its twin, ``2 n``
+    pairs instead of the ``T x V`` grid, for heads whose every pair is expensive (run's ``test_eval_fn`` for the
+    paired twin comparisons of :func:`tvrlib.experiment.twin_runs`). ``texts`` / ``videos`` / ``data``: as
+    :func:`evaluate`'s. The scores equal those of :func:`evaluate` (the same pairs)."""
+    t0 = time.perf_counter()
+    twins, pair, factors, gold = _twin_part(head, texts, videos, data, n_boot, seed)
+    return Evaluation(
+        method, {}, {}, twins, None, pair, factors, len(videos), 0, time.perf_counter() - t0, twin_videos=gold
     )
 
 
