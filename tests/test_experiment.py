@@ -349,3 +349,25 @@ def test_twin_runs_turn_twin_accuracy_into_a_two_video_mean_rank():
         X.twin_runs(hr, "detail")
     with pytest.raises(ValueError, match="no twin scores"):
         X.twin_runs(fake_runs("g", {0: np.ones(2)}), "order")
+
+
+def test_judge_records_a_paper_claim_or_our_hypothesis_never_both():
+    from tvrlib.experiment import judge
+
+    rng = np.random.default_rng(0)
+    base = {s: rng.integers(2, 20, 300).astype(float) for s in (0, 1, 2)}
+    better = fake_runs("A", {s: np.maximum(1.0, r - 3) for s, r in base.items()})  # every query ranks higher
+    worse = fake_runs("B", base)
+    row, view = judge(
+        better, worse, notebook="06_x", paper="P", table="Table 3", claim="A beats B", paper_difference=2.4, n_boot=200
+    )
+    assert row["kind"] == "claims" and row["verdict"] == "reproduces" and row["notebook"] == "06_x"
+    assert view["verdict"] == "reproduces" and view["seeds agreeing"] == "3/3" and view["A"] == "A"
+    assert view["ours ΔR1"] == pytest.approx(row["our_difference"]) and view["ours ΔR1"] > 0
+    assert "ours ΔMnR (shown)" in view and view["ours ΔMnR (shown)"] < 0
+    row, view = judge(worse, better, notebook="06_x", hypothesis="H1: B beats A", metric="R10", n_boot=200)
+    assert row["kind"] == "hypotheses" and row["verdict"] == "contradicted" and view["metric"] == "R10"
+    with pytest.raises(ValueError, match="one statement"):
+        judge(better, worse, notebook="06_x", paper="P", claim="c", hypothesis="h")
+    with pytest.raises(ValueError, match="names its paper"):
+        judge(better, worse, notebook="06_x", claim="c")

@@ -71,6 +71,7 @@ __all__ = [
     "paired_difference",
     "rank_on",
     "twin_runs",
+    "judge",
 ]
 
 _BOOT_CHUNK_ELEMS = 1 << 22  # bootstrap weights held at once
@@ -923,6 +924,66 @@ def paired_difference(
             "ci_queries: test-query sampling only, seeds fixed"
         ),
     }
+
+
+# --------------------------------------------------------------------------- verdicts of a notebook
+def judge(
+    a: HeadRuns,
+    b: HeadRuns,
+    *,
+    notebook: str,
+    metric: str = "R1",
+    paper: str | None = None,
+    table: str = "",
+    claim: str | None = None,
+    paper_difference: float = float("nan"),
+    hypothesis: str | None = None,
+    note: str = "",
+    shown: tuple[str, ...] = ("MnR",),
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[dict, dict]:
+    """One statement "``a`` beats ``b`` on ``metric``" judged once: ``(row, view)``.
+
+    A paper's claim (``paper``, ``table``, ``claim``, ``paper_difference``: the paper's A - B on ``metric``) gets a
+    :func:`tvrlib.paper_tables.record_claim` row (verdict ``reproduces`` / ``opposite`` / ``not significant``); our
+    own ``hypothesis`` a :func:`~tvrlib.paper_tables.record_hypothesis` row (``supported`` / ``contradicted`` / ``not
+    significant``). Both rest on :func:`paired_difference` (test queries and training seeds resampled). ``view``:
+    the display row (the difference with its CI, the CI over queries alone, seeds agreeing, the verdict, and the
+    seed-mean differences of the ``shown`` metrics, which are not voted). Save the rows with
+    :func:`tvrlib.paper_tables.save_claims`."""
+    from .paper_tables import record_claim, record_hypothesis
+
+    if (hypothesis is None) == (claim is None):
+        raise ValueError("judge one statement: a paper's claim (paper=, claim=) or our hypothesis (hypothesis=)")
+    d = paired_difference(a, b, metric, n_boot=n_boot, seed=seed)
+    if claim is not None:
+        if not paper:
+            raise ValueError("a paper claim names its paper")
+        row = record_claim(
+            paper, table, claim, d, notebook=notebook, paper_difference=paper_difference, metric=metric, note=note
+        )
+        view = {"paper": paper, "table": table, "claim": claim, f"paper Δ{metric}": row["paper_difference"]}
+    else:
+        row = record_hypothesis(hypothesis, d, notebook=notebook, metric=metric, note=note)
+        view = {"hypothesis": hypothesis, "metric": metric}
+    view.update(
+        {
+            "A": a.label,
+            "B": b.label,
+            f"ours Δ{metric}": d["delta"],
+            "95% CI": f"[{d['ci'][0]:+.1f}, {d['ci'][1]:+.1f}]",
+            "CI (queries only)": f"[{d['ci_queries'][0]:+.1f}, {d['ci_queries'][1]:+.1f}]",
+            "seeds agreeing": f"{row['seeds_agreeing']}/{d['seeds']}",
+            "verdict": row["verdict"],
+        }
+    )
+    for m in shown:
+        if m != metric:
+            view[f"ours Δ{m} (shown)"] = float(
+                np.mean([ra.metrics[m] - rb.metrics[m] for ra, rb in zip(a.runs, b.runs)])
+            )
+    return row, view
 
 
 # --------------------------------------------------------------------------- notebook 05: query subsets
