@@ -3,6 +3,7 @@ same seed gives the same results, summaries over seeds, paired differences over 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -371,3 +372,35 @@ def test_judge_records_a_paper_claim_or_our_hypothesis_never_both():
         judge(better, worse, notebook="06_x", paper="P", claim="c", hypothesis="h")
     with pytest.raises(ValueError, match="names its paper"):
         judge(better, worse, notebook="06_x", claim="c")
+
+
+def test_training_summary_counts_early_stops_and_runs_cut_off_at_the_last_epoch():
+    from tvrlib.experiment import training_summary
+
+    trained = fake_runs("T", {0: [1, 2], 1: [2, 1]}, epochs=1)  # protocol() allows max_epochs (> 1) epochs
+    limit = trained.protocol.max_epochs
+    trained.runs[0] = dataclasses.replace(trained.runs[0], epochs_run=limit, best_epoch=limit)
+    trained.runs[1] = dataclasses.replace(trained.runs[1], stopped_early=True)
+    table, text = training_summary({"T": trained, "free": fake_runs("free", {0: [1, 2], 1: [2, 1]})})
+    assert list(table.index) == ["T"]  # a head without parameters has no training row
+    assert limit > 1 and table.loc["T", "epochs_run"] == f"{limit}/1" and table.loc["T", "stopped_early"] == 1
+    assert "1 of 2 trained runs stopped early" in text and "1 of 2 had their best" in text and "(T)" in text
+    assert training_summary(fake_runs("free", {0: [1]}))[1] == "No head here has parameters to train."
+
+
+def test_twin_accuracy_over_seeds_is_the_mean_of_each_seeds_twin_accuracy():
+    from types import SimpleNamespace
+
+    from tvrlib.experiment import twin_accuracy_over_seeds
+
+    hr = fake_runs("A", {0: [1, 2, 1], 1: [1, 1, 1]})
+    factors = np.array(["order", "detail", "detail"])
+    wins = {0: [[1.0, 0.0], [0.0, 1.0], [2.0, 1.0]], 1: [[1.0, 0.0], [1.0, 0.0], [1.0, 1.0]]}  # seed 1: a tie
+    for r in hr.runs:
+        r.evaluation = SimpleNamespace(
+            twin_scores=np.array(wins[r.seed]), twin_factors=factors, twin_videos=np.arange(3)
+        )
+    t = twin_accuracy_over_seeds({"A": hr})
+    assert list(t.columns) == ["order", "detail", "all"]
+    assert t.loc["A", "order"] == pytest.approx(100.0)
+    assert t.loc["A", "detail"] == pytest.approx((50.0 + 75.0) / 2)  # seed 0: 1 of 2; seed 1: 1 and a tie

@@ -72,6 +72,8 @@ __all__ = [
     "rank_on",
     "twin_runs",
     "judge",
+    "training_summary",
+    "twin_accuracy_over_seeds",
 ]
 
 _BOOT_CHUNK_ELEMS = 1 << 22  # bootstrap weights held at once
@@ -924,6 +926,50 @@ def paired_difference(
             "ci_queries: test-query sampling only, seeds fixed"
         ),
     }
+
+
+# --------------------------------------------------------------------------- what a notebook shows of its runs
+def training_summary(results) -> tuple[pd.DataFrame, str]:
+    """Per trained head: epochs run and best epoch of each seed (in seed order), how many runs stopped early, the
+    mean best validation value and the seconds of all seeds; and one sentence on convergence (how many runs stopped
+    early, how many had their best validation epoch at the last allowed one and may still have been improving)."""
+    rows = pd.DataFrame(seed_rows(results))
+    rows = rows[rows["epochs_run"] > 0]
+    if not len(rows):
+        return pd.DataFrame(), "No head here has parameters to train."
+    table = rows.groupby("head", sort=False).agg(
+        epochs_run=("epochs_run", lambda x: "/".join(map(str, x))),
+        best_epoch=("best_epoch", lambda x: "/".join(map(str, x))),
+        stopped_early=("stopped_early", "sum"),
+        val_best=("best_val", "mean"),
+        seconds=("seconds", "sum"),
+    )
+    limit = {hr.label: hr.protocol.max_epochs for hr in _as_head_runs(results)}
+    at_max = rows[rows["best_epoch"] == rows["head"].map(limit)]
+    n = len(rows)
+    text = (
+        f"{int(rows['stopped_early'].sum())} of {n} trained runs stopped early (no better validation value within "
+        f"their patience); {len(at_max)} of {n} had their best validation epoch at the last allowed epoch"
+        + (
+            f" ({', '.join(dict.fromkeys(at_max['head']))}), so those may still have been improving."
+            if len(at_max)
+            else ", so none was cut off while still improving."
+        )
+    )
+    return table, text
+
+
+def twin_accuracy_over_seeds(results, factors=None) -> pd.DataFrame:
+    """Twin accuracy (%) per head (rows) and factor (columns): mean over seeds, from each seed's twin scores
+    (:func:`twin_runs`; the runs need ``test_eval_fn`` with twins). ``factors``: default every factor of the first
+    run, then ``"all"``."""
+    heads = _as_head_runs(results)
+    if factors is None:
+        factors = [*dict.fromkeys(heads[0].runs[0].evaluation.twin_factors), "all"]
+    return pd.DataFrame(
+        {f: {hr.label: float(np.mean([100 * (2 - r.metrics["MnR"]) for r in twin_runs(hr, f).runs])) for hr in heads}
+         for f in factors}
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- verdicts of a notebook
