@@ -73,10 +73,13 @@ notebooks-fixture: setup
 	TVR_RESULTS_DIR=$(TEST_OUT)/results $(BIN)/python tests/run_doc_commands.py --out $(TEST_OUT)/doc-commands
 
 # regression check of the committed (quick) notebooks: nbval re-executes them and compares the cells
-# marked NBVAL_CHECK_OUTPUT; what they write goes to $(TEST_OUT)/, so the committed results/ stay as they are
+# marked NBVAL_CHECK_OUTPUT; what they write goes to $(TEST_OUT)/, so the committed results/ stay as they are.
+# Two notebooks at a time (pytest-xdist; --dist loadfile keeps a notebook's cells in one kernel), one torch thread
+# each (TVR_THREADS=1 for the notebooks that leave `threads` unset): the two cores are used without oversubscribing
+NBVAL_WORKERS ?= 2
 nbval: data
-	TVR_RESULTS_DIR=$(TEST_OUT)/results $(BIN)/python -m pytest -q --nbval-lax \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+	TVR_RESULTS_DIR=$(TEST_OUT)/results TVR_THREADS=1 $(BIN)/python -m pytest -q --nbval-lax \
+		-n $(NBVAL_WORKERS) --dist loadfile --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
 
 test: data
 	$(MAKE) --no-print-directory lint

@@ -186,3 +186,17 @@ def test_prepare_for_the_fixture_profile_pretrains_the_tiny_clip_only(monkeypatc
     generated.clear()
     assert main(["prepare", "--profile", "msrvtt"]) == 0  # ViT-B-32 weights: nothing to generate or pretrain
     assert generated == [] and "nothing to generate" in capsys.readouterr().out
+
+
+def test_default_threads_follow_tvr_threads(monkeypatch):
+    import os
+
+    from tvrlib.session import default_threads
+
+    monkeypatch.delenv("TVR_THREADS", raising=False)
+    assert default_threads() == min(4, os.cpu_count() or 1)
+    monkeypatch.setenv("TVR_THREADS", "1")
+    assert default_threads() == 1
+    monkeypatch.setenv("TVR_THREADS", "two")
+    with pytest.raises(ValueError, match="TVR_THREADS"):
+        default_threads()

@@ -118,6 +118,17 @@ class Session:
         return save_results(self.profile, experiment, rows)
 
 
+def default_threads() -> int:
+    """Torch threads of a session whose notebook does not set ``threads``: ``$TVR_THREADS`` when set (``make test``
+    runs two notebooks at once under nbval with ``TVR_THREADS=1``, one core each), else up to 4 of the CPU's cores."""
+    env = os.environ.get("TVR_THREADS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"TVR_THREADS must be a positive integer (torch threads), got {env!r}")
+        return int(env)
+    return min(4, os.cpu_count() or 1)
+
+
 def setup(
     profile: str = "quick",
     *,
@@ -137,7 +148,7 @@ def setup(
     if dataset is not None and dataset != get_profile(profile)["dataset"]:
         settings["dataset_options"] = {}
     seed_everything(seed)
-    torch.set_num_threads(threads or min(4, os.cpu_count() or 1))
+    torch.set_num_threads(threads or default_threads())
     from .encoders import resolve_device
 
     return Session(settings, seed=seed, device=str(resolve_device(device)), progress=progress)
