@@ -138,6 +138,25 @@ def test_blocks_are_sized_by_pair_bytes(heads):
     assert heads["wti"].pair_bytes(12, D) == 4 * 4 * 77 * 12  # [L, F] floats with L <= 77 (CLIP's context)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_a_fixed_chunk_is_also_bounded_by_memory(name, heads, inputs, monkeypatch):
+    """Validation and the test ranking ask for fixed 256 x 256 blocks; a token-level head's blocks stay within
+    max_bytes anyway (gigabytes otherwise), with the same scores."""
+    import tvrlib.heads.scoring as scoring
+
+    head, (text, video) = heads[name], inputs
+    assert head.block_by_memory
+    seen = []
+    real = scoring._score_blocks
+    monkeypatch.setattr(
+        scoring, "_score_blocks", lambda f, t, v, tc, vc, d: seen.append((tc, vc)) or real(f, t, v, tc, vc, d)
+    )
+    budget = 3 * head.pair_bytes(F_, D)  # three pairs per block
+    got = score_all(head, text, video, chunk=256, max_bytes=budget)
+    assert seen and all(tc * vc <= 3 for tc, vc in seen), seen
+    torch.testing.assert_close(got, scores(head, text, video), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("name", WORD_ORDER_FREE)
 def test_permuting_the_words_changes_nothing(name, heads, inputs):
     head, (text, video) = heads[name], inputs

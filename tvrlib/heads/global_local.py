@@ -103,6 +103,8 @@ class GlobalLocalSimilarity(EncodedInteractionHead):
     ``global_local-global``); ``max_words``: an upper bound on ``L`` for sizing scoring blocks.
     """
 
+    block_by_memory = True  # score_all keeps its blocks within the memory budget (scoring.py)
+
     def __init__(
         self,
         dim: int = 512,

@@ -65,7 +65,15 @@ class EncodedInteractionHead(RetrievalHead):
     ``encode_text(text) -> Encoded`` and ``encode_video(video) -> Encoded`` run once per
     side; ``score_encoded(te, ve, path) -> [t, v]`` scores a block of pairs; ``pair_bytes``
     (override it) is the working memory one pair needs in ``score_encoded`` (sizes the blocks).
+
+    ``block_by_memory``: :func:`score_all` bounds this head's blocks by ``pair_bytes`` and ``max_bytes`` even when a
+    fixed ``chunk`` is asked (as training's validation and the test ranking do): the token-level heads build
+    ``[t, v, words, D]``-sized tensors per block, so a 256 x 256 block is gigabytes and several times slower than
+    blocks that fit the budget. Heads written before this flag keep the fixed blocks their committed numbers were
+    computed with.
     """
+
+    block_by_memory: bool = False
 
     def encode_text(self, text: TextInput) -> Encoded:
         raise NotImplementedError
@@ -132,6 +140,13 @@ def _score_all(
     if head.is_dual_encoder:
         return _score_dual(head, text, video, chunk or DUAL_ENCODER_CHUNK, device)
     encoded = isinstance(head, EncodedInteractionHead)
+    num_frames, dim = video.frames.shape[1], video.frames.shape[2]
+    if chunk is not None and encoded and head.block_by_memory:  # at most chunk x chunk, and within max_bytes
+        tc, vc = block_shape(
+            min(chunk, len(text)), min(chunk, len(video)), head.pair_bytes(num_frames, dim, path), max_bytes
+        )
+        te, ve = head.encode_text(text.to(device)), head.encode_video(video.to(device))
+        return _score_blocks(lambda a, b: head.score_encoded(a, b, path), te, ve, tc, vc, device)
     if chunk is not None:  # fixed chunk x chunk blocks; each block encodes its own texts and videos
         if encoded and path is not None:
 
@@ -140,7 +155,6 @@ def _score_all(
         else:
             score = head.score
         return _score_blocks(score, text, video, chunk, chunk, device)
-    num_frames, dim = video.frames.shape[1], video.frames.shape[2]
     text_chunk, video_chunk = block_shape(len(text), len(video), head.pair_bytes(num_frames, dim, path), max_bytes)
     if encoded:  # each side encoded once, then the per-pair work in blocks
         te, ve = head.encode_text(text.to(device)), head.encode_video(video.to(device))

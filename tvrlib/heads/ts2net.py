@@ -172,6 +172,8 @@ class TokenShiftSelection(EncodedInteractionHead):
     ``max_tokens``: rows of the token position table (``F (1 + k)`` must fit; 77 as CLIP's).
     """
 
+    block_by_memory = True  # score_all keeps its blocks within the memory budget (scoring.py)
+
     def __init__(
         self,
         dim: int = 512,

@@ -105,6 +105,8 @@ class WeightedTokenInteraction(EncodedInteractionHead):
     ``max_words``: an upper bound on ``L``, used only to size the blocks of :func:`~tvrlib.heads.score_all`.
     """
 
+    block_by_memory = True  # score_all keeps its blocks within the memory budget (scoring.py)
+
     def __init__(self, dim: int = 512, weights: bool = True, max_words: int = CLIP_CONTEXT):
         super().__init__()
         self.dim, self.max_words = dim, max_words
