@@ -128,11 +128,16 @@ def test_score_all_is_bitwise_the_old_score_bounded(name, heads, inputs):
 
 @pytest.mark.parametrize("name", ALL)
 def test_score_all_with_chunk_is_bitwise_the_old_score_chunked(name, heads, inputs):
-    """``training.similarity`` used ``score_chunked(chunk, chunk)``; ``score_all(chunk=...)`` gives the same bits."""
+    """``training.similarity`` used ``score_chunked(chunk, chunk)``; ``score_all(chunk=...)`` gives the same bits,
+    except for the token-level heads (``block_by_memory``), whose blocks are also bounded by memory: the same scores
+    up to float summation order."""
     head, (text, video) = heads[name], inputs
     for chunk in (3, 256):
         old = old_score_chunked(head, text, video, chunk, chunk)
-        assert torch.equal(score_all(head, text, video, chunk=chunk), old)
+        if getattr(head, "block_by_memory", False):
+            torch.testing.assert_close(score_all(head, text, video, chunk=chunk), old, atol=1e-5, rtol=1e-5)
+        else:
+            assert torch.equal(score_all(head, text, video, chunk=chunk), old)
 
 
 def test_score_all_with_chunk_and_path(heads, inputs):
