@@ -76,10 +76,14 @@ notebooks-fixture: setup
 # marked NBVAL_CHECK_OUTPUT; what they write goes to $(TEST_OUT)/, so the committed results/ stay as they are.
 # Two notebooks at a time (pytest-xdist; --dist loadfile keeps a notebook's cells in one kernel), one torch thread
 # each (TVR_THREADS=1 for the notebooks that leave `threads` unset): the two cores are used without oversubscribing
+# The longest notebooks go first (--no-loadscope-reorder: xdist hands out files in this order, two to each worker
+# at the start), so the two workers end close together
 NBVAL_WORKERS ?= 2
+NBVAL_FIRST := $(wildcard notebooks/04_*.ipynb notebooks/03_*.ipynb notebooks/06_*.ipynb notebooks/05_*.ipynb notebooks/07_*.ipynb)
+NBVAL_ORDER := $(NBVAL_FIRST) $(filter-out $(NBVAL_FIRST),$(NOTEBOOKS))
 nbval: data
 	TVR_RESULTS_DIR=$(TEST_OUT)/results TVR_THREADS=1 $(BIN)/python -m pytest -q --nbval-lax \
-		-n $(NBVAL_WORKERS) --dist loadfile --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+		-n $(NBVAL_WORKERS) --dist loadfile --no-loadscope-reorder --nbval-sanitize-with tests/nbval_sanitize.cfg $(NBVAL_ORDER)
 
 test: data
 	$(MAKE) --no-print-directory lint
