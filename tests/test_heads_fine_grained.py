@@ -136,6 +136,24 @@ def test_blocks_are_sized_by_pair_bytes(heads):
         head = heads[name]
         assert head.pair_bytes(24, D) > head.pair_bytes(12, D) > 0
     assert heads["wti"].pair_bytes(12, D) == 4 * 4 * 77 * 12  # [L, F] floats with L <= 77 (CLIP's context)
+    # the global-only variant builds no word nodes, so its blocks may hold many more pairs
+    assert heads["global_local-global"].pair_bytes(12, D) * 5 < heads["global_local"].pair_bytes(12, D)
+    assert heads["global_local-local"].pair_bytes(12, D) < heads["global_local"].pair_bytes(12, D)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_side_is_encoded_in_chunks_with_the_same_result(name, heads, inputs):
+    """score_all encodes a gallery in chunks (TS2-Net's per-video transformer over all patch tokens of 1,000 videos
+    would otherwise hold gigabytes); the chunks concatenate to the one-shot encoding."""
+    from tvrlib.heads.scoring import _encode
+
+    head, (text, video) = heads[name], inputs
+    with torch.no_grad():
+        for side, fn in ((text, head.encode_text), (video, head.encode_video)):
+            whole, parts = fn(side), _encode(fn, side, 2, "cpu")
+            assert whole.tensors.keys() == parts.tensors.keys()
+            for k in whole.tensors:
+                torch.testing.assert_close(parts[k], whole[k], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -221,7 +221,8 @@ class GlobalLocalSimilarity(EncodedInteractionHead):
         return self.read(self.fuse(x, node_mask), node_mask)
 
     def pair_bytes(self, num_frames: int, dim: int, path: str | None = None) -> int:
-        n, s, words = self.max_words + 1, self.sim_dim, self.max_words
+        s, words = self.sim_dim, self.max_words if self.uses_local else 0  # the global-only variant has no word nodes
+        n = words + int(self.uses_global)
         local = 3 * words * num_frames + 3 * words * dim + 2 * words * s  # cosines, beta; a_j, (a - t)^2; W_l out
         fusion = 6 * n * s + 2 * n * n  # nodes, queries, keys, attended, H; attention logits and weights
         return 4 * (local + fusion + 4 * dim + 2 * s + 2 * num_frames)  # + the global vector and E_V

@@ -134,6 +134,15 @@ def _score_dual(head, text: TextInput, video: VideoInput, chunk: int, device) ->
     return t @ v.T
 
 
+def _encode(encode: Callable, side, chunk: int, device) -> Encoded:
+    """``encode(side)`` in chunks of ``chunk`` items, concatenated: a head's per-side work (e.g. TS2-Net's
+    transformer over every frame's kept patch tokens) never holds the whole gallery's intermediates at once."""
+    parts = [encode(side.index(slice(i, i + chunk)).to(device)) for i in range(0, len(side), chunk)]
+    if len(parts) == 1:
+        return parts[0]
+    return Encoded({k: torch.cat([p[k] for p in parts]) for k in parts[0].tensors})
+
+
 def _score_all(
     head: RetrievalHead, text: TextInput, video: VideoInput, max_bytes: int, path: str | None, device, chunk: int | None
 ) -> torch.Tensor:
@@ -145,7 +154,7 @@ def _score_all(
         tc, vc = block_shape(
             min(chunk, len(text)), min(chunk, len(video)), head.pair_bytes(num_frames, dim, path), max_bytes
         )
-        te, ve = head.encode_text(text.to(device)), head.encode_video(video.to(device))
+        te, ve = _encode(head.encode_text, text, chunk, device), _encode(head.encode_video, video, chunk, device)
         return _score_blocks(lambda a, b: head.score_encoded(a, b, path), te, ve, tc, vc, device)
     if chunk is not None:  # fixed chunk x chunk blocks; each block encodes its own texts and videos
         if encoded and path is not None:
@@ -156,6 +165,10 @@ def _score_all(
             score = head.score
         return _score_blocks(score, text, video, chunk, chunk, device)
     text_chunk, video_chunk = block_shape(len(text), len(video), head.pair_bytes(num_frames, dim, path), max_bytes)
+    if encoded and head.block_by_memory:  # each side encoded once (in chunks), then the per-pair work in blocks
+        te = _encode(head.encode_text, text, DUAL_ENCODER_CHUNK, device)
+        ve = _encode(head.encode_video, video, DUAL_ENCODER_CHUNK, device)
+        return _score_blocks(lambda a, b: head.score_encoded(a, b, path), te, ve, text_chunk, video_chunk, device)
     if encoded:  # each side encoded once, then the per-pair work in blocks
         te, ve = head.encode_text(text.to(device)), head.encode_video(video.to(device))
         return _score_blocks(lambda a, b: head.score_encoded(a, b, path), te, ve, text_chunk, video_chunk, device)
