@@ -174,8 +174,11 @@ def test_score_all_restores_modes_after_an_error(inputs):
 
 
 # --------------------------------------------------------------------------- declared capabilities
-def test_uses_logit_scale_is_false_only_for_the_cross_encoder(heads):
-    assert {name for name, h in heads.items() if not h.uses_logit_scale} == {"tightTransf"}
+def test_uses_logit_scale_is_false_only_for_the_cross_encoders(heads):
+    """Cross-encoders output their own matching logits: the training loop must not multiply them by CLIP's
+    temperature."""
+    cross = {"tightTransf", "crosstvr", "crosstvr-spatial", "crosstvr-temporal", "crosstvr-unshared"}
+    assert {name for name, h in heads.items() if not h.uses_logit_scale} == cross
 
 
 def test_has_frame_weights_exactly_where_frame_weights_is_implemented(heads, inputs):

@@ -29,6 +29,7 @@ from . import wti  # noqa: F401  wti, wti-uniform (DRL weighted token-wise inter
 from . import ts2net  # noqa: F401  ts2net, ts2net-tokens, ts2net-noshift (TS2-Net token shift + selection)
 from . import global_local  # noqa: F401  global_local[-local|-global] (CrossAttnGL eqs. 4.10-4.15, Table 3)
 from . import etva  # noqa: F401  etva[-global|-fine|-text-vlad|-text-centres|-separate] (ETVA Tables 4-5)
+from . import crosstvr  # noqa: F401  crosstvr[-spatial|-temporal|-unshared] stage-2 re-ranker (CrossTVR Tables 6, 9)
 # isort: on
 
 __all__ = ["HEADS", "TextInput", "VideoInput", "RetrievalHead", "DualEncoderHead", "score_all", "DEFAULT_MAX_BYTES"]
