@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from helpers import masked_token_inputs, perturb
 
 from tvrlib import metrics as M
 from tvrlib.experiment import HeadRuns, Protocol, SeedRun, paired_difference
@@ -36,15 +36,6 @@ NAMES = ["crosstvr", "crosstvr-spatial", "crosstvr-temporal", "crosstvr-unshared
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def perturb(head: nn.Module, scale: float = 0.3, seed: int = 1) -> nn.Module:
-    """Move every parameter off its initialisation, deterministically (a shared module is moved once)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in head.parameters():
-            p.add_(scale * torch.randn(p.shape, generator=g))
-    return head.eval()
-
-
 def build(name: str = "crosstvr", move: bool = True, **kw) -> CrossTVR:
     torch.manual_seed(0)
     head = HEADS.build(name, **{"dim": D, "queries": 3, "layers": 1, **kw})
@@ -58,19 +49,7 @@ def heads():
 
 @pytest.fixture(scope="module")
 def inputs():
-    g = torch.Generator().manual_seed(0)
-    word_mask = torch.ones(T, L, dtype=torch.bool)
-    word_mask[1, 3:] = False  # a short caption
-    word_mask[2, 1:] = False  # a single token
-    word_mask[4, [2, 5]] = False  # holes
-    text = TextInput(torch.randn(T, D, generator=g), torch.randn(T, L, D, generator=g), word_mask)
-    mask = torch.ones(V, F_, dtype=torch.bool)
-    mask[1, 4:] = False  # a short clip
-    mask[2, 1:] = False  # a single valid frame
-    mask[3, [1, 3]] = False  # holes
-    mask[4, :2] = False  # padding at the start
-    video = VideoInput(torch.randn(V, F_, D, generator=g), mask, torch.randn(V, F_, P, D, generator=g))
-    return text, video
+    return masked_token_inputs(T, V, L, F_, P, D)
 
 
 def scores(head, text, video) -> torch.Tensor:

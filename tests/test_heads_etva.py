@@ -9,6 +9,7 @@ import types
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import masked_token_inputs, perturb
 from torch import nn
 
 from tvrlib.errors import TVRError, WeightsNotFoundError
@@ -35,15 +36,6 @@ UNUSED = {
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def perturb(head: nn.Module, scale: float = 0.3, seed: int = 1) -> nn.Module:
-    """Move every parameter off its initialisation, deterministically."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in head.parameters():
-            p.add_(scale * torch.randn(p.shape, generator=g))
-    return head.eval()
-
-
 def build(name: str, **kw) -> EfficientTextVideoAligner:
     torch.manual_seed(0)
     return perturb(HEADS.build(name, **{"dim": D, "clusters": K, "ghost_clusters": G, **kw}))
@@ -61,19 +53,7 @@ def heads():
 
 @pytest.fixture(scope="module")
 def inputs():
-    g = torch.Generator().manual_seed(0)
-    word_mask = torch.ones(T, L, dtype=torch.bool)
-    word_mask[1, 3:] = False  # a short caption
-    word_mask[2, 1:] = False  # a single token
-    word_mask[4, [2, 5]] = False  # holes
-    text = TextInput(torch.randn(T, D, generator=g), torch.randn(T, L, D, generator=g), word_mask)
-    mask = torch.ones(V, F_, dtype=torch.bool)
-    mask[1, 4:] = False  # a short clip
-    mask[2, 1:] = False  # a single valid frame: no motion expert
-    mask[3, [1, 3]] = False  # holes
-    mask[4, :2] = False  # padding at the start
-    video = VideoInput(torch.randn(V, F_, D, generator=g), mask, torch.randn(V, F_, P, D, generator=g))
-    return text, video
+    return masked_token_inputs(T, V, L, F_, P, D)
 
 
 def scores(head, text, video) -> torch.Tensor:
