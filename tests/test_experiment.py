@@ -385,6 +385,7 @@ def test_training_summary_counts_early_stops_and_runs_cut_off_at_the_last_epoch(
     assert list(table.index) == ["T"]  # a head without parameters has no training row
     assert limit > 1 and table.loc["T", "epochs_run"] == f"{limit}/1" and table.loc["T", "stopped_early"] == 1
     assert "1 of 2 trained runs stopped early" in text and "1 of 2 had their best" in text and "(T)" in text
+    assert "1 of 2 were ended by the epoch limit with patience left (T)" in text
     assert training_summary(fake_runs("free", {0: [1]}))[1] == "No head here has parameters to train."
 
 
@@ -404,3 +405,12 @@ def test_twin_accuracy_over_seeds_is_the_mean_of_each_seeds_twin_accuracy():
     assert list(t.columns) == ["order", "detail", "all"]
     assert t.loc["A", "order"] == pytest.approx(100.0)
     assert t.loc["A", "detail"] == pytest.approx((50.0 + 75.0) / 2)  # seed 0: 1 of 2; seed 1: 1 and a tie
+    from tvrlib.experiment import twin_seed_rows
+
+    rows = pd.DataFrame(twin_seed_rows("exp", {"A": hr}))
+    assert len(rows) == 2 * 3 and set(rows["factor"]) == {"order", "detail", "all"}  # 2 seeds x (2 factors + all)
+    detail = rows[rows["factor"] == "detail"].set_index("seed")
+    assert detail.loc[0, "twin_accuracy"] == pytest.approx(50.0) and detail.loc[1, "twin_accuracy"] == pytest.approx(
+        75.0
+    )
+    assert (detail["n"] == 2).all() and (rows["method"] == "A").all()

@@ -74,6 +74,7 @@ __all__ = [
     "judge",
     "training_summary",
     "twin_accuracy_over_seeds",
+    "twin_seed_rows",
 ]
 
 _BOOT_CHUNK_ELEMS = 1 << 22  # bootstrap weights held at once
@@ -946,17 +947,42 @@ def training_summary(results) -> tuple[pd.DataFrame, str]:
     )
     limit = {hr.label: hr.protocol.max_epochs for hr in _as_head_runs(results)}
     at_max = rows[rows["best_epoch"] == rows["head"].map(limit)]
+    by_limit = rows[(rows["epochs_run"] == rows["head"].map(limit)) & ~rows["stopped_early"].astype(bool)]
     n = len(rows)
+    heads = lambda r: ", ".join(dict.fromkeys(r["head"]))  # noqa: E731
     text = (
-        f"{int(rows['stopped_early'].sum())} of {n} trained runs stopped early (no better validation value within "
-        f"their patience); {len(at_max)} of {n} had their best validation epoch at the last allowed epoch"
+        f"{int(rows['stopped_early'].sum())} of {n} trained runs stopped early (their patience ran out); "
+        f"{len(by_limit)} of {n} were ended by the epoch limit with patience left"
+        + (f" ({heads(by_limit)})" if len(by_limit) else "")
+        + f"; {len(at_max)} of {n} had their best validation epoch at the last allowed epoch"
         + (
-            f" ({', '.join(dict.fromkeys(at_max['head']))}), so those may still have been improving."
+            f" ({heads(at_max)}), so those may still have been improving."
             if len(at_max)
-            else ", so none was cut off while still improving."
+            else ", so none was cut off at its best."
         )
     )
     return table, text
+
+
+def twin_seed_rows(experiment: str, results) -> list[dict]:
+    """Tidy rows of twin accuracy (%) per head, factor and seed (:func:`twin_runs`; the runs need ``test_eval_fn``
+    with twins): ``experiment, method, factor, seed, twin_accuracy, n`` (``n``: the twin queries of the factor)."""
+    out = []
+    for hr in _as_head_runs(results):
+        factors = [*dict.fromkeys(hr.runs[0].evaluation.twin_factors), "all"]
+        for f in factors:
+            for r in twin_runs(hr, f).runs:
+                out.append(
+                    {
+                        "experiment": experiment,
+                        "method": hr.label,
+                        "factor": f,
+                        "seed": r.seed,
+                        "twin_accuracy": 100 * (2 - r.metrics["MnR"]),
+                        "n": len(r.ranks),
+                    }
+                )
+    return out
 
 
 def twin_accuracy_over_seeds(results, factors=None) -> pd.DataFrame:

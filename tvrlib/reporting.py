@@ -89,7 +89,9 @@ def save_figure(fig) -> Path | None:
         return None
     out = results_dir(profile) / "figures" / f"{name}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    engine = fig.get_layout_engine()
+    if engine is None or type(engine).__name__ != "ConstrainedLayoutEngine":  # constrained layout places colorbars
+        fig.tight_layout()
     fig.savefig(out, dpi=100)
     return out
 
