@@ -60,12 +60,12 @@ from tvrlib.experiment import (
     summarise_seeds,
     training_summary,
     twin_accuracy_over_seeds,
-    twin_runs,
+    twin_seed_rows,
 )
 from tvrlib.heads import TextInput, VideoInput
 from tvrlib.heads.etva import EfficientTextVideoAligner, NetVLAD
 from tvrlib.paper_tables import load_paper_table, save_claims
-from tvrlib.reporting import figure, results_rows, save_figure, show_source, versions
+from tvrlib.reporting import figure, save_figure, show_source, versions
 
 NB = "08_etva_experts_and_shared_centres"
 pd.set_option("display.max_colwidth", 90)
@@ -120,7 +120,7 @@ versions().T
 # caption once per expert, passes a gated embedding unit ($y = W_1x + b_1$, $z = y \odot \sigma(W_2 y + b_2)$, then
 # L2). The caption predicts a softmax weight per expert, and the global score is $\sum_e w_e(t)\cos(u_e(t), u_e(v))$;
 # an expert a video lacks (motion needs two valid frames) is dropped and the weights renormalised. Checked by nbval on
-# a toy input (video 1 has a single valid frame, so no motion):
+# a toy input (video 1 has a single valid frame, so no motion expert; its scores stay finite):
 
 # %%
 show_source(EfficientTextVideoAligner.expert_inputs)
@@ -147,10 +147,13 @@ with torch.no_grad():
 # A set of tokens $x_i$ (L2-normalised) is soft-assigned to $K$ clusters and $G$ *ghost* clusters,
 # $a_{ik} = \mathrm{softmax}_k(w_k \cdot x_i + b_k)$; padded tokens get $a_{ik} = 0$ exactly (the public NetVLADs do
 # not mask). The descriptor keeps, for each real cluster, the assigned residuals $V_k = \sum_i a_{ik}(x_i - c_k)$,
-# normalises each $V_k$ (intra-normalisation), then the whole $[K D]$ vector. Ghost clusters absorb tokens that fit
-# no centre (e.g. "a", "the") and are dropped. **Shared centres**: the words and the frames go through **one**
+# normalises each $V_k$ (intra-normalisation), then the whole $[K D]$ vector. Ghost clusters are meant to absorb
+# tokens that fit no centre (stop words, in NetVLAD's design) and are dropped; section 5 measures how much mass the
+# ghost takes here. **Shared centres**: the words and the frames go through **one**
 # NetVLAD module, so cluster $k$ means the same region of CLIP's space for both, and the fine-grained score is the
-# dot product of the two descriptors — the mean over clusters of the per-cluster cosine. Checked by nbval:
+# dot product of the two descriptors — the mean over clusters of the per-cluster cosine. Defaults: $K = 9$ clusters and
+# one ghost (T2VLAD's MSR-VTT setting); the score is $0.5\cdot$global $+ 0.5\cdot$fine-grained (T2VLAD's weights; the
+# paper gives none). Checked by nbval:
 
 # %%
 show_source(NetVLAD.forward)
@@ -244,11 +247,31 @@ else:
     display(tw.round(1).rename(columns=lambda f: f"{f} twins (%)"))
 
 # %% [markdown]
+# A *direction* twin shows the same frames in reverse order. The motion expert's signed mean, $(v_\text{last} -
+# v_\text{first})/(n - 1)$, does flip sign when a clip is reversed, but the twin need not swap its first and last
+# frames, and nothing else here sees order; the table above shows what that gives per variant.
+#
+# **How the captions weigh the experts.** The first seed's trained ETVA, mean expert weight over the test captions
+# (a softmax per caption, so each row sums to 1; uniform would be 1/3 each):
+
+# %%
+with torch.no_grad():
+    ew = runs["ETVA"].runs[0].trained.expert_weights(all_texts)
+ew_table = pd.DataFrame(ew.numpy(), columns=list(runs["ETVA"].runs[0].trained.experts)).describe().loc[["mean", "min", "max"]]
+display(ew_table.round(3))
+print(
+    "mean expert weights: " + ", ".join(f"{e} {v:.2f}" for e, v in ew_table.loc["mean"].items())
+    + f"; the largest single weight any caption gives: {float(ew.max()):.2f}."
+)
+
+# %% [markdown]
 # ## 5. What the shared centres capture
 #
 # The first seed's trained ETVA: for one test caption and its gold video, the assignment of every word (left) and
 # every frame (right) to the clusters (a row sums to 1 minus what the ghost cluster took). Because the centres are
-# shared, a word and a frame in the same column are described against the same centre.
+# shared, a word and a frame in the same column are described against the same centre. Uniform assignment would be
+# 0.10 in every cell (9 clusters and the ghost); the lines under the figure and the table after it measure how far
+# from uniform the assignments are.
 
 # %%
 etva = first["ETVA"]
@@ -262,7 +285,7 @@ with torch.no_grad():
     wa, fa = etva.cluster_assignments(all_texts.index(torch.tensor([ci])), videos.index(torch.tensor([vid])))
 wa, fa = wa[0, :n].numpy(), fa[0].numpy()
 K = wa.shape[1]
-fig, axes = figure("08_cluster_assignments", profile, width=10, height=0.25 * n + 2, ncols=2)
+fig, axes = figure("08_cluster_assignments", profile, width=10, height=0.25 * n + 2, ncols=2, layout="constrained")
 axes[0].imshow(wa, aspect="auto", cmap="viridis", vmin=0, vmax=1)
 axes[0].set_yticks(range(n), labels, fontsize=7)
 axes[0].set_xticks(range(K))
@@ -284,7 +307,8 @@ print("each frame's strongest cluster:", ", ".join(str(int(a.argmax())) for a in
 
 # %% [markdown]
 # Over the whole test split: for each cluster, the tokens with the largest mean assignment (tokens that occur at least
-# 20 times), the share of all word mass and of all frame mass it receives. A cluster that takes much word mass and no
+# 20 times), and its share of the word mass and of the frame mass that went to the 9 real clusters (the ghost's part
+# is printed separately). A cluster that takes much word mass and no
 # frame mass (or the other way round) is one the two modalities do not share in practice.
 
 # %%
@@ -305,8 +329,8 @@ for k in range(K):
     rows.append(
         {
             "cluster": k,
-            "share of word mass (%)": 100 * mass[:, k].sum() / mass.sum(),
-            "share of frame mass (%)": 100 * frame_mass[:, k].sum() / frame_mass.sum(),
+            "share of word mass (%)": float(100 * mass[:, k].sum() / mass.sum()),
+            "share of frame mass (%)": float(100 * frame_mass[:, k].sum() / frame_mass.sum()),
             "top tokens (mean assignment)": ", ".join(f"{t} {v:.2f}" for t, v in top.items()),
         }
     )
@@ -338,7 +362,10 @@ pd.concat([table4, table5])[["table", "direction", "method", "R1", "R5", "R10", 
 # %% [markdown]
 # Each claim "A beats B" is judged on **t2v R@1** (the one primary metric, chosen before the numbers), as the
 # direction of the difference (a synthetic benchmark and a tiny CLIP are not on MSR-VTT's scale), with the paired 95 %
-# CI over test queries *and* training seeds; "reproduces" needs the CI to exclude 0 and every seed to agree. The
+# CI over test queries *and* training seeds. *reproduces*: the CI lies on the paper's side of 0 and every seed agrees;
+# *opposite*: it lies on the other side and every seed agrees with that; otherwise *not significant*. ΔMnR is A − B
+# in mean rank (negative: A better), shown, not voted. Some reported values are impossible (Table 5's v2t R@10 below
+# its R@5; MdR 4 beside R@1 ≈ 50 %): OCR damage, so only t2v R@1 is used. The
 # caveats go into each claim's reason: the uncertain labels, and that our experts are views of frozen CLIP features
 # with CLIP word tokens (the paper: its own experts and ALBERT).
 
@@ -392,13 +419,7 @@ from tvrlib.evaluation import evaluation_rows  # noqa: E402
 paths = [S.save("etva_seeds", training.assign(experiment="etva_seeds", protocol=P.describe()))]
 paths.append(S.save("etva", [r for ev in evals.values() for r in evaluation_rows("etva", ev)]))
 if eval_fn is not None:
-    tw_rows = [
-        r
-        for lab, hr in runs.items()
-        for f in factors
-        for tr in twin_runs(hr, f).runs
-        for r in results_rows("etva_twins", lab, "twin", {f"twin_{f}": 100 * (2 - tr.metrics["MnR"])}, seed=tr.seed)
-    ]
+    tw_rows = twin_seed_rows("etva_twins", runs)  # per head, factor and seed
     paths.append(S.save("etva_twins", tw_rows))
 paths += list(save_claims(claim_rows, S.profile).values())
 print("\n".join(str(p.relative_to(p.parents[2])) for p in paths))
