@@ -986,16 +986,13 @@ def twin_seed_rows(experiment: str, results) -> list[dict]:
 
 
 def twin_accuracy_over_seeds(results, factors=None) -> pd.DataFrame:
-    """Twin accuracy (%) per head (rows) and factor (columns): mean over seeds, from each seed's twin scores
-    (:func:`twin_runs`; the runs need ``test_eval_fn`` with twins). ``factors``: default every factor of the first
-    run, then ``"all"``."""
-    heads = _as_head_runs(results)
-    if factors is None:
-        factors = [*dict.fromkeys(heads[0].runs[0].evaluation.twin_factors), "all"]
-    return pd.DataFrame(
-        {f: {hr.label: float(np.mean([100 * (2 - r.metrics["MnR"]) for r in twin_runs(hr, f).runs])) for hr in heads}
-         for f in factors}
-    )  # fmt: skip
+    """Twin accuracy (%) per head (rows) and factor (columns): mean over seeds of :func:`twin_seed_rows` (the runs
+    need ``test_eval_fn`` with twins). ``factors``: default every factor of the first run, then ``"all"``."""
+    rows = pd.DataFrame(twin_seed_rows("", results))
+    table = rows.pivot_table(index="method", columns="factor", values="twin_accuracy", aggfunc="mean", sort=False)
+    heads = [hr.label for hr in _as_head_runs(results)]
+    table = table.loc[heads, list(factors) if factors is not None else list(dict.fromkeys(rows["factor"]))]
+    return table.rename_axis(index=None, columns=None)  # the same frame as before: heads x factors, no axis names
 
 
 # --------------------------------------------------------------------------- verdicts of a notebook
