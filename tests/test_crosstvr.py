@@ -10,7 +10,7 @@ import torch
 from helpers import masked_token_inputs, perturb
 
 from tvrlib import metrics as M
-from tvrlib.experiment import HeadRuns, Protocol, SeedRun, paired_difference
+from tvrlib.experiment import HeadRuns, Protocol, SeedRun, paired_difference, subset_runs
 from tvrlib.heads import HEADS, TextInput, VideoInput, score_all
 from tvrlib.heads.crosstvr import CrossTVR, QueryTransformer
 from tvrlib.reranking import (
@@ -493,3 +493,32 @@ def test_rerank_runs_pair_with_the_stage_1_runs():
     assert all(np.array_equal(a.ranks, b.ranks) for a, b in zip(at0.runs, base.runs))
     dsl = rerank_runs(base, None, src, k=0, dsl_temperature=0.01)
     assert dsl.head == "seqTransf+DSL"
+    # a budget of queries: the same ranks as the whole run's for those queries, paired with subset_runs of stage 1
+    pick = np.arange(len(q))[::2]
+    part = rerank_runs(base, trained, src, k=4, queries=pick)
+    assert all(np.array_equal(p.ranks, w.ranks[pick]) for p, w in zip(part.runs, two.runs))
+    assert paired_difference(part, subset_runs(base, pick), "R1", n_boot=20)["n"] == len(pick)
+    dsl_part = rerank_runs(base, None, src, k=0, dsl_temperature=0.01, queries=pick)  # DSL still sees every query
+    assert all(np.array_equal(p.ranks, w.ranks[pick]) for p, w in zip(dsl_part.runs, dsl.runs))
+    with pytest.raises(ValueError, match="queries must select"):
+        rerank_runs(base, trained, src, k=4, queries=np.array([len(q)]))
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_the_spatial_pass_equals_one_copy_of_the_caption_per_frame(layers):
+    """forward_per_memory (the spatial pass, frame-independent work done once) equals forward on per-frame copies."""
+    torch.manual_seed(layers)
+    block = QueryTransformer(D, layers, heads=2).eval()
+    n, f, nq, m = 3, 4, 2, 5
+    x = torch.randn(n, nq + L, D)
+    x_mask = torch.ones(n, nq + L, dtype=torch.bool)
+    x_mask[1, nq + 3 :] = False  # a shorter caption
+    memory, memory_mask = torch.randn(n, f, m, D), torch.rand(n, f, m) > 0.2
+    memory_mask[..., 0] = True
+    with torch.no_grad():
+        fast, w_fast = block.forward_per_memory(x, x_mask, nq, memory, memory_mask, weights=True)
+        rep = lambda a: a.repeat_interleave(f, 0)  # noqa: E731
+        ref, w_ref = block(rep(x), rep(x_mask), nq, memory.reshape(n * f, m, D), memory_mask.reshape(n * f, m), True)
+    assert fast.shape == (n, f, nq, D) and w_fast.shape == (n * f, nq, m)
+    torch.testing.assert_close(fast, ref[:, :nq].reshape(n, f, nq, D), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(w_fast, w_ref, atol=1e-6, rtol=1e-5)

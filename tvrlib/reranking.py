@@ -190,7 +190,13 @@ def pair_scores(reranker: RetrievalHead, text: TextInput, video: VideoInput) -> 
 def _pair_bytes(reranker: RetrievalHead, texts: TextInput, videos: VideoInput) -> int:
     f, d = videos.frames.shape[1], videos.frames.shape[2]
     if isinstance(reranker, CrossTVR):
-        words = 1 if texts.words is None else texts.words.shape[1]
+        # the longest caption (the cache pads word tokens to the split's longest; the head cuts that padding)
+        if texts.words is None:
+            words = 1
+        elif texts.word_mask is None:
+            words = texts.words.shape[1]
+        else:
+            words = max(1, int(texts.word_mask.sum(1).max()))
         patches = 0 if videos.patches is None else videos.patches.shape[2]
         return reranker.pair_bytes(f, d, words=words, patches=patches)
     return reranker.pair_bytes(f, d)
@@ -610,6 +616,7 @@ def rerank_runs(
     weight: float = 1.0,
     matching: str = "logit",
     dsl_temperature: float | None = None,
+    queries=None,
     keep: bool = True,
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: bool = False,
@@ -621,15 +628,26 @@ def rerank_runs(
     seed's trained head on the query captions, ``chunk=EVAL_CHUNK``), optionally revised by :func:`dual_softmax` at
     ``dsl_temperature`` (**transductive**; before the shortlist, so DSL also picks the top K), then
     :func:`rerank_top_k` with that seed's re-ranker (``trainings[seed]``). ``k=0`` (``trainings`` may be None):
-    stage 1 alone (with DSL if asked). The runs' training facts (epochs, best epoch, validation value, history) are
+    stage 1 alone (with DSL if asked). ``queries``: re-rank only these test queries (indices into
+    ``test.query_index``, or a bool mask over them; a cross-encoder's budget): stage 1 and DSL still see every test
+    query, the runs hold the selected queries only, and they pair with
+    ``subset_runs(stage1_runs, queries)`` (:func:`tvrlib.experiment.subset_runs`). The runs' training facts (epochs, best epoch, validation value, history) are
     the re-ranker's; ``seconds`` adds its training to the test re-ranking. ``keep``: keep each seed's re-ranker
     (``trained``) and its :class:`Reranked` record (``evaluation``; :func:`runs_at` needs it)."""
     suffix = f"+{next(iter(trainings.values())).name}" if (k and trainings) else ""
     suffix += "+DSL" if dsl_temperature else ""
     out = HeadRuns(f"{stage1_runs.head}{suffix}", label or f"{stage1_runs.label}{suffix}", stage1_runs.protocol)
     q = np.asarray(test.query_index)
-    gold = np.asarray(test.text_to_video)[q]
+    sel = np.arange(len(q)) if queries is None else np.asarray(queries)
+    if sel.dtype == bool:
+        if sel.shape != q.shape:
+            raise ValueError(f"a query mask must have one entry per test query ({len(q)}), got {sel.shape}")
+        sel = np.flatnonzero(sel)
+    if sel.size == 0 or sel.min() < 0 or sel.max() >= len(q):
+        raise ValueError(f"queries must select test queries in [0, {len(q)}), got {sel.size} indices")
+    gold = np.asarray(test.text_to_video)[q][sel]
     texts = test.texts.index(torch.as_tensor(q))
+    chosen = torch.as_tensor(sel)
     for r in stage1_runs.runs:
         if r.trained is None:
             raise ValueError(f"{stage1_runs.label}, seed {r.seed}: the trained head was not kept (keep_heads=True)")
@@ -641,7 +659,7 @@ def rerank_runs(
         if dsl_temperature:
             s1 = dual_softmax(s1, dsl_temperature)  # transductive: every test query at once
         rec = rerank_top_k(
-            s1, tr.reranker if tr else None, texts, test.videos, k, weight=weight, matching=matching,
+            s1[chosen], tr.reranker if tr else None, texts.index(chosen), test.videos, k, weight=weight, matching=matching,
             max_bytes=max_bytes, progress=progress,
         )  # fmt: skip
         ranks = M.ranks_t2v(rec.scores, gold)

@@ -70,14 +70,17 @@ Padding comes from the masks only: padded words are no keys of the self-attentio
 step 3's mean and of step 5's memory, and padded slots are zeroed before anything reads them, so NaN there changes
 nothing. A video needs at least one valid frame.
 
-Cost per (caption, video) pair and layer: the spatial pass runs ``F`` copies of ``[Q; W]``, i.e.
-``F (Nq + L)`` token rows through self-attention and the feed-forward (about ``14 D^2`` multiply-adds each with the
-4x feed-forward) plus ``F Nq (1 + P)`` cross-attention scores; the temporal pass one copy with ``F M`` memory tokens.
-So about ``layers F (Nq + L) 14 D^2`` multiply-adds per pair (``L``: the batch's longest caption; trailing word
-padding is cut per batch): a cross-encoder, ``T V`` passes for a full grid, which is why it only re-scores stage 1's
-top K (:func:`tvrlib.reranking.rerank`; measured costs in docs/papers.md §5). :meth:`score` evaluates a grid in
-chunks of ``pair_chunk`` pairs; :meth:`pair_bytes` estimates one pair's working memory for
-:func:`tvrlib.heads.score_all`.
+Cost per (caption, video) pair: the spatial pass means ``F`` copies of ``[Q; W]``, i.e. ``F (Nq + L)`` token rows
+per layer through self-attention and the feed-forward (about ``(4 + 2 mlp_ratio) D^2`` multiply-adds each) plus
+``F Nq (1 + P)`` cross-attention scores; the temporal pass one copy with ``F M`` memory tokens. Most of the copies
+are the same computation: the first layer's input is identical for every frame and the text positions never look at
+the frame, and only the query positions of the last layer are read. So the spatial pass
+(:meth:`QueryTransformer.forward_per_memory`) runs the caption's ``Nq + L`` rows once and only the ``Nq`` query rows
+per frame, for one or two layers: about ``(Nq + L) + 2 F Nq`` rows instead of ``2 F (Nq + L)`` for two layers
+(measured: a training step of 96 pairs 2.8x faster, scoring 2.4x, docs/performance.md). Still a cross-encoder:
+``T V`` passes for a full grid, which is why it only re-scores stage 1's top K (:func:`tvrlib.reranking.rerank`;
+measured costs in docs/papers.md §5). :meth:`score` evaluates a grid in chunks of ``pair_chunk`` pairs;
+:meth:`pair_bytes` estimates one pair's working memory for :func:`tvrlib.heads.score_all`.
 
 Shapes: ``text.sentence [N, D]``, ``text.words [N, L, D]`` + ``text.word_mask bool [N, L]`` (optional),
 ``video.frames [N, F, D]`` + ``video.mask bool [N, F]``, ``video.patches [N, F, P, D]`` (required:
@@ -127,17 +130,27 @@ class MaskedAttention(nn.Module):
         self.kv = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
 
+    def project_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of ``memory [B, M, D]``: two ``[B, H, M, Dh]``."""
+        b, m, d = memory.shape
+        k, v = self.kv(memory).view(b, m, 2, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        return k, v
+
+    def attend(
+        self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor, weights: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``x [B, S, D]`` attending to projected keys / values ``[B, H, M, Dh]`` with key mask ``bool [B, M]``."""
+        b, s, d = x.shape
+        q = self.q(x).view(b, s, self.heads, d // self.heads).transpose(1, 2)  # [B, H, S, Dh]
+        logits = q @ k.transpose(-1, -2) / math.sqrt(d // self.heads)  # [B, H, S, M]
+        w = masked_softmax(logits, key_mask[:, None, None, :])
+        out = self.out((w @ v).transpose(1, 2).reshape(b, s, d))
+        return out, (w.mean(1) if weights else None)  # weights averaged over the heads: [B, S, M]
+
     def forward(
         self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor, weights: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        b, s, d = x.shape
-        m, h = memory.shape[1], self.heads
-        q = self.q(x).view(b, s, h, d // h).transpose(1, 2)  # [B, H, S, Dh]
-        k, v = self.kv(memory).view(b, m, 2, h, d // h).permute(2, 0, 3, 1, 4)  # 2 x [B, H, M, Dh]
-        logits = q @ k.transpose(-1, -2) / math.sqrt(d // h)  # [B, H, S, M]
-        w = masked_softmax(logits, memory_mask[:, None, None, :])
-        out = self.out((w @ v).transpose(1, 2).reshape(b, s, d))
-        return out, (w.mean(1) if weights else None)  # weights averaged over the heads: [B, S, M]
+        return self.attend(x, *self.project_kv(memory), memory_mask, weights)
 
 
 class QueryLayer(nn.Module):
@@ -153,13 +166,24 @@ class QueryLayer(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x, x_mask, n_query, memory, memory_mask, weights: bool = False):
+    def self_attend(self, x, x_mask):
+        """``x + self-attention(LN(x))`` over ``[Q; W]`` (padded words are no keys)."""
         h = self.norm_self(x)
-        x = x + self.dropout(self.self_attention(h, h, x_mask)[0])  # [Q; W] self-attention, padded words no keys
-        q, rest = x[:, :n_query], x[:, n_query:]
-        c, w = self.cross_attention(self.norm_cross(q), memory, memory_mask, weights)  # only the queries look
-        x = torch.cat([q + self.dropout(c), rest], 1)
-        return x + self.dropout(self.ffn(self.norm_ffn(x))), w
+        return x + self.dropout(self.self_attention(h, h, x_mask)[0])
+
+    def cross(self, q, memory, memory_mask, weights: bool = False):
+        """The query positions' cross attention to the memory, with its residual."""
+        c, w = self.cross_attention(self.norm_cross(q), memory, memory_mask, weights)
+        return q + self.dropout(c), w
+
+    def feed(self, x):
+        """The feed-forward block with its residual (position-wise: rows can be fed in any grouping)."""
+        return x + self.dropout(self.ffn(self.norm_ffn(x)))
+
+    def forward(self, x, x_mask, n_query, memory, memory_mask, weights: bool = False):
+        x = self.self_attend(x, x_mask)  # [Q; W] self-attention, padded words no keys
+        q, w = self.cross(x[:, :n_query], memory, memory_mask, weights)  # only the queries look
+        return self.feed(torch.cat([q, x[:, n_query:]], 1)), w
 
 
 class QueryTransformer(nn.Module):
@@ -177,6 +201,46 @@ class QueryTransformer(nn.Module):
         for layer in self.layers:
             x, w = layer(x, x_mask, n_query, memory, memory_mask, weights)
         return self.norm(x), w
+
+    def forward_per_memory(self, x, x_mask, n_query, memory, memory_mask, weights: bool = False):
+        """The query outputs of :meth:`forward` run on **one copy of** ``x [N, S, D]`` **per memory** ``memory
+        [N, F, M, D]`` (``memory_mask bool [N, F, M]``): ``[N, F, Nq, D]`` (after the final norm) and, with
+        ``weights``, the last layer's cross-attention weights ``[N F, Nq, M]``. The spatial pass (one memory per
+        frame) in far fewer operations, equal up to float rounding:
+
+        * the first layer's input is the same for every memory, so its self-attention runs once per caption, not
+          once per frame; the text positions never look at the memory, so they stay frame-independent through the
+          first layer's cross attention and feed-forward;
+        * only the query positions of the last layer are read, so there the text positions only give keys and
+          values (projected once per caption when they are still frame-independent), and the final norm and the
+          last feed-forward see the query positions only;
+        * layers in between (``layers >= 3``) run on per-frame copies, as :meth:`forward`.
+
+        With ``dropout > 0`` in training, the frame-independent positions share one dropout mask across frames."""
+        n, f, m, d = memory.shape
+        rep = lambda a: a.repeat_interleave(f, 0)  # noqa: E731  [N, ...] -> [N F, ...], frame-major per caption
+        mem, mem_mask = memory.reshape(n * f, m, d), memory_mask.reshape(n * f, m)
+        first, *rest = self.layers
+        h = first.self_attend(x, x_mask)  # once per caption: the same input for every frame
+        q, w = first.cross(rep(h[:, :n_query]), mem, mem_mask, weights)
+        q = first.feed(q)
+        if not rest:
+            return self.norm(q).view(n, f, n_query, d), w
+        text = first.feed(h[:, n_query:])  # [N, L, D]: frame-independent through the first layer
+        per_frame = False
+        for layer in rest[:-1]:  # middle layers: the text positions depend on the frame from here on
+            full = layer(torch.cat([q, text if per_frame else rep(text)], 1), rep(x_mask), n_query, mem, mem_mask)
+            q, text, per_frame = full[0][:, :n_query], full[0][:, n_query:], True
+        last = rest[-1]
+        hq, ht = last.norm_self(q), last.norm_self(text)
+        kq, vq = last.self_attention.project_kv(hq)
+        kt, vt = last.self_attention.project_kv(ht)
+        if not per_frame:
+            kt, vt = rep(kt), rep(vt)  # projected once per caption, copied per frame
+        k, v = torch.cat([kq, kt], 2), torch.cat([vq, vt], 2)
+        q = q + last.dropout(last.self_attention.attend(hq, k, v, rep(x_mask))[0])
+        q, w = last.cross(q, mem, mem_mask, weights)
+        return self.norm(last.feed(q)).view(n, f, n_query, d), w
 
 
 class TokenSelector(nn.Module):
@@ -307,12 +371,11 @@ class CrossTVR(RetrievalHead):
     def _spatial(self, words, word_mask, tokens, frame_mask, weights: bool = False):
         """``Q_s [N, Nq, D]`` (eq. 3) and, with ``weights``, the last layer's weights ``[N, F, Nq, 1 + P]``."""
         n, f, t, d = tokens.shape
-        rep = lambda a: a.repeat_interleave(f, 0)  # noqa: E731  one copy of the caption per frame
-        x, x_mask = self._queries_and_text(self.query_tokens, rep(words), rep(word_mask))  # step 2: [Q; W]
-        memory = tokens.reshape(n * f, t, d)  # step 2: each frame's tokens separately
-        memory_mask = torch.ones(n * f, t, dtype=torch.bool, device=tokens.device)
-        out, w = self.spatial_module(x, x_mask, self.n_queries, memory, memory_mask, weights)  # eqs. 1-2
-        q = out[:, : self.n_queries].reshape(n, f, self.n_queries, d)  # eq. 3: the first Nq outputs per frame
+        x, x_mask = self._queries_and_text(self.query_tokens, words, word_mask)  # step 2: [Q; W]
+        memory_mask = torch.ones(n, f, t, dtype=torch.bool, device=tokens.device)
+        # eqs. 1-2: [Q; W] against each frame's tokens separately (one copy of the caption per frame, computed
+        # without repeating what is the same for every frame); eq. 3: the first Nq outputs per frame
+        q, w = self.spatial_module.forward_per_memory(x, x_mask, self.n_queries, tokens, memory_mask, weights)
         keep = frame_mask[:, :, None, None]
         total = torch.where(keep, q, torch.zeros((), dtype=q.dtype, device=q.device)).sum(1)
         q_s = total / frame_mask.sum(1).to(q.dtype)[:, None, None]  # eq. 3: mean over the valid frames
@@ -401,15 +464,20 @@ class CrossTVR(RetrievalHead):
         words: int = DEFAULT_WORDS,
         patches: int = DEFAULT_PATCHES,
     ) -> int:
-        """Working memory of one pair's forward pass (float32): the spatial pass's ``F (Nq + L)`` token rows (about
-        ``8 + 2 x mlp_ratio`` D-vectors each alive at once, over ``heads`` self-attention maps), the cross-attention
-        maps over ``1 + P`` tokens and the frame tokens themselves. ``words`` / ``patches``: the caption length and
-        patches per frame assumed (default 32 and 49)."""
-        rows = num_frames * (self.n_queries + words)
+        """Working memory of one pair's forward pass (float32): the spatial pass's rows (the caption's ``Nq + L``
+        once, the queries' ``Nq`` per frame; every frame's ``Nq + L`` when middle layers exist), about ``8 + 2 x
+        mlp_ratio`` D-vectors each alive at once, the per-frame copies of the text's keys and values, the attention
+        maps, and the frame tokens themselves. ``words`` / ``patches``: the caption length and patches per frame
+        assumed (default 32 and 49)."""
         per_row = (8 + 2 * self.mlp_ratio) * dim + self.heads * (self.n_queries + words)
+        if self.n_layers > 2:
+            rows = num_frames * (self.n_queries + words)
+        else:
+            rows = (self.n_queries + words) + num_frames * self.n_queries
+        text_kv = 2 * num_frames * words * dim
         cross = num_frames * self.heads * self.n_queries * (1 + patches)
         tokens = 2 * num_frames * (1 + patches) * dim
-        return int(4 * (rows * per_row + cross + tokens))
+        return int(4 * (rows * per_row + text_kv + cross + tokens))
 
     # -- for the notebook's pictures --------------------------------------------------------------------------------
     def spatial_attention(self, text: TextInput, video: VideoInput) -> torch.Tensor:
