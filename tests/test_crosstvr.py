@@ -522,3 +522,35 @@ def test_the_spatial_pass_equals_one_copy_of_the_caption_per_frame(layers):
     assert fast.shape == (n, f, nq, D) and w_fast.shape == (n * f, nq, m)
     torch.testing.assert_close(fast, ref[:, :nq].reshape(n, f, nq, D), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(w_fast, w_ref, atol=1e-6, rtol=1e-5)
+
+
+def test_dual_softmax_scores_rank_with_exact_ties():
+    """DSL's revised scores are tiny where another caption wins a video: ranked exactly, not within 1e-5."""
+    g = torch.Generator().manual_seed(0)
+    sim = 0.3 + 0.1 * torch.randn(50, 50, generator=g)
+    revised = dual_softmax(sim, 0.01)
+    gold = np.arange(50)
+    exact = M.ranks_t2v(revised, gold, tie_tolerance=0.0)
+    assert (revised.abs() < 1e-5).float().mean() > 0.5  # most of a row would tie under the absolute tolerance
+    assert not np.array_equal(exact, M.ranks_t2v(revised, gold))
+    assert np.array_equal(exact, M.ranks_t2v(revised.double().argsort(1).argsort(1).double(), gold, tie_tolerance=0.0))
+
+
+def test_rerank_batches_captions_by_length_and_puts_every_score_back_in_its_row():
+    """Captions of different lengths, re-ranked one per batch or all together: the same matching scores per row,
+    equal to scoring each caption's shortlist alone."""
+    src = toy(n=6, captions=2)
+    mask = src.texts.word_mask.clone()
+    mask[1, 1:] = False  # lengths 1..4, out of order
+    mask[4, 2:] = False
+    texts = TextInput(src.texts.sentence, src.texts.words, mask)
+    torch.manual_seed(0)
+    head = perturb(HEADS.build("crosstvr", dim=D, queries=2, layers=1), seed=1).eval()
+    s1 = torch.randn(len(texts), len(src.videos), generator=torch.Generator().manual_seed(2))
+    one = rerank_top_k(s1, head, texts, src.videos, 3, max_bytes=1)  # one caption per batch
+    many = rerank_top_k(s1, head, texts, src.videos, 3, max_bytes=2**30)
+    torch.testing.assert_close(one.matching, many.matching, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        for i in range(len(texts)):
+            alone = head.match_scores(texts.index(torch.tensor([i] * 3)), src.videos.index(one.shortlist[i]))
+            torch.testing.assert_close(one.matching[i], alone.float(), atol=1e-5, rtol=1e-5)

@@ -154,6 +154,7 @@ class Reranked:
     matching_kind: str
     seconds: float
     pairs: int
+    tie_tolerance: float | None = None  # ranks: the metrics' rule (None) or exact ties (0.0, after dual softmax)
 
     @property
     def seconds_per_query(self) -> float:
@@ -202,6 +203,29 @@ def _pair_bytes(reranker: RetrievalHead, texts: TextInput, videos: VideoInput) -
     return reranker.pair_bytes(f, d)
 
 
+def _query_batches(reranker: RetrievalHead, texts: TextInput, videos: VideoInput, k: int, max_bytes: int):
+    """Batches of caption rows (``LongTensor`` s) for :func:`rerank_top_k`: captions in order of their word count
+    (a batch is padded to its longest caption, so similar lengths waste the least), each batch as many captions as
+    fit ``max_bytes`` at that batch's longest caption (from the re-ranker's ``pair_bytes``)."""
+    T = len(texts)
+    if texts.words is None or texts.word_mask is None:
+        per_pair = max(1, _pair_bytes(reranker, texts, videos))
+        step = max(1, int(max_bytes) // (per_pair * k))
+        yield from (torch.arange(i, min(i + step, T)) for i in range(0, T, step))
+        return
+    lengths = texts.word_mask.sum(1)
+    order = torch.argsort(lengths, stable=True)
+    i = 0
+    while i < T:
+        n = 1
+        while i + n < T:  # grow the batch while its longest caption's pairs fit the budget
+            if (n + 1) * k * _pair_bytes(reranker, texts.index(order[i + n : i + n + 1]), videos) > max_bytes:
+                break
+            n += 1
+        yield order[i : i + n]
+        i += n
+
+
 def rerank_top_k(
     stage1_scores: torch.Tensor,
     reranker: RetrievalHead,
@@ -232,16 +256,15 @@ def rerank_top_k(
     m = torch.zeros(T, k)
     t0 = time.perf_counter()
     if k > 0:
-        per_pair = max(1, _pair_bytes(reranker, texts, videos))
-        queries = max(1, int(max_bytes) // (per_pair * k))
         with inference(reranker):
-            for i in tqdm(range(0, T, queries), disable=not progress, desc="re-ranking"):
-                tq = texts.index(slice(i, i + queries))
-                n = len(tq)
+            batches = _query_batches(reranker, texts, videos, k, max_bytes)
+            for rows in tqdm(batches, disable=not progress, desc="re-ranking"):
+                n = len(rows)
+                tq = texts.index(rows)
                 ti = torch.arange(n).repeat_interleave(k)
-                vi = top[i : i + n].reshape(-1)
+                vi = top[rows].reshape(-1)
                 pairs = pair_scores(reranker, tq.index(ti).to(device), videos.index(vi).to(device))
-                m[i : i + n] = pairs.float().cpu().view(n, k)
+                m[rows] = pairs.float().cpu().view(n, k)
     seconds = time.perf_counter() - t0
     scores = combine(s1, top, m, weight=weight, matching_kind=matching)
     return Reranked(scores, s1, top, m, k, float(weight), matching, seconds, T * k)
@@ -257,6 +280,12 @@ def rerank(
 ) -> torch.Tensor:
     """The final scores ``float64 [T, V]`` of :func:`rerank_top_k` (same arguments)."""
     return rerank_top_k(stage1_scores, reranker, texts, videos, k, **kwargs).scores
+
+
+#: dual softmax's scores are ranked with exact ties: its values are ``cos * exp(-gap / tau)``, far below the metrics'
+#: absolute tolerance (1e-5 for scores below 1) wherever another caption wins a video, so that tolerance would tie
+#: most of a row; the rounding it guards against is relative, and it is relative here (``S * P`` rounds with ``S P``)
+DSL_TIE_TOLERANCE = 0.0
 
 
 def dual_softmax(sim: torch.Tensor, temperature: float = 0.01, dim: int = 0) -> torch.Tensor:
@@ -630,9 +659,10 @@ def rerank_runs(
     :func:`rerank_top_k` with that seed's re-ranker (``trainings[seed]``). ``k=0`` (``trainings`` may be None):
     stage 1 alone (with DSL if asked). ``queries``: re-rank only these test queries (indices into
     ``test.query_index``, or a bool mask over them; a cross-encoder's budget): stage 1 and DSL still see every test
-    query, the runs hold the selected queries only, and they pair with
-    ``subset_runs(stage1_runs, queries)`` (:func:`tvrlib.experiment.subset_runs`). The runs' training facts (epochs, best epoch, validation value, history) are
-    the re-ranker's; ``seconds`` adds its training to the test re-ranking. ``keep``: keep each seed's re-ranker
+    query, the runs hold the selected queries only, and they pair with ``subset_runs(stage1_runs, queries)``
+    (:func:`tvrlib.experiment.subset_runs`). DSL's scores are ranked with exact ties (:data:`DSL_TIE_TOLERANCE`).
+    The runs' training facts (epochs, best epoch, validation value, history) are the re-ranker's; ``seconds`` adds
+    its training to the test re-ranking. ``keep``: keep each seed's re-ranker
     (``trained``) and its :class:`Reranked` record (``evaluation``; :func:`runs_at` needs it)."""
     suffix = f"+{next(iter(trainings.values())).name}" if (k and trainings) else ""
     suffix += "+DSL" if dsl_temperature else ""
@@ -659,10 +689,12 @@ def rerank_runs(
         if dsl_temperature:
             s1 = dual_softmax(s1, dsl_temperature)  # transductive: every test query at once
         rec = rerank_top_k(
-            s1[chosen], tr.reranker if tr else None, texts.index(chosen), test.videos, k, weight=weight, matching=matching,
-            max_bytes=max_bytes, progress=progress,
+            s1[chosen], tr.reranker if tr else None, texts.index(chosen), test.videos, k, weight=weight,
+            matching=matching, max_bytes=max_bytes, progress=progress,
         )  # fmt: skip
-        ranks = M.ranks_t2v(rec.scores, gold)
+        if dsl_temperature:
+            rec = dataclasses.replace(rec, tie_tolerance=DSL_TIE_TOLERANCE)
+        ranks = M.ranks_t2v(rec.scores, gold, tie_tolerance=rec.tie_tolerance)
         seconds = time.perf_counter() - t0
         out.runs.append(
             dataclasses.replace(
@@ -703,7 +735,7 @@ def runs_at(
         if not isinstance(r.evaluation, Reranked):
             raise ValueError(f"{results.label}, seed {r.seed}: no Reranked record kept (rerank_runs(..., keep=True))")
         rec = r.evaluation.at(k, weight=weight, matching_kind=matching)
-        ranks = M.ranks_t2v(rec.scores, r.gold)
+        ranks = M.ranks_t2v(rec.scores, r.gold, tie_tolerance=rec.tie_tolerance)
         out.runs.append(
             dataclasses.replace(r, label=out.label, metrics=M.summarize(ranks), ranks=ranks, evaluation=rec)
         )
