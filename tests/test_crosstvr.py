@@ -554,3 +554,14 @@ def test_rerank_batches_captions_by_length_and_puts_every_score_back_in_its_row(
         for i in range(len(texts)):
             alone = head.match_scores(texts.index(torch.tensor([i] * 3)), src.videos.index(one.shortlist[i]))
             torch.testing.assert_close(one.matching[i], alone.float(), atol=1e-5, rtol=1e-5)
+
+
+def test_validation_queries_are_spread_over_the_split():
+    from tvrlib.reranking import validation_queries
+
+    assert np.array_equal(validation_queries(10, None), np.arange(10))
+    assert np.array_equal(validation_queries(10, 50), np.arange(10))
+    pos = validation_queries(750, 150)
+    assert len(pos) == 150 and pos[0] == 0 and pos[-1] == 749 and np.all(np.diff(pos) > 0)
+    with pytest.raises(ValueError, match="val_queries"):
+        validation_queries(10, 0)

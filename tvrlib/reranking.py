@@ -387,10 +387,10 @@ def matching_loss(reranker: RetrievalHead, text: TextInput, video: VideoInput, l
 class RerankConfig:
     """Knobs of :func:`train_reranker`. The paper (§4.1): Adam, lr 1e-4, cosine schedule with warm-up, batch 128,
     K = 15; epochs are not stated. ``temperature``: the stage-1 similarities' sampling temperature
-    (:func:`hard_negatives`). ``k``: the validation shortlist. ``val_queries``: validate on the first ``n`` query
-    captions only (None: all). ``patience`` / ``min_delta``: early stopping on validation ``select_metric`` as in
-    :func:`tvrlib.training.fit` (None: every epoch runs). ``weight`` / ``matching``: how validation combines the
-    scores (:func:`combine`)."""
+    (:func:`hard_negatives`). ``k``: the validation shortlist. ``val_queries``: validate on ``n`` evenly spaced query
+    captions only (:func:`validation_queries`; None: all). ``patience`` / ``min_delta``: early stopping on validation
+    ``select_metric`` as in :func:`tvrlib.training.fit` (None: every epoch runs). ``weight`` / ``matching``: how
+    validation combines the scores (:func:`combine`)."""
 
     epochs: int = 5
     batch_size: int = 32
@@ -442,9 +442,22 @@ class RerankTraining:
     name: str = "crosstvr"
 
 
-def _stage1_scorers(stage1, train, val, val_q: np.ndarray, device):
+def validation_queries(n_queries: int, n: int | None) -> np.ndarray:
+    """Positions of the validation queries :func:`train_reranker` validates on: all (``n`` None or >= ``n_queries``)
+    or ``n`` evenly spaced over them (a split lists a video's captions together, so the first ``n`` would cover few
+    videos)."""
+    if n is None or n >= n_queries:
+        return np.arange(n_queries)
+    if n < 1:
+        raise ValueError(f"val_queries must be None or >= 1, got {n!r}")
+    return np.unique(np.linspace(0, n_queries - 1, int(n)).round().astype(np.int64))
+
+
+def _stage1_scorers(stage1, train, val, val_pos: np.ndarray, device):
     """``(in-batch scorer (idx, vids) -> [B, B], validation scores [Qv, Vv])`` from a frozen stage-1 head or from
-    precomputed ``(train [N_train, V_train], val [Qv or N_val, V_val])`` score matrices."""
+    precomputed ``(train [N_train, V_train], val [Qv or N_val, V_val])`` score matrices; ``val_pos``: the validation
+    queries used (positions in ``val.query_index``)."""
+    val_q = np.asarray(val.query_index)[val_pos]
     if isinstance(stage1, RetrievalHead):
         val_scores = score_all(stage1, val.texts.index(torch.as_tensor(val_q)), val.videos, chunk=EVAL_CHUNK)
 
@@ -465,7 +478,7 @@ def _stage1_scorers(stage1, train, val, val_q: np.ndarray, device):
             f"val stage-1 scores must be [{len(val)} captions or {len(val.query_index)} queries, {len(val.videos)}], "
             f"got {tuple(va.shape)}"
         )
-    va = va[: len(val_q)]
+    va = va[torch.as_tensor(val_pos)]
 
     def batch(idx, vids):
         return tr[torch.as_tensor(idx)][:, torch.as_tensor(vids)]
@@ -531,10 +544,9 @@ def train_reranker(
     (strictly better ``select_metric``) are restored at the end."""
     cfg = config or RerankConfig()
     device = next(reranker.parameters()).device
-    val_q = np.asarray(val.query_index)
-    if cfg.val_queries is not None:
-        val_q = val_q[: cfg.val_queries]
-    batch_sim, val_scores = _stage1_scorers(stage1, train, val, val_q, device)
+    val_pos = validation_queries(len(val.query_index), cfg.val_queries)
+    val_q = np.asarray(val.query_index)[val_pos]
+    batch_sim, val_scores = _stage1_scorers(stage1, train, val, val_pos, device)
     n = len(train)
     batch = min(cfg.batch_size, n)
     steps = max(1, n // batch)
