@@ -79,7 +79,7 @@ notebooks-fixture: setup
 # The longest notebooks go first (--no-loadscope-reorder: xdist hands out files in this order, two to each worker
 # at the start), so the two workers end close together
 NBVAL_WORKERS ?= 2
-NBVAL_FIRST := $(wildcard notebooks/04_*.ipynb notebooks/03_*.ipynb notebooks/06_*.ipynb notebooks/05_*.ipynb notebooks/07_*.ipynb)
+NBVAL_FIRST := $(wildcard notebooks/04_*.ipynb notebooks/03_*.ipynb notebooks/06_*.ipynb notebooks/09_*.ipynb notebooks/05_*.ipynb notebooks/07_*.ipynb)
 NBVAL_ORDER := $(NBVAL_FIRST) $(filter-out $(NBVAL_FIRST),$(NOTEBOOKS))
 nbval: data
 	TVR_RESULTS_DIR=$(TEST_OUT)/results TVR_THREADS=1 $(BIN)/python -m pytest -q --nbval-lax \
