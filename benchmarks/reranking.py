@@ -354,7 +354,7 @@ def work_rerank(spec: dict) -> dict:
     import torch
 
     from tvrlib.heads import HEADS, score_all
-    from tvrlib.reranking import _pair_bytes, rerank_top_k
+    from tvrlib.reranking import _pair_bytes, _word_counts, rerank_top_k
 
     text, video = _quick_test(S, with_patches=True)
     meanp = HEADS.build("meanP", dim=video.frames.shape[2])
@@ -378,7 +378,7 @@ def work_rerank(spec: dict) -> dict:
     warm = calls[1:] or calls
     own = [c[1] for c in warm]
     assert rec.matching.shape == (n, K) and bool(torch.isfinite(rec.matching).all())
-    per_pair = max(1, _pair_bytes(reranker, texts, video))
+    per_pair = max(1, _pair_bytes(reranker, video, int(_word_counts(texts).max())))
     per_batch = max(1, int(spec["max_bytes"]) // (per_pair * K))
     words = effective_words(texts.word_mask, per_batch, K)
     macs = reranker_macs(reranker, f, p, words) * K
@@ -633,13 +633,13 @@ def rerank_shortlist(reranker, texts, top, s1, frames_mm, patches_mm, max_bytes:
 
     from tvrlib.heads import VideoInput
     from tvrlib.heads.scoring import inference
-    from tvrlib.reranking import _pair_bytes, pair_scores
+    from tvrlib.reranking import _pair_bytes, _word_counts, pair_scores
 
     q, k = top.shape
     f = frames_mm.shape[1]
     probe = VideoInput(torch.zeros(1, f, frames_mm.shape[2]), torch.ones(1, f, dtype=torch.bool))
     probe.patches = torch.zeros(1, f, *patches_mm.shape[2:])
-    per_batch = max(1, int(max_bytes) // (max(1, _pair_bytes(reranker, texts, probe)) * k))
+    per_batch = max(1, int(max_bytes) // (max(1, _pair_bytes(reranker, probe, int(_word_counts(texts).max()))) * k))
     m = torch.empty(q, k)
     read = 0.0
     with inference(reranker):

@@ -465,14 +465,22 @@ class HeadRuns:
         return len(self.runs)
 
 
-def _test_ranks(head: RetrievalHead, test, texts=None) -> tuple[np.ndarray, np.ndarray]:
-    """t2v ranks of ``test``'s queries; ``texts``: every test caption's features (default: ``test.texts``)."""
+def query_scores(head: RetrievalHead, test, texts=None) -> tuple[torch.Tensor, np.ndarray]:
+    """The scores ``[Q, V]`` of ``test``'s t2v queries against its videos exactly as :func:`run` ranks them
+    (``score_all``, ``chunk=EVAL_CHUNK``, eval mode, no gradients) and their gold videos ``[Q]``; ``texts``: every
+    test caption's features (default: ``test.texts``). Post-processing and re-ranking start from these scores."""
     q = np.asarray(test.query_index)
     gold = np.asarray(test.text_to_video)[q]
     texts = test.texts if texts is None else texts
     head.eval()
     with torch.no_grad():
         sim = score_all(head, texts.index(torch.as_tensor(q)), test.videos, chunk=EVAL_CHUNK)
+    return sim, gold
+
+
+def _test_ranks(head: RetrievalHead, test, texts=None) -> tuple[np.ndarray, np.ndarray]:
+    """t2v ranks of ``test``'s queries; ``texts``: every test caption's features (default: ``test.texts``)."""
+    sim, gold = query_scores(head, test, texts)
     return M.ranks_t2v(sim, gold), gold
 
 

@@ -59,9 +59,9 @@ import torch
 from . import metrics as M
 from .errors import UnknownNameError
 from .evaluation import EVAL_CHUNK
-from .experiment import HeadRuns
+from .experiment import HeadRuns, query_scores
 from .heads import score_all
-from .heads.base import RetrievalHead, TextInput
+from .heads.base import TextInput
 from .reranking import DSL_TIE_TOLERANCE, dual_softmax, shortlist
 
 __all__ = [
@@ -301,12 +301,6 @@ def apply(name: str, scores: torch.Tensor, *, bank: torch.Tensor | None = None, 
 
 
 # --------------------------------------------------------------------------- per-seed runs for the notebooks
-def _query_scores(trained: RetrievalHead, texts: TextInput, test) -> torch.Tensor:
-    """``[len(texts), V]`` scores of ``texts`` against ``test.videos`` exactly as :func:`tvrlib.experiment.run`
-    ranks them (``score_all``, ``chunk=EVAL_CHUNK``)."""
-    return score_all(trained, texts, test.videos, chunk=EVAL_CHUNK)
-
-
 def postprocessed_runs(
     runs: HeadRuns,
     method: str,
@@ -352,9 +346,6 @@ def postprocessed_runs(
         raise ValueError(f"{method!r} uses no querybank ({proc.uses}); do not pass bank_texts")
     if not runs.runs:
         raise ValueError(f"{runs.label}: no seed runs to post-process")
-    q = np.asarray(test.query_index)
-    gold = np.asarray(test.text_to_video)[q]
-    texts = test.texts.index(torch.as_tensor(q))
     out = HeadRuns(f"{runs.head}+{method}", label or f"{runs.label} + {method}", runs.protocol)
     for r in runs.runs:
         if r.trained is None:
@@ -365,8 +356,8 @@ def postprocessed_runs(
                 "captions would need re-encoding by that seed's tower)"
             )
         t0 = time.perf_counter()
-        scores = _query_scores(r.trained, texts, test)
-        bank = _query_scores(r.trained, bank_texts, test) if proc.needs_bank else None
+        scores, gold = query_scores(r.trained, test)  # exactly as tvrlib.experiment.run ranks them
+        bank = score_all(r.trained, bank_texts, test.videos, chunk=EVAL_CHUNK) if proc.needs_bank else None
         revised = proc(scores, bank=bank, **options)
         ranks = M.ranks_t2v(revised, gold, tie_tolerance=proc.tie_tolerance)
         out.runs.append(

@@ -58,7 +58,7 @@ from tqdm.auto import tqdm
 
 from . import metrics as M
 from .evaluation import EVAL_CHUNK
-from .experiment import HeadRuns
+from .experiment import HeadRuns, query_scores
 from .heads import DEFAULT_MAX_BYTES, HEADS, score_all
 from .heads.base import RetrievalHead, TextInput, VideoInput
 from .heads.crosstvr import CrossTVR
@@ -188,40 +188,36 @@ def pair_scores(reranker: RetrievalHead, text: TextInput, video: VideoInput) -> 
     return reranker.score_pairs(text, video)
 
 
-def _pair_bytes(reranker: RetrievalHead, texts: TextInput, videos: VideoInput) -> int:
+def _word_counts(texts: TextInput) -> torch.Tensor:
+    """Each caption's word-token count ``[T]`` (1 without word tokens: the sentence alone; the padded width without
+    a mask). The cache pads word tokens to the split's longest caption; CrossTVR cuts that padding per batch."""
+    if texts.words is None:
+        return torch.ones(len(texts), dtype=torch.long)
+    if texts.word_mask is None:
+        return torch.full((len(texts),), texts.words.shape[1], dtype=torch.long)
+    return texts.word_mask.sum(1).clamp(min=1)
+
+
+def _pair_bytes(reranker: RetrievalHead, videos: VideoInput, words: int) -> int:
+    """One pair's working memory under the re-ranker's ``pair_bytes`` for a caption of ``words`` word tokens."""
     f, d = videos.frames.shape[1], videos.frames.shape[2]
     if isinstance(reranker, CrossTVR):
-        # the longest caption (the cache pads word tokens to the split's longest; the head cuts that padding)
-        if texts.words is None:
-            words = 1
-        elif texts.word_mask is None:
-            words = texts.words.shape[1]
-        else:
-            words = max(1, int(texts.word_mask.sum(1).max()))
         patches = 0 if videos.patches is None else videos.patches.shape[2]
-        return reranker.pair_bytes(f, d, words=words, patches=patches)
+        return reranker.pair_bytes(f, d, words=int(words), patches=patches)
     return reranker.pair_bytes(f, d)
 
 
 def _query_batches(reranker: RetrievalHead, texts: TextInput, videos: VideoInput, k: int, max_bytes: int):
     """Batches of caption rows (``LongTensor`` s) for :func:`rerank_top_k`: captions in order of their word count
     (a batch is padded to its longest caption, so similar lengths waste the least), each batch as many captions as
-    fit ``max_bytes`` at that batch's longest caption (from the re-ranker's ``pair_bytes``)."""
-    T = len(texts)
-    if texts.words is None or texts.word_mask is None:
-        per_pair = max(1, _pair_bytes(reranker, texts, videos))
-        step = max(1, int(max_bytes) // (per_pair * k))
-        yield from (torch.arange(i, min(i + step, T)) for i in range(0, T, step))
-        return
-    lengths = texts.word_mask.sum(1)
+    fit ``max_bytes`` at that batch's longest caption (from the re-ranker's ``pair_bytes``; at least one)."""
+    lengths = _word_counts(texts)
     order = torch.argsort(lengths, stable=True)
-    i = 0
+    T, i = len(texts), 0
     while i < T:
         n = 1
-        while i + n < T:  # grow the batch while its longest caption's pairs fit the budget
-            if (n + 1) * k * _pair_bytes(reranker, texts.index(order[i + n : i + n + 1]), videos) > max_bytes:
-                break
-            n += 1
+        while i + n < T and (n + 1) * k * _pair_bytes(reranker, videos, int(lengths[order[i + n]])) <= max_bytes:
+            n += 1  # grow the batch while its longest caption's pairs fit the budget
         yield order[i : i + n]
         i += n
 
@@ -697,7 +693,7 @@ def rerank_runs(
             raise ValueError(f"no trained re-ranker for seed {r.seed} (train_rerankers over the same stage-1 runs)")
         tr = trainings[r.seed] if k else None
         t0 = time.perf_counter()
-        s1 = score_all(r.trained, texts, test.videos, chunk=EVAL_CHUNK)
+        s1, _ = query_scores(r.trained, test)
         if dsl_temperature:
             s1 = dual_softmax(s1, dsl_temperature)  # transductive: every test query at once
         rec = rerank_top_k(
