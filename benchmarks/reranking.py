@@ -280,18 +280,14 @@ def reranker_macs(r, frames: int, patches: int, words: float) -> float:
     return macs
 
 
-def effective_words(word_mask, per_batch: int, k: int) -> float:
-    """The caption length the head runs at, averaged over pairs: in each batch of ``per_batch`` captions (``k`` pairs
-    each), one past the last valid word column of any caption of the batch (CrossTVR trims the rest)."""
-    import torch
-
-    if word_mask is None:
+def effective_words(lengths, batches) -> float:
+    """The caption length the head runs at, averaged over pairs: each batch of :func:`tvrlib.reranking.rerank_top_k`
+    (``batches``: its caption rows, from ``_query_batches``) is padded to its longest caption (``lengths``: word
+    tokens per caption, ``_word_counts``; CrossTVR trims the rest)."""
+    if not batches:
         return 1.0
-    cols = torch.arange(word_mask.shape[1])
-    last = torch.where(word_mask, cols, torch.full_like(cols, -1)).amax(1) + 1  # [T]
-    lengths = [int(last[i : i + per_batch].max()) for i in range(0, len(last), per_batch)]
-    sizes = [len(last[i : i + per_batch]) for i in range(0, len(last), per_batch)]
-    return float(np.average(np.maximum(lengths, 1), weights=sizes)) if sizes else 1.0
+    longest = [int(lengths[b].max()) for b in batches]
+    return float(np.average(longest, weights=[len(b) for b in batches]))
 
 
 # --------------------------------------------------------------------------- #
@@ -354,7 +350,7 @@ def work_rerank(spec: dict) -> dict:
     import torch
 
     from tvrlib.heads import HEADS, score_all
-    from tvrlib.reranking import _pair_bytes, _word_counts, rerank_top_k
+    from tvrlib.reranking import _query_batches, _word_counts, rerank_top_k
 
     text, video = _quick_test(S, with_patches=True)
     meanp = HEADS.build("meanP", dim=video.frames.shape[2])
@@ -370,7 +366,7 @@ def work_rerank(spec: dict) -> dict:
 
     def run():
         t0 = time.perf_counter()
-        rec = rerank_top_k(s1, reranker, texts, video, K)
+        rec = rerank_top_k(s1, reranker, texts, video, K, max_bytes=int(spec["max_bytes"]))
         calls.append((time.perf_counter() - t0, rec.seconds))
         return rec
 
@@ -378,9 +374,9 @@ def work_rerank(spec: dict) -> dict:
     warm = calls[1:] or calls
     own = [c[1] for c in warm]
     assert rec.matching.shape == (n, K) and bool(torch.isfinite(rec.matching).all())
-    per_pair = max(1, _pair_bytes(reranker, video, int(_word_counts(texts).max())))
-    per_batch = max(1, int(spec["max_bytes"]) // (per_pair * K))
-    words = effective_words(texts.word_mask, per_batch, K)
+    # the batches rerank_top_k ran (captions sorted by length), so the estimate sees the padding it paid for
+    batches = list(_query_batches(reranker, texts, video, K, int(spec["max_bytes"])))
+    words = effective_words(_word_counts(texts), batches)
     macs = reranker_macs(reranker, f, p, words) * K
     rate = matmul_rate(d)
     own_s = float(np.median(own))
