@@ -96,7 +96,7 @@ B = setup(  # the session, the training settings, the shared protocol and the th
     patience=patience,
 )
 S, T, P = B.session, B.settings, B.protocol  # P: the shared protocol: CLIP's own temperature, the profile's budget
-light = profile == "quick"
+light = B.settings["light"]  # the profile's light budget (quick and its robustness twin quick_alt)
 if light:  # this notebook's quick budget (section 6 says why); a parameter that is set wins
     P = P.replace(
         batch_size=batch_size or 64,

@@ -89,7 +89,7 @@ B = setup(  # the session, the training settings, the shared protocol, and the s
     patches=True,  # TS2-Net selects patch tokens
 )
 S, P = B.session, B.protocol
-light = profile == "quick"
+light = B.settings["light"]  # the profile's light budget (quick and its robustness twin quick_alt)
 if light:  # this notebook's quick budget (section 4 says why); a parameter that is set wins
     P = P.replace(
         batch_size=batch_size or 32,

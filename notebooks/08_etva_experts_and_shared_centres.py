@@ -86,7 +86,7 @@ B = setup(  # the session, the training settings, the shared protocol, and the s
     patches=True,  # the spatial-detail expert
 )
 S, P = B.session, B.protocol
-light = profile == "quick"
+light = B.settings["light"]  # the profile's light budget (quick and its robustness twin quick_alt)
 if light:  # notebook 07's quick budget (section 3)
     P = P.replace(
         batch_size=batch_size or 32,

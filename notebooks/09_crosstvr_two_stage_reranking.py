@@ -103,7 +103,7 @@ B = setup(  # the session, the training settings, the shared protocol, and the s
     patches=True,  # ... and each frame's patch tokens
 )
 S, P = B.session, B.protocol
-light = profile == "quick"
+light = B.settings["light"]  # the profile's light budget (quick and its robustness twin quick_alt)
 if light:  # notebook 07's quick budget for the token-level stage-1 heads
     P = P.replace(
         batch_size=batch_size or 32,

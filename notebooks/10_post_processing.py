@@ -77,7 +77,7 @@ B = setup(  # the session, the training settings, the shared protocol and the th
     patience=patience,
 )
 S, P = B.session, B.protocol
-light = profile == "quick"
+light = B.settings["light"]  # the profile's light budget (quick and its robustness twin quick_alt)
 if light:  # notebook 05's quick budget for sentence-level and interaction heads
     P = P.replace(
         batch_size=batch_size or 64,

@@ -364,3 +364,73 @@ def test_rank_problems():
     assert p.loc[1, "problem"] == "R10 67.7 < R5 72.4"
     assert "needs MdR <= 1" in p.loc[2, "problem"]
     assert rank_problems(rep.iloc[:1]).empty
+
+
+# --------------------------------------------------------------------------- robustness across benchmarks
+def _claim_rows(verdicts: dict[str, str], diff: float = 1.0) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"paper": "P", "table": "Table 1", "claim": c, "notebook": "05_x", "our_difference": diff,
+             "ci_low": diff - 1, "ci_high": diff + 1, "verdict": v}
+            for c, v in verdicts.items()
+        ]
+    )  # fmt: skip
+
+
+def test_compare_verdicts_marks_fragile_stable_and_one_sided_claims():
+    from tvrlib.tables import compare_verdicts
+
+    a = _claim_rows({"x": "reproduces", "y": "not significant", "z": "opposite"})
+    b = _claim_rows({"x": "not significant", "y": "not significant", "w": "reproduces"}, diff=2.0)
+    out = compare_verdicts(a, b, ("quick", "alt")).set_index("claim")
+    assert out.loc["x", "status"] == "fragile" and out.loc["y", "status"] == "stable"
+    assert out.loc["z", "status"] == "only on quick" and out.loc["w", "status"] == "only on alt"
+    assert out.loc["x", "quick"] == "reproduces" and out.loc["x", "alt"] == "not significant"
+    assert out.loc["y", "alt Δ [95% CI]"] == "+2.0 [+1.0, +3.0]"
+
+
+def test_compare_verdicts_keys_hypotheses_by_notebook_and_text_and_rejects_duplicates():
+    from tvrlib.tables import compare_verdicts
+
+    h = pd.DataFrame(
+        {"notebook": ["05_x", "06_y"], "hypothesis": ["h", "h"], "our_difference": [1.0, -1.0],
+         "ci_low": [0.5, -2.0], "ci_high": [1.5, 0.1], "verdict": ["supported", "not significant"]}
+    )  # fmt: skip
+    out = compare_verdicts(h, h.assign(verdict=["supported", "contradicted"]), ("a", "b"))
+    assert list(out["status"]) == ["stable", "fragile"]  # same text, other notebook: another hypothesis
+    with pytest.raises(ValueError, match="twice"):
+        compare_verdicts(pd.concat([h, h]), h, ("a", "b"))
+    with pytest.raises(ValueError, match="two different"):
+        compare_verdicts(h, h, ("a", "a"))
+
+
+def test_compare_verdicts_with_an_empty_side_marks_everything_one_sided():
+    from tvrlib.tables import compare_verdicts
+
+    out = compare_verdicts(_claim_rows({"x": "reproduces"}), pd.DataFrame(), ("quick", "full"))
+    assert list(out["status"]) == ["only on quick"] and out.loc[0, "full"] == ""
+
+
+def test_compare_rankings_counts_same_swapped_and_tied_pairs():
+    from tvrlib.tables import compare_rankings
+
+    a = pd.DataFrame({"notebook": "05_x", "head": ["A", "B", "C", "D"], "mean": [10.0, 8.0, 6.0, 5.9]})
+    b = pd.DataFrame({"notebook": "05_x", "head": ["A", "B", "C", "E"], "mean": [7.0, 9.0, 5.0, 1.0]})
+    r = compare_rankings(a, b, ("a", "b"), tie=0.5).iloc[0]
+    # common heads A, B, C: (A, B) swapped, (A, C) and (B, C) same order; D and E are on one side only
+    assert (r["heads on both"], r["pairs"], r["same order"], r["swapped"], r["tied on one"]) == (3, 3, 2, 1, 0)
+    assert r["order on a"] == "A > B > C" and r["order on b"] == "B > A > C"
+    r = compare_rankings(a, b.assign(mean=[7.0, 7.2, 5.0, 1.0]), ("a", "b"), tie=0.5).iloc[0]
+    assert (r["same order"], r["swapped"], r["tied on one"]) == (2, 0, 1)
+
+
+def test_head_means_reads_every_seed_file_of_a_folder(tmp_path):
+    from tvrlib.tables import head_means
+
+    pd.DataFrame({"head": ["A", "A", "B"], "seed": [0, 1, 0], "R1": [10.0, 12.0, 5.0]}).to_csv(
+        tmp_path / "etva_seeds.csv", index=False
+    )
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")  # not a seeds file: ignored
+    m = head_means(tmp_path).set_index("head")
+    assert m.loc["A", "mean"] == 11.0 and m.loc["A", "seeds"] == 2 and m.loc["B", "seeds"] == 1
+    assert set(m["notebook"]) == {"08_etva_experts_and_shared_centres"}

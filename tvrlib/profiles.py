@@ -63,6 +63,7 @@ PROFILES: dict[str, dict] = {
             "max_epochs": 2,
             "patience": 1,
             "seeds": 2,
+            "light": False,
         },
     },
     "quick": {
@@ -90,6 +91,7 @@ PROFILES: dict[str, dict] = {
             "max_epochs": 15,
             "patience": 3,
             "seeds": 3,
+            "light": True,
         },
     },
     "full": {
@@ -117,6 +119,7 @@ PROFILES: dict[str, dict] = {
             "max_epochs": 30,
             "patience": 5,
             "seeds": 5,
+            "light": False,
         },
     },
     "fixture": {
@@ -146,6 +149,7 @@ PROFILES: dict[str, dict] = {
             "max_epochs": 2,
             "patience": 1,
             "seeds": 2,
+            "light": False,
         },
     },
     "msrvtt": {
@@ -174,6 +178,7 @@ PROFILES: dict[str, dict] = {
             "max_epochs": 10,
             "patience": 3,
             "seeds": 3,
+            "light": False,
         },
     },
 }
@@ -203,6 +208,13 @@ def _real_profile(
 #: 64 for paragraphs.
 PROFILES.update(
     {
+        # the robustness check of the findings (notebook 11): quick's budget on a second synthetic benchmark that
+        # differs in generator seed and factor mix (data/synthetic/quick_alt.json), with its own tiny CLIP
+        "quick_alt": {
+            **{k: v for k, v in PROFILES["quick"].items() if k != "dataset_options"},
+            "benchmark": "quick_alt",
+            "dataset_options": {"config": "quick_alt"},
+        },
         "msrvtt-7k": _real_profile("msrvtt", {"train_csv": "MSRVTT_train.7k.csv"}),
         "msvd": _real_profile("msvd"),
         "lsmdc": _real_profile("lsmdc"),

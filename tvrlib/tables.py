@@ -525,3 +525,96 @@ def rank_problems(reported: pd.DataFrame) -> pd.DataFrame:
                     problems.append(f"MdR {mdr:g} with R{k} {rk:g} < 50 (needs MdR > {k})")
         out += [{**{c: r.get(c, "") for c in key}, "problem": p} for p in problems]
     return pd.DataFrame(out, columns=[*key, "problem"])
+
+
+# --------------------------------------------------------------------------- robustness across benchmarks
+def compare_verdicts(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], digits: int = 1) -> pd.DataFrame:
+    """The claims (``claims.csv``) or hypotheses (``hypotheses.csv``) judged on two profiles, side by side.
+
+    One row per claim judged on either profile, keyed by ``paper, table, claim, notebook`` (hypotheses:
+    ``notebook, hypothesis``); for each profile ``name`` the columns ``"<name> Δ [95% CI]"`` and ``"<name>"`` (the
+    verdict), then ``status``: ``"stable"`` (the same verdict on both), ``"fragile"`` (the verdicts differ, e.g.
+    *reproduces* on one and *not significant* on the other) or ``"only on <name>"`` (not judged on the other one,
+    e.g. a notebook that has not run there). A claim is the same claim when its key matches exactly."""
+    if len(names) != 2 or names[0] == names[1]:
+        raise ValueError(f"names must be two different profile names, got {names!r}")
+    frames = [f for f in (a, b) if len(f)]
+    kind = "hypothesis" if any("hypothesis" in f.columns for f in frames) else "claim"
+    keys = ["notebook", "hypothesis"] if kind == "hypothesis" else ["paper", "table", "claim", "notebook"]
+    cols = [*keys, *(c for n in names for c in (f"{n} Δ [95% CI]", n)), "status"]
+    sides = []
+    for frame, name in zip((a, b), names):
+        if frame.empty:
+            sides.append(pd.DataFrame(columns=[*keys, f"{name} Δ [95% CI]", name]))
+            continue
+        missing = set(keys) - set(frame.columns)
+        if missing:
+            raise ValueError(f"the {name} table lacks the key columns {sorted(missing)}")
+        dup = frame.duplicated(keys)
+        if dup.any():
+            raise ValueError(f"the {name} table has the same {kind} twice: {frame.loc[dup, keys].values.tolist()}")
+        diffs = zip(frame["our_difference"], frame["ci_low"], frame["ci_high"])
+        cell = [_ci_cell(v, lo, hi, digits) for v, lo, hi in diffs]
+        sides.append(frame[keys].assign(**{f"{name} Δ [95% CI]": cell, name: frame["verdict"].to_numpy()}))
+    out = sides[0].merge(sides[1], on=keys, how="outer", sort=False)
+    va, vb = out[names[0]], out[names[1]]
+    out["status"] = np.where(
+        va.isna(),
+        f"only on {names[1]}",
+        np.where(vb.isna(), f"only on {names[0]}", np.where(va == vb, "stable", "fragile")),
+    )
+    return out[cols].fillna("").reset_index(drop=True)
+
+
+def head_means(folder: str | Path, metric: str = "R1", direction: str = "t2v") -> pd.DataFrame:
+    """The mean test ``metric`` over training seeds of every head in every per-seed file of ``folder``
+    (``*_seeds.csv``, :func:`load_seed_results`): columns ``notebook, head, mean, seeds``. Post-processed rows
+    (``"+ DSL"``, ``"+ QB-Norm"``, ...) are kept: they are rows of notebook 10's table."""
+    rows = []
+    for path in sorted(Path(folder).glob("*_seeds.csv")):
+        res = load_seed_results(path, direction)
+        if res is None or res.empty:
+            continue
+        nb = notebook_of(path.name)
+        for head, v in res.groupby("head", sort=False)[metric]:
+            v = v.dropna()
+            if len(v):
+                rows.append({"notebook": nb, "head": head, "mean": float(v.mean()), "seeds": int(len(v))})
+    return pd.DataFrame(rows, columns=["notebook", "head", "mean", "seeds"])
+
+
+def compare_rankings(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], tie: float = 0.0) -> pd.DataFrame:
+    """How the order of heads within each notebook (one protocol each) carries over from one profile to another.
+
+    ``a``, ``b``: :func:`head_means` of the two profiles. Per notebook, over the pairs of heads that both profiles
+    have: ``pairs``, ``same order`` (both profiles put the same head first by more than ``tie`` points of the
+    metric), ``swapped`` (opposite orders, each by more than ``tie``), ``tied on one`` (within ``tie`` on at least
+    one profile) and the heads ranked on each profile (best first). A description of means over seeds, not a test."""
+    rows = []
+    for nb in dict.fromkeys([*a["notebook"], *b["notebook"]]):
+        x = a[a["notebook"] == nb].set_index("head")["mean"]
+        y = b[b["notebook"] == nb].set_index("head")["mean"]
+        common = [h for h in x.index if h in y.index]
+        same = swapped = tied = 0
+        for i, h in enumerate(common):
+            for g in common[i + 1 :]:
+                dx, dy = x[h] - x[g], y[h] - y[g]
+                if abs(dx) <= tie or abs(dy) <= tie:
+                    tied += 1
+                elif np.sign(dx) == np.sign(dy):
+                    same += 1
+                else:
+                    swapped += 1
+        rows.append(
+            {
+                "notebook": nb,
+                "heads on both": len(common),
+                "pairs": same + swapped + tied,
+                "same order": same,
+                "swapped": swapped,
+                "tied on one": tied,
+                f"order on {names[0]}": " > ".join(x[common].sort_values(ascending=False).index),
+                f"order on {names[1]}": " > ".join(y[common].sort_values(ascending=False).index),
+            }
+        )
+    return pd.DataFrame(rows)
