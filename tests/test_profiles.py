@@ -35,6 +35,7 @@ TRAINING = {
     "max_epochs",
     "patience",
     "seeds",
+    "light",
 }
 
 
@@ -200,3 +201,13 @@ def test_default_threads_follow_tvr_threads(monkeypatch):
     monkeypatch.setenv("TVR_THREADS", "two")
     with pytest.raises(ValueError, match="TVR_THREADS"):
         default_threads()
+
+
+def test_quick_alt_is_quick_on_another_benchmark():
+    """The robustness profile differs from quick in its benchmark only: same budget, model and bootstrap."""
+    q, alt = get_profile("quick"), get_profile("quick_alt")
+    differ = {k for k in q if q[k] != alt[k]}
+    assert differ == {"profile", "benchmark", "dataset_options"}
+    assert alt["benchmark"] == alt["dataset_options"]["config"] == "quick_alt"
+    assert training_settings("quick_alt") == training_settings("quick")
+    assert training_settings("quick")["light"] and not training_settings("full")["light"]
