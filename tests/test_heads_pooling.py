@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from tvrlib.heads import TextInput, VideoInput, score_all
 from tvrlib.heads.attention_pooling import masked_softmax
 from tvrlib.heads.cross_modal_aggregation import IDENTITY_READING, CrossModalAggregation
-from tvrlib.heads.gram import pooled_cosine_gram, pooled_cosine_materialised
+from tvrlib.heads.gram import gram_matrices, pooled_cosine_gram, pooled_cosine_materialised, quadratic_form
 from tvrlib.heads.mean_pooling import MeanPooling
 from tvrlib.heads.scoring import block_shape
 from tvrlib.heads.self_attention_aggregation import SelfAttentionAggregation
@@ -105,7 +105,7 @@ def test_xpool_trains_by_materialising_because_of_dropout(inputs):
     text, video = inputs
     head = perturb(XPool(D)).train()
     te, ve = head.encode_text(text), head.encode_video(video)
-    assert "gram_a" not in ve.tensors  # no moment matrices are built for a training batch
+    assert "moments" not in ve.tensors  # no moment matrices are built for a training batch
     with pytest.raises(ValueError, match="dropout"):
         head.score_encoded(te, ve, "gram")
     torch.manual_seed(0)
@@ -113,6 +113,62 @@ def test_xpool_trains_by_materialising_because_of_dropout(inputs):
     torch.manual_seed(0)
     b = head.score_encoded(te, ve, "materialise")
     assert torch.equal(a, b)
+
+
+def former_xpool_moments(head: XPool, te, ve) -> torch.Tensor:
+    """X-Pool's moment path as written before issue 13 (the reference): three Gram matrices, ``w' = [w, 1]``,
+    ``w_o = [w' / s2, 1]``, ``w_out = [w_o / s3, 1]`` built per pair and three quadratic forms -> ``[t, v]``."""
+    z = ve["value"]
+    v_, h_, f_, d = z.shape
+    center = lambda x: x - x.mean(-1, keepdim=True)  # noqa: E731
+    residual = lambda x: x + F.linear(x, head.linear.weight)  # noqa: E731
+    y = torch.cat([z.reshape(v_, h_ * f_, d), head.out_proj.bias.expand(v_, 1, d)], 1)
+    c = center(y)
+    p = center(residual(head.ln2.weight * c))
+    r = center(residual(head.ln2.bias) + head.linear.bias)
+    q = torch.cat([p, r.expand(v_, 1, d)], 1)
+    k = torch.cat([head.ln3.weight * q, head.ln3.bias.expand(v_, 1, d)], 1)
+    w = head.weights_encoded(te, ve)
+    t_ = w.shape[0]
+    one = w.new_ones(t_, v_, 1)
+    w_a = torch.cat([w.reshape(t_, v_, -1), one], -1)
+    s2 = (quadratic_form(w_a, gram_matrices(c)) / head.dim + head.ln2.eps).sqrt()
+    w_o = torch.cat([w_a / s2[..., None], one], -1)
+    s3 = (quadratic_form(w_o, gram_matrices(q)) / head.dim + head.ln3.eps).sqrt()
+    w_out = torch.cat([w_o / s3[..., None], one], -1)
+    dots = (te["target"] @ k.reshape(-1, head.dim).T).view(t_, v_, -1)
+    norm = quadratic_form(w_out, gram_matrices(k)).clamp_min(0.0).sqrt().clamp_min(1e-12)
+    return (w_out * dots).sum(-1) / (norm * te["target"].norm(dim=-1, keepdim=True).clamp_min(1e-12))
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_xpool_moment_path_and_its_gradients_equal_the_former_code(heads, chunk, inputs, monkeypatch):
+    """The forms folded into one per-video matrix (one batched product per chunk of videos), the softmax over a
+    middle axis: the scores and gradients of the former per-pair quadratic forms (padded frames, a video without a
+    valid frame; ``chunk=1``: the moment arithmetic one video at a time)."""
+    import tvrlib.heads.xpool as xpool_module
+
+    if chunk is not None:
+        monkeypatch.setattr(xpool_module, "MOMENT_CHUNK", chunk)
+    text, video = inputs
+    mask = video.mask.clone()
+    mask[6] = False
+    video = VideoInput(video.frames, mask)
+    head = perturb(XPool(D, num_heads=heads, dropout=0.0))  # eval mode, with gradients
+    te, ve = head.encode_text(text), head.encode_video(video)
+    got, expected = head.score_encoded(te, ve, "gram"), former_xpool_moments(head, te, ve)
+    assert got.shape == (T, V)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    g = torch.randn(got.shape, generator=torch.Generator().manual_seed(0))
+    params = list(head.parameters())
+    new = torch.autograd.grad((got * g).sum(), params, retain_graph=True, allow_unused=True)
+    old = torch.autograd.grad((expected * g).sum(), params, allow_unused=True)
+    for a, b in zip(new, old):
+        if b is not None:
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    with torch.no_grad():  # evaluation takes the in-place branches
+        torch.testing.assert_close(score_all(head, text, video), expected.detach(), atol=1e-6, rtol=1e-5)
 
 
 def test_gram_path_has_the_same_gradients(inputs):

@@ -28,8 +28,13 @@ Our choices (where DRL differs or is silent):
 
 Cost: per (caption, video) pair ``L x F`` cosines, so ``O(T V L F D)`` time; :func:`tvrlib.heads.score_all`
 encodes each side once (unit tokens and weights, ``O((T L + V F) D^2)``) and scores the grid in blocks whose
-``[t, v, L, F]`` cosine tensor stays under its byte budget (:meth:`pair_bytes`, with ``L <= max_words``), as DRL
-evaluates in 32 x 32 blocks. ``score_all``'s ``path`` is ignored (one evaluation path).
+cosine tensor stays under its byte budget (:meth:`pair_bytes`, with ``L <= max_words``), as DRL evaluates in
+32 x 32 blocks. A block is one matrix product of its captions' *valid* words (no padded word is multiplied:
+:func:`valid_words`) with every frame, ``[R, D] x [D, F v]``; padded frames are folded into that product (an extra
+coordinate gives them the cosine :data:`PADDED_COSINE`, below every real one), so step 3 is a plain maximum over the
+frames and step 4 an elementwise maximum per word slot (:func:`running_max`), with no masked copy of the cosines.
+The multiply-adds are exactly ``sum_t L_t x sum_v F_v x D`` (issue 13's GEMM bound; ``benchmarks/gemm_bound.py``
+times the head against a plain matmul of that size). ``score_all``'s ``path`` is ignored (one evaluation path).
 
 Shapes: ``text.words [T, L, D]`` + ``text.word_mask bool [T, L]`` (or ``text.sentence [T, D]`` alone),
 ``video.frames [V, F, D]`` + ``video.mask bool [V, F]`` -> scores ``[T, V]``; :meth:`token_weights` ->
@@ -48,10 +53,12 @@ from .base import TextInput, VideoInput
 from .mean_pooling import masked_frames
 from .scoring import Encoded, EncodedInteractionHead
 
-__all__ = ["WeightedTokenInteraction", "text_tokens", "masked_max", "trim_padding"]
+__all__ = ["WeightedTokenInteraction", "text_tokens", "masked_max", "trim_padding", "valid_words", "running_max"]
 
 #: CLIP's context length: the default upper bound on caption tokens used to size scoring blocks
 CLIP_CONTEXT = 77
+#: the "cosine" a padded frame gets in the scoring product (through an extra coordinate): below every real cosine
+PADDED_COSINE = -4.0
 
 
 def text_tokens(text: TextInput) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,6 +97,57 @@ def masked_max(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
     there is none. Padded entries never win, whatever their value."""
     best = x.masked_fill(~mask, float("-inf")).amax(dim)
     return torch.where(mask.any(dim), best, torch.zeros((), dtype=x.dtype, device=x.device))
+
+
+def valid_words(
+    tokens: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int], torch.Tensor]:
+    """The valid words of a block of captions as the rows of one matrix, for one product with every frame.
+
+    ``tokens [t, L, D]``, ``weights [t, L]``, ``mask bool [t, L]`` -> ``(rows [R, D], row_weights [R], row_text
+    long [R], counts, order long [t])`` with ``R`` the number of valid words. The captions are taken longest first
+    (``order``: block index of the caption in each position; ``row_text`` indexes positions), each caption's valid
+    words moved to its first slots (WTI does not depend on the order of the words), and the rows laid out by word
+    slot: first every caption's word 0, then every word 1 of the captions that have one, ... ``counts[j]`` (not
+    increasing) is how many captions have a word ``j``; they are the first ``counts[j]`` captions, so the rows of
+    slot ``j`` line up with a prefix of the captions (:func:`running_max`). Padding is never a row.
+    """
+    lengths = mask.sum(1)
+    order = torch.argsort(lengths, descending=True, stable=True)
+    tokens, weights, mask, lengths = tokens[order], weights[order], mask[order], lengths[order]
+    prefix = torch.arange(mask.shape[1], device=mask.device) < lengths[:, None]
+    if not torch.equal(mask, prefix):  # valid words after padding: move them to the front, in their order
+        idx = torch.argsort((~mask).to(torch.uint8), dim=1, stable=True)
+        tokens = tokens.gather(1, idx[..., None].expand_as(tokens))
+        weights, mask = weights.gather(1, idx), prefix
+    by_slot = mask.T  # [L, t]
+    text_index = torch.arange(len(mask), device=mask.device).expand_as(by_slot)
+    counts = by_slot.sum(1).tolist()
+    return tokens.transpose(0, 1)[by_slot], weights.T[by_slot], text_index[by_slot], counts, order
+
+
+def running_max(c: torch.Tensor, counts: list[int], num_texts: int) -> torch.Tensor:
+    """Each caption's maximum over its words: ``c [F, R, v]`` with rows laid out by :func:`valid_words` -> ``[F, t, v]``
+    (0 for a caption without a valid word). One elementwise maximum per word slot, over the captions that have it
+    (a loop over the slots, never over captions). Without gradients the maxima are taken in place, in ``c``."""
+    f_, _, v_ = c.shape
+    n0 = counts[0] if counts else 0
+    best, done, off = c[:, :n0], [], n0
+    for n in counts[1:]:
+        if n == 0:
+            break
+        if c.requires_grad:  # out of place; captions whose words have run out are finished
+            if n < best.shape[1]:
+                done.append(best[:, n:])
+                best = best[:, :n]
+            best = torch.maximum(best, c[:, off : off + n])
+        else:
+            torch.maximum(best[:, :n], c[:, off : off + n], out=best[:, :n])
+        off += n
+    parts = [best, *done[::-1]]
+    if n0 < num_texts:
+        parts.append(c.new_zeros(f_, num_texts - n0, v_))
+    return torch.cat(parts, 1) if len(parts) > 1 else best
 
 
 def weight_mlp(dim: int) -> nn.Sequential:
@@ -133,16 +191,30 @@ class WeightedTokenInteraction(EncodedInteractionHead):
 
     # -- per pair ----------------------------------------------------------------
     def score_encoded(self, te: Encoded, ve: Encoded, path: str | None = None) -> torch.Tensor:
-        te = trim_padding(te, "mask", ("tokens", "weights"))
-        c = torch.einsum("tld,vfd->tvlf", te["tokens"], ve["tokens"])  # step 2: c[t, v, l, f]
-        best_frame = masked_max(c, ve["mask"][None, :, None, :], dim=-1)  # step 3: max over valid frames [t, v, L]
-        best_token = masked_max(c, te["mask"][:, None, :, None], dim=-2)  # step 4: max over valid tokens [t, v, F]
-        t2v = torch.einsum("tvl,tl->tv", best_frame, te["weights"])  # step 3
-        v2t = torch.einsum("tvf,vf->tv", best_token, ve["weights"])  # step 4
-        return (t2v + v2t) / 2  # step 5
+        rows, row_weights, row_text, counts, order = valid_words(te["tokens"], te["weights"], te["mask"])
+        frames, frame_mask = ve["tokens"], ve["mask"]
+        padded = not bool(frame_mask.all())
+        if padded:  # fold the frame mask into the product: an extra coordinate gives a padded frame PADDED_COSINE
+            pad = torch.where(frame_mask, 0.0, PADDED_COSINE).to(frames.dtype)
+            frames = torch.cat([frames, pad[..., None]], -1)
+            rows = torch.cat([rows, rows.new_ones(len(rows), 1)], -1)
+        c = torch.matmul(rows, frames.permute(1, 2, 0))  # step 2: c[f, r, v] = cos(word r, frame f of video v)
+        best_frame = c.amax(0)  # step 3: max over frames [R, v] (a padded frame never wins)
+        t_, v_ = len(order), len(frame_mask)
+        t2v = c.new_zeros(t_, v_).index_add(0, row_text, best_frame * row_weights[:, None])  # step 3
+        if padded:  # a video without a valid frame: its "best frame" was padding; that direction contributes 0
+            t2v = torch.where(frame_mask.any(1), t2v, torch.zeros((), dtype=t2v.dtype, device=t2v.device))
+        best_token = running_max(c, counts, t_)  # step 4: max over each caption's words [F, t, v]
+        frame_weights = ve["weights"]  # 0 on padding; and a padded frame's "best token" gets no gradient either
+        if padded:
+            frame_weights = torch.where(frame_mask, frame_weights, torch.zeros((), dtype=c.dtype, device=c.device))
+        v2t = (best_token * frame_weights.T[:, None, :]).sum(0)  # step 4
+        scores = (t2v + v2t) / 2  # step 5, in the order of `order`
+        return scores.index_select(0, torch.argsort(order))
 
     def pair_bytes(self, num_frames: int, dim: int, path: str | None = None) -> int:
-        return 4 * 4 * self.max_words * num_frames  # c, its two masked copies, the maxima: a few [L, F] per pair
+        words = self.max_words  # c [L, F] per pair; the best frames and their weighted copy [L]; best tokens [F] x 2
+        return 4 * (words * num_frames + 2 * words + 2 * num_frames + 4)
 
     # -- for figures and checks --------------------------------------------------
     def token_weights(self, text: TextInput, video: VideoInput) -> tuple[torch.Tensor, torch.Tensor]:
