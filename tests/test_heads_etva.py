@@ -454,6 +454,22 @@ def test_without_patches_the_detail_expert_is_a_clear_error(heads, inputs):
     torch.testing.assert_close(scores(head, text, no_patches), scores(head, text, video))
 
 
+def test_detail_expert_is_the_mean_of_the_unit_patches_without_a_normalised_copy(heads, inputs):
+    """Issue 13: the detail expert's per-frame mean of unit patches is one weighted sum per frame; it equals the mean
+    of the normalised copy the head built before (values and gradients), NaN in padded frames included."""
+    head = heads["etva"]
+    _, video = with_nan_padding(*inputs)
+    with torch.no_grad():
+        torch.testing.assert_close(head._patch_means(video), head._patches(video).mean(2), atol=1e-6, rtol=1e-5)
+    _, video = inputs
+    patches = video.patches.clone().requires_grad_(True)
+    video = VideoInput(video.frames, video.mask, patches)
+    g = torch.randn(V, F_, D, generator=torch.Generator().manual_seed(0))
+    got = torch.autograd.grad((head._patch_means(video) * g).sum(), patches)[0]
+    expected = torch.autograd.grad((head._patches(video).mean(2) * g).sum(), patches)[0]
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+
+
 def test_without_word_tokens_the_sentence_is_the_only_token(heads, inputs):
     text, video = inputs
     head = heads["etva"]

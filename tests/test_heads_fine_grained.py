@@ -12,9 +12,11 @@ from helpers import masked_token_inputs, perturb
 from torch import nn
 
 from tvrlib.heads import HEADS, TextInput, VideoInput, score_all
+from tvrlib.heads.attention_pooling import masked_softmax
 from tvrlib.heads.global_local import GlobalLocalSimilarity, similarity_vector
-from tvrlib.heads.ts2net import TokenShiftSelection, hard_topk, perturbed_topk, token_shift
-from tvrlib.heads.wti import WeightedTokenInteraction
+from tvrlib.heads.scoring import Encoded
+from tvrlib.heads.ts2net import MAX_UNSHIFTED_TEMPERATURE, TokenShiftSelection, hard_topk, perturbed_topk, token_shift
+from tvrlib.heads.wti import WeightedTokenInteraction, masked_max, running_max, trim_padding, valid_words
 from tvrlib.losses import channel_decorrelation, global_local_ranking_loss
 from tvrlib.training import FitConfig
 from tvrlib.training.loop import batch_loss
@@ -115,7 +117,7 @@ def test_blocks_are_sized_by_pair_bytes(heads):
     for name in ("wti", "ts2net", "global_local"):
         head = heads[name]
         assert head.pair_bytes(24, D) > head.pair_bytes(12, D) > 0
-    assert heads["wti"].pair_bytes(12, D) == 4 * 4 * 77 * 12  # [L, F] floats with L <= 77 (CLIP's context)
+    assert heads["wti"].pair_bytes(12, D) == 4 * (77 * 12 + 2 * 77 + 2 * 12 + 4)  # [L, F] + a few [L], [F] floats
     # the global-only variant builds no word nodes, so its blocks may hold many more pairs
     assert heads["global_local-global"].pair_bytes(12, D) * 5 < heads["global_local"].pair_bytes(12, D)
     assert heads["global_local-local"].pair_bytes(12, D) < heads["global_local"].pair_bytes(12, D)
@@ -182,7 +184,11 @@ def test_eval_is_deterministic_and_training_reaches_the_weights(name, inputs):
         return  # wti-uniform has no weights
     head.train()
     head.score(text, video).sum().backward()
-    unused = {"global_local-local": ("aggregation.", "global_proj."), "global_local-global": ("local_proj.",)}
+    unused = {
+        "global_local-local": ("aggregation.", "global_proj."),
+        # one node: its attention weight is 1, so W_q and W_k never enter the score (their gradient was always 0)
+        "global_local-global": ("local_proj.", "node_query.", "node_key."),
+    }
     for n, p in head.named_parameters():
         if not n.startswith(unused.get(name, ())):  # a variant leaves its other branch's weights alone
             assert p.grad is not None and torch.isfinite(p.grad).all(), n
@@ -263,6 +269,85 @@ def test_wti_is_an_encoded_head_that_ignores_the_path(heads, inputs):
     assert isinstance(head, WeightedTokenInteraction)
     for path in ("gram", "materialise"):
         assert torch.equal(score_all(head, text, video, path=path), score_all(head, text, video))
+
+
+def former_wti_pairs(te: Encoded, ve: Encoded) -> torch.Tensor:
+    """WTI's per-pair part as written before issue 13 (the reference): the ``[t, v, L, F]`` cosines, a masked copy
+    for each direction and the masked maxima."""
+    te = trim_padding(te, "mask", ("tokens", "weights"))
+    c = torch.einsum("tld,vfd->tvlf", te["tokens"], ve["tokens"])
+    best_frame = masked_max(c, ve["mask"][None, :, None, :], dim=-1)
+    best_token = masked_max(c, te["mask"][:, None, :, None], dim=-2)
+    t2v = torch.einsum("tvl,tl->tv", best_frame, te["weights"])
+    v2t = torch.einsum("tvf,vf->tv", best_token, ve["weights"])
+    return (t2v + v2t) / 2
+
+
+@pytest.mark.parametrize("name", ["wti", "wti-uniform"])
+@pytest.mark.parametrize("frames", ["padded", "all valid"])
+def test_wti_pair_scoring_and_its_gradients_equal_the_former_code(name, frames, inputs):
+    """One product over the valid words of a block (longest caption first, laid out by word slot), the frame mask
+    folded into it, a running maximum over the word slots: the scores and gradients of the masked ``[t, v, L, F]``
+    maxima, with holes in the captions, a caption without a valid word and a video without a valid frame."""
+    text, video = inputs
+    word_mask = text.word_mask.clone()
+    word_mask[3] = False  # no valid word
+    word_mask[0, :2] = False  # valid words after padding
+    mask = video.mask.clone() if frames == "padded" else torch.ones_like(video.mask)
+    if frames == "padded":
+        mask[5] = False  # no valid frame
+    text, video = TextInput(text.sentence, text.words, word_mask), VideoInput(video.frames, mask)
+    head = build(name)
+    sides = head.encode_text(text), head.encode_video(video)
+    leaves = [
+        Encoded({k: v.detach().requires_grad_(v.is_floating_point()) for k, v in side.tensors.items()})
+        for side in sides
+    ]
+    got, expected = head.score_encoded(*leaves), former_wti_pairs(*leaves)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    g = torch.randn(got.shape, generator=torch.Generator().manual_seed(0))
+    inputs_ = [v for side in leaves for v in side.tensors.values() if v.requires_grad]
+    params = list(head.parameters())
+    new = torch.autograd.grad((got * g).sum(), inputs_, retain_graph=True)
+    old = torch.autograd.grad((expected * g).sum(), inputs_)
+    for a, b in zip(new, old):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    if params:  # through the token-weight MLPs too
+        s_new = head.score_encoded(head.encode_text(text), head.encode_video(video))
+        s_old = former_wti_pairs(head.encode_text(text), head.encode_video(video))
+        new = torch.autograd.grad((s_new * g).sum(), params)
+        old = torch.autograd.grad((s_old * g).sum(), params)
+        for a, b in zip(new, old):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    with torch.no_grad():  # blocks of a few pairs, and the in-place maxima of evaluation
+        expected = former_wti_pairs(head.encode_text(text), head.encode_video(video))
+    for max_bytes in (1, 3 * head.pair_bytes(F_, D), 10**9):
+        torch.testing.assert_close(score_all(head, text, video, max_bytes=max_bytes), expected, atol=1e-6, rtol=1e-5)
+
+
+def test_wti_valid_words_are_one_matrix_laid_out_by_word_slot(inputs):
+    text, _ = inputs
+    mask = text.word_mask.clone()
+    mask[3] = False
+    weights = torch.rand(T, L)
+    rows, row_weights, row_text, counts, order = valid_words(text.words, weights, mask)
+    lengths = mask.sum(1)
+    assert len(rows) == int(lengths.sum()) and counts == sorted(counts, reverse=True) and sum(counts) == len(rows)
+    assert torch.equal(lengths[order], lengths.sort(descending=True, stable=True).values)
+    off = 0
+    for j, n in enumerate(counts):  # slot j: word j of the first n captions (longest first), in that order
+        assert torch.equal(row_text[off : off + n], torch.arange(n))
+        for r, i in enumerate(order[:n].tolist()):
+            valid = mask[i].nonzero().squeeze(1)
+            assert torch.equal(rows[off + r], text.words[i, valid[j]])
+            assert row_weights[off + r] == weights[i, valid[j]]
+        off += n
+    c = torch.randn(3, len(rows), 4)  # [F, R, v]
+    best = running_max(c, counts, T)
+    for i in range(T):
+        mine = row_text == i
+        expected = c[:, mine].amax(1) if mine.any() else torch.zeros(3, 4)
+        assert torch.equal(best[:, i], expected)
 
 
 # --------------------------------------------------------------------------- TS2-Net
@@ -375,6 +460,46 @@ def test_ts2net_frame_similarity_is_the_reference_softmax(inputs):
             assert torch.allclose(got[i, v], (w * s).sum(), atol=1e-5)
 
 
+def former_ts2net_pairs(head: TokenShiftSelection, te: Encoded, ve: Encoded) -> torch.Tensor:
+    """TS2-Net's per-pair step 5 as written before issue 13 (the reference): a ``[t, v, F]`` einsum, the masked,
+    max-shifted softmax over the last axis, then the weighted sum."""
+    mask = ve["mask"]
+    s = torch.einsum("td,vfd->tvf", te["unit"], ve["frames"])
+    s = torch.where(mask, s, torch.zeros(()))
+    norm = s.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    w = masked_softmax(head.temperature * s / norm, mask)
+    return (w * s).sum(-1)
+
+
+@pytest.mark.parametrize("temperature", [4.0, -3.0, 2 * MAX_UNSHIFTED_TEMPERATURE])
+@pytest.mark.parametrize("sub_block", [None, 2])
+def test_ts2net_pair_scoring_and_its_gradients_equal_the_former_softmax(temperature, sub_block, inputs, monkeypatch):
+    """Issue 13: one GEMM per (sub-)block and an unshifted exp (|z| <= |temperature|) give the former scores and
+    gradients, padded frames and a video without a valid frame (score 0) included; a large temperature takes the
+    shifted path; sub-blocks of ``sub_block`` texts (SUB_BLOCK_COSINES) change nothing."""
+    if sub_block:
+        monkeypatch.setattr("tvrlib.heads.ts2net.SUB_BLOCK_COSINES", sub_block * V * F_)
+    text, video = inputs
+    mask = video.mask.clone()
+    mask[0] = False
+    video = VideoInput(video.frames, mask, video.patches)
+    head = build("ts2net", temperature=temperature)
+    with torch.no_grad():
+        te, ve = head.encode_text(text), head.encode_video(video)
+    unit, frames = te["unit"].clone().requires_grad_(True), ve["frames"].clone().requires_grad_(True)
+    te, ve = Encoded({"unit": unit}), Encoded({"frames": frames, "mask": mask})
+    got, expected = head.score_encoded(te, ve), former_ts2net_pairs(head, te, ve)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    assert torch.equal(got[:, 0], torch.zeros(T))
+    g = torch.randn(got.shape, generator=torch.Generator().manual_seed(0))
+    for a, b in zip(
+        torch.autograd.grad((got * g).sum(), (unit, frames)), torch.autograd.grad((expected * g).sum(), (unit, frames))
+    ):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(score_all(head, text, video, max_bytes=2_000), expected.detach(), atol=1e-6, rtol=1e-5)
+
+
 # --------------------------------------------------------------------------- global-local (CrossAttnGL)
 def test_similarity_vector_is_unit_norm_and_zero_safe():
     g = torch.Generator().manual_seed(0)
@@ -477,6 +602,55 @@ def test_global_local_uses_the_cross_modal_aggregation_head(heads):
     assert type(agg) is CrossModalAggregation and agg.dropout.p == pytest.approx(0.3) and agg.value is not None
     with pytest.raises(ValueError, match="branches"):
         GlobalLocalSimilarity(D, branches="neither")
+
+
+def former_global_local_pairs(head: GlobalLocalSimilarity, te: Encoded, ve: Encoded) -> torch.Tensor:
+    """CrossAttnGL's per-pair part as written before issue 13 (the reference): ``beta`` normalised over the frames
+    before ``a_j``, queries and keys projected separately, attention over a single node computed too."""
+    te = trim_padding(te, "word_mask", ("words",))
+    zero = torch.zeros(())
+    parts, masks = [], []
+    if head.uses_global:
+        parts.append(head.global_vectors(te, ve)[:, :, None])
+        masks.append(te["word_mask"].new_ones(len(te), 1))
+    if head.uses_local:
+        c = torch.einsum("tld,vfd->tvlf", te["words"], ve["frames"])
+        beta = F.normalize(torch.where(ve["mask"][None, :, None, :], c.clamp_min(0), zero), dim=-1)
+        attended = F.normalize(torch.einsum("tvlf,vfd->tvld", beta, ve["frames"]), dim=-1)
+        parts.append(similarity_vector(attended, te["words"][:, None], head.local_proj.weight))
+        masks.append(te["word_mask"])
+    x, node_mask = torch.cat(parts, 2), torch.cat(masks, 1)
+    x = torch.where(node_mask[:, None, :, None], x, zero)
+    logits = head.node_query(x) @ head.node_key(x).transpose(-1, -2) / math.sqrt(head.sim_dim)
+    h = F.relu(head.node_out(masked_softmax(logits, node_mask[:, None, None, :]) @ x))
+    which = node_mask[:, None, :, None]
+    pooled = torch.where(which, h, zero).sum(2) / which.sum(2).clamp_min(1)
+    return torch.sigmoid(head.readout(pooled).squeeze(-1))
+
+
+@pytest.mark.parametrize("name", ["global_local", "global_local-local", "global_local-global"])
+def test_global_local_pair_scoring_and_its_gradients_equal_the_former_code(name, inputs):
+    """Issue 13: W_q^T W_k folded into one S x S matrix, beta's per-word scale left to a_j's normalisation, no
+    logits for a single node: the same scores and the same gradients (a weight that never enters the score gets
+    none instead of an exact 0)."""
+    text, video = inputs
+    head = build(name)
+    blocks = [(text, video), (text.index(slice(2, 3)), video)]  # caption 2 has one word: one node for "-local"
+    for tb, vb in blocks:
+        te, ve = head.encode_text(tb), head.encode_video(vb)
+        got, expected = head.score_encoded(te, ve), former_global_local_pairs(head, te, ve)
+        torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+        params = [p for p in head.parameters()]
+        g = torch.randn(got.shape, generator=torch.Generator().manual_seed(0))
+        new = torch.autograd.grad((got * g).sum(), params, allow_unused=True, retain_graph=True)
+        old = torch.autograd.grad((expected * g).sum(), params, allow_unused=True)
+        for a, b in zip(new, old):
+            a = torch.zeros_like(b) if a is None and b is not None else a
+            if b is not None:
+                torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+    with torch.no_grad():
+        expected = former_global_local_pairs(head, head.encode_text(text), head.encode_video(video))
+    torch.testing.assert_close(score_all(head, text, video, max_bytes=2_000), expected, atol=1e-6, rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- losses

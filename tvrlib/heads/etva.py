@@ -199,15 +199,19 @@ class NetVLAD(nn.Module):
     def assign(self, tokens: torch.Tensor, mask: torch.Tensor, detach: bool = False) -> torch.Tensor:
         """Soft assignments ``[N, M, K + G]`` (the ghosts last): a softmax over the clusters for a valid token,
         exactly 0 for a padded one."""
+        return self._assign(_zero_padding(tokens, mask), mask, detach)
+
+    def _assign(self, x: torch.Tensor, mask: torch.Tensor, detach: bool) -> torch.Tensor:
+        """:meth:`assign` of tokens ``x`` that are already 0 on padding."""
         w, b = self.assignment.weight, self.assignment.bias
         if detach:
             w, b = w.detach(), b.detach()
-        a = torch.softmax(F.linear(_zero_padding(tokens, mask), w, b), dim=-1)  # step 5: a_ik
+        a = torch.softmax(F.linear(x, w, b), dim=-1)  # step 5: a_ik
         return _zero_padding(a, mask)  # step 5: padded tokens belong to no cluster
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor, detach: bool = False) -> torch.Tensor:
         x = _zero_padding(tokens, mask)
-        a = self.assign(x, mask, detach)[..., : self.clusters]  # step 5: the ghost clusters are dropped
+        a = self._assign(x, mask, detach)[..., : self.clusters]  # step 5: the ghost clusters are dropped
         c = self.centres.detach() if detach else self.centres
         v = torch.einsum("nmk,nmd->nkd", a, x) - a.sum(1)[..., None] * c  # step 5: sum_i a_ik (x_i - c_k)
         v = F.normalize(v, dim=-1)  # step 5: intra-normalisation
@@ -297,10 +301,13 @@ class EfficientTextVideoAligner(EncodedInteractionHead):
     # -- tokens ------------------------------------------------------------------------
     def word_tokens(self, text: TextInput) -> tuple[torch.Tensor, torch.Tensor]:
         """Unit word tokens in the VLAD space ``[T, L, D]`` (0 on padding) and ``word_mask [T, L]``."""
-        words, mask = text_tokens(text)
+        words, mask = text_tokens(text)  # 0 on padding
+        if isinstance(self.word_proj, nn.Identity):  # F.normalize keeps the padding's zeros
+            return F.normalize(words, dim=-1), mask
         return _zero_padding(F.normalize(self.word_proj(words), dim=-1), mask), mask
 
-    def _patches(self, video: VideoInput) -> torch.Tensor:
+    def _raw_patches(self, video: VideoInput) -> torch.Tensor:
+        """``video.patches`` checked and in the frames' dtype ``[V, F, P, D]`` (not normalised, padding untouched)."""
         if video.patches is None:
             raise ValueError(
                 "etva's detail expert (and vlad_tokens='frames+patches') reads patch tokens, but video.patches is "
@@ -312,10 +319,24 @@ class EfficientTextVideoAligner(EncodedInteractionHead):
             raise ValueError(
                 f"video.patches must be [V, F, P, D] = [{v}, {f}, P, {d}], got {tuple(video.patches.shape)}"
             )
-        patches = F.normalize(video.patches.to(video.frames.dtype), dim=-1)
+        return video.patches.to(video.frames.dtype)
+
+    def _patches(self, video: VideoInput) -> torch.Tensor:
+        """Unit patch tokens ``[V, F, P, D]``, 0 in padded frames."""
+        patches = F.normalize(self._raw_patches(video), dim=-1)
         return torch.where(
             video.mask[..., None, None], patches, torch.zeros((), dtype=patches.dtype, device=patches.device)
         )
+
+    def _patch_means(self, video: VideoInput) -> torch.Tensor:
+        """Step 1 (``detail``): the mean of each frame's unit patch tokens ``[V, F, D]`` (0 in padded frames), as
+        one weighted sum per frame with weights ``1 / (P max(||x_p||, eps))`` (F.normalize's eps): no normalised
+        copy of every patch (a 300 MB float32 tensor per 256 videos at P = 49, D = 512)."""
+        patches = self._raw_patches(video)
+        v, f, p, d = patches.shape
+        inv = 1 / (p * torch.linalg.vector_norm(patches, dim=-1).clamp_min(1e-12))  # [V, F, P]
+        per_frame = (inv.view(v * f, 1, p) @ patches.view(v * f, p, d)).view(v, f, d)  # per frame: no leak
+        return _zero_padding(per_frame, video.mask)  # padded frames (whatever they hold, NaN included): 0
 
     def video_tokens(self, video: VideoInput) -> tuple[torch.Tensor, torch.Tensor]:
         """The video's VLAD tokens ``[V, M, D]`` (unit, 0 on padding) and their mask ``[V, M]``: the frames
@@ -346,7 +367,7 @@ class EfficientTextVideoAligner(EncodedInteractionHead):
                 inputs[e] = torch.cat([_masked_mean(d, d_mask), _masked_mean(d.abs(), d_mask)], -1)  # [mean; mean|.|]
                 available.append(d_mask.any(1))  # two valid frames
             else:
-                per_frame = self._patches(video).mean(2)  # step 1: the patches of each frame
+                per_frame = self._patch_means(video)  # step 1: the mean unit patch of each frame
                 inputs[e] = F.normalize(_masked_mean(per_frame, video.mask), dim=-1)
                 available.append(has_frame)
         return inputs, torch.stack(available, 1).to(frames.dtype)

@@ -162,11 +162,13 @@ class GlobalLocalSimilarity(EncodedInteractionHead):
 
     def local_vectors(self, te: Encoded, ve: Encoded) -> torch.Tensor:
         """``sim_l [t, v, L, S]`` (eqs. 4.12-4.15) of a block (padded words: zero vectors, never used)."""
-        c = torch.einsum("tld,vfd->tvlf", te["words"], ve["frames"])  # C_ij, eq. 4.12 (unit vectors)
-        zero = torch.zeros((), dtype=c.dtype, device=c.device)
-        c = torch.where(ve["mask"][None, :, None, :], c.clamp_min(0), zero)  # [C_ij]_+, padded frames 0
-        beta = F.normalize(c, dim=-1)  # eq. 4.13: over the frames i of each word j
-        attended = F.normalize(torch.einsum("tvlf,vfd->tvld", beta, ve["frames"]), dim=-1)  # a_j, eq. 4.14
+        frames, mask = ve["frames"], ve["mask"]
+        c = torch.einsum("tld,vfd->tvlf", te["words"], frames).clamp_min(0)  # [C_ij]_+, eq. 4.12 (unit vectors)
+        if not bool(mask.all()):  # padded frames are 0 in encode_video already; 0 whatever a caller passed
+            c = torch.where(mask[None, :, None, :], c, torch.zeros((), dtype=c.dtype, device=c.device))
+        # eqs. 4.13-4.14: beta_ij is [C_ij]_+ times a positive factor per word (its L2 normalisation over the
+        # frames), and a_j = normalize(sum_i beta_ij v_i) cancels that factor: a_j = normalize(sum_i [C_ij]_+ v_i)
+        attended = F.normalize(torch.einsum("tvlf,vfd->tvld", c, frames), dim=-1)  # a_j, eq. 4.14
         return similarity_vector(attended, te["words"][:, None], self.local_proj.weight)  # eq. 4.15
 
     def nodes(self, te: Encoded, ve: Encoded) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -196,17 +198,28 @@ class GlobalLocalSimilarity(EncodedInteractionHead):
 
     # -- per pair: fusion and readout ----------------------------------------------
     def fuse(self, x: torch.Tensor, node_mask: torch.Tensor) -> torch.Tensor:
-        """One self-attention step over the valid nodes: ``x [t, v, N, S]``, ``node_mask [t, N]`` -> ``H``."""
-        x = torch.where(node_mask[:, None, :, None], x, torch.zeros((), dtype=x.dtype, device=x.device))
-        logits = self.node_query(x) @ self.node_key(x).transpose(-1, -2) / math.sqrt(self.sim_dim)  # [t, v, N, N]
+        """One self-attention step over the valid nodes: ``x [t, v, N, S]``, ``node_mask [t, N]`` -> ``H``.
+
+        The logits ``(W_q x_n) . (W_k x_m) / sqrt(S)`` are computed as ``x_n . (M x_m)`` with ``M = W_q^T W_k /
+        sqrt(S)`` (``S x S``, once per call): one ``S x S`` product per node instead of two. With a single node
+        the attention weight is 1 (0 for an invalid node, whose ``x`` is 0), so no logits are computed."""
+        if not bool(node_mask.all()):
+            x = torch.where(node_mask[:, None, :, None], x, torch.zeros((), dtype=x.dtype, device=x.device))
+        if x.shape[2] == 1:  # softmax over one node: attn @ x = x
+            return F.relu(self.node_out(x))
+        m = self.node_query.weight.T @ self.node_key.weight / math.sqrt(self.sim_dim)  # W_q^T W_k / sqrt(S)
+        logits = (x @ m) @ x.transpose(-1, -2)  # [t, v, N, N] = (W_q x_n) . (W_k x_m) / sqrt(S)
         attn = masked_softmax(logits, node_mask[:, None, None, :])  # over the valid nodes
         return F.relu(self.node_out(attn @ x))
 
     def read(self, h: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
         """``sigmoid(w . mean_n H_n + b)`` over the nodes where ``which [t, N]`` is True -> ``[t, v]``."""
-        which = which[:, None, :, None]
-        total = torch.where(which, h, torch.zeros((), dtype=h.dtype, device=h.device)).sum(2)
-        pooled = total / which.sum(2).clamp_min(1).to(h.dtype)
+        if bool(which.all()):
+            pooled = h.mean(2)
+        else:
+            which = which[:, None, :, None]
+            total = torch.where(which, h, torch.zeros((), dtype=h.dtype, device=h.device)).sum(2)
+            pooled = total / which.sum(2).clamp_min(1).to(h.dtype)
         return torch.sigmoid(self.readout(pooled).squeeze(-1))
 
     def parts_encoded(self, te: Encoded, ve: Encoded) -> tuple[torch.Tensor | None, torch.Tensor | None]:
