@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -434,3 +435,11 @@ def test_head_means_reads_every_seed_file_of_a_folder(tmp_path):
     m = head_means(tmp_path).set_index("head")
     assert m.loc["A", "mean"] == 11.0 and m.loc["A", "seeds"] == 2 and m.loc["B", "seeds"] == 1
     assert set(m["notebook"]) == {"08_etva_experts_and_shared_centres"}
+
+
+def test_compare_rankings_of_empty_results_has_its_columns():
+    from tvrlib.tables import compare_rankings, head_means
+
+    empty = head_means(Path("/nonexistent"))
+    r = compare_rankings(empty, empty, ("a", "b"))
+    assert r.empty and {"heads on both", "pairs", "same order", "swapped", "tied on one"} <= set(r.columns)

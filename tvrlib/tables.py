@@ -617,4 +617,5 @@ def compare_rankings(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], t
                 f"order on {names[1]}": " > ".join(y[common].sort_values(ascending=False).index),
             }
         )
-    return pd.DataFrame(rows)
+    columns = ["notebook", "heads on both", "pairs", "same order", "swapped", "tied on one"]
+    return pd.DataFrame(rows, columns=[*columns, f"order on {names[0]}", f"order on {names[1]}"])
