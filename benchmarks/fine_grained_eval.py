@@ -54,7 +54,6 @@ rows go to ``results/quick/fine_grained_eval.csv`` (replacing the rows of the sa
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -66,6 +65,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_io import upsert_csv  # noqa: E402
 from text_conditioned_eval import _reset_peak, _status  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -398,17 +398,7 @@ def measure_setting(setting: str, args) -> list[dict]:
 
 def save_csv(rows: list[dict], path: Path) -> None:
     """Write ``rows``, keeping the file's other rows (a row is replaced by one of the same setting, head and size)."""
-    key = lambda r: (r["setting"], r["head"], str(r["texts"]), str(r["videos"]))  # noqa: E731
-    new = {key(r) for r in rows}
-    old = []
-    if path.exists():
-        with path.open() as fh:
-            old = [r for r in csv.DictReader(fh) if key(r) not in new]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows([*old, *rows])
+    upsert_csv(rows, path, FIELDS, ("setting", "head", "texts", "videos"))
 
 
 def markdown(rows: list[dict], checks: list[dict], num_texts: int, num_videos: int) -> str:

@@ -68,7 +68,6 @@ import argparse
 import csv
 import math
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -79,6 +78,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench_io import commit, upsert_csv  # noqa: E402
 from fine_grained_eval import build_head, make_inputs  # noqa: E402
 
 CSV = ROOT / "results" / "quick" / "gemm_bound.csv"
@@ -517,14 +517,7 @@ def measure(name: str, setting: str, shape: dict, args) -> dict:
 
 
 def _commit() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "tvrlib", "benchmarks"], cwd=ROOT).returncode
-        return head + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return ""
+    return commit()
 
 
 # --------------------------------------------------------------------------- #
@@ -532,17 +525,7 @@ def _commit() -> str:
 # --------------------------------------------------------------------------- #
 def save_csv(rows: list[dict], path: Path) -> None:
     """Write ``rows``, keeping the file's other rows (a row replaces one of the same setting and head)."""
-    key = lambda r: (r["setting"], r["head"])  # noqa: E731
-    new = {key(r) for r in rows}
-    old = []
-    if path.exists():
-        with path.open() as fh:
-            old = [r for r in csv.DictReader(fh) if key(r) not in new]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows([*old, *rows])
+    upsert_csv(rows, path, FIELDS, ("setting", "head"))
 
 
 def table(rows: list[dict]) -> str:

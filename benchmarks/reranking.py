@@ -100,7 +100,6 @@ never to ``results/quick``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -115,6 +114,7 @@ from types import SimpleNamespace
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_io import upsert_csv  # noqa: E402
 from text_conditioned_eval import _reset_peak, _status  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -772,17 +772,7 @@ def _fmt(v):
 
 def save_csv(rows: list[dict], path: Path, fields: tuple, key: tuple) -> None:
     """Write ``rows`` to ``path``, keeping the file's rows of other keys."""
-    k = lambda r: tuple(str(r[f]) for f in key)  # noqa: E731
-    new = {k(r) for r in rows}
-    old = []
-    if path.exists():
-        with path.open() as fh:
-            old = [r for r in csv.DictReader(fh) if k(r) not in new]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(old + [{f: _fmt(r.get(f, "")) for f in fields} for r in rows])
+    upsert_csv(rows, path, fields, key, fmt=_fmt)
 
 
 def run_cost(args, machine: str) -> list[dict]:

@@ -53,3 +53,16 @@ def test_tile_repeats_every_kind_of_gallery_to_the_exact_size(eff):
     v = eff._tile(video, 7)
     assert len(v) == 7 and torch.equal(v.frames[3], video.frames[0])
     assert eff._nbytes(v) == 7 * ARGS.frames * ARGS.dim * 4 + 7 * ARGS.frames
+
+
+def test_upsert_csv_replaces_rows_of_the_same_key_and_keeps_the_others(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    from bench_io import upsert_csv
+
+    path = tmp_path / "x.csv"
+    upsert_csv(
+        [{"head": "a", "n": 1, "t": 0.5}, {"head": "b", "n": 1, "t": 0.7}], path, ("head", "n", "t"), ("head", "n")
+    )
+    upsert_csv([{"head": "a", "n": 1, "t": 0.25}], path, ("head", "n", "t"), ("head", "n"), fmt=lambda v: f"{v}")
+    rows = path.read_text().splitlines()
+    assert rows == ["head,n,t", "b,1,0.7", "a,1,0.25"]
