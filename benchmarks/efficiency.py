@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_io import commit, upsert_csv  # noqa: E402
 from text_conditioned_eval import _reset_peak, _status  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,28 +89,9 @@ def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-
-
 def _upsert(path: Path, rows: list[dict], keys: tuple[str, ...]) -> None:
     """Write ``rows`` into the CSV at ``path``, replacing earlier rows with the same ``keys``."""
-    import pandas as pd
-
-    new = pd.DataFrame(rows)
-    if path.exists():
-        old = pd.read_csv(path)
-        if set(keys) <= set(old.columns):
-            mine = set(map(tuple, new[list(keys)].astype(str).to_numpy()))
-            keep = ~old[list(keys)].astype(str).apply(tuple, axis=1).isin(mine)
-            new = pd.concat([old[keep], new], ignore_index=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new.to_csv(path, index=False)
+    upsert_csv(rows, path, dict.fromkeys(k for r in rows for k in r), keys)
 
 
 def build(name: str, dim: int, init_from=None, max_words: int | None = None):
@@ -129,19 +111,51 @@ def build(name: str, dim: int, init_from=None, max_words: int | None = None):
 
 
 # --------------------------------------------------------------------------- train
+def _random_source(n_videos: int, captions_per_video: int, a, words: bool, patches: bool, seed: int):
+    """A :class:`FeatureSource` of random features in the quick profile's shapes (D = 128, 12 frames, 64 word columns
+    with the quick test captions' token counts, 4 patches per frame): the time of a training step depends on the
+    shapes, not on the values."""
+    import torch
+    from gemm_bound import quick_word_counts
+
+    from tvrlib.heads import TextInput, VideoInput
+    from tvrlib.training import FeatureSource
+
+    g = torch.Generator().manual_seed(seed)
+    n, d, L = n_videos * captions_per_video, 128, 64
+    lengths, _ = quick_word_counts(n, L)
+    text = TextInput(
+        torch.randn(n, d, generator=g),
+        torch.randn(n, L, d, generator=g).half() if words else None,
+        (torch.arange(L)[None, :] < lengths[:, None]) if words else None,
+    )
+    video = VideoInput(torch.randn(n_videos, 12, d, generator=g), torch.ones(n_videos, 12, dtype=torch.bool))
+    if patches:
+        video.patches = torch.randn(n_videos, 12, 4, d, generator=g).half()
+    return FeatureSource(text, video, np.repeat(np.arange(n_videos), captions_per_video))
+
+
 def part_train(a) -> list[dict]:
     import torch
 
-    import tvrlib.session
     from tvrlib.training import FeatureSource, RetrievalModel, fit
 
-    S = tvrlib.session.setup("quick", threads=a.threads)
-    sources = {}
+    torch.set_num_threads(a.threads)
+    init_from, sources = None, {}
+    if a.features == "quick":  # the quick split's cached features (needs the quick tiny CLIP)
+        import tvrlib.session
+
+        S = tvrlib.session.setup("quick", threads=a.threads)
+        init_from = S.encoder.model
 
     def source(words: bool, patches: bool):
         if (words, patches) not in sources:
-            train = FeatureSource.from_session(S, "train", with_words=words, with_patches=patches)
-            val = FeatureSource.from_session(S, "val", with_words=words, with_patches=patches).subset(5)
+            if a.features == "quick":
+                train = FeatureSource.from_session(S, "train", with_words=words, with_patches=patches)
+                val = FeatureSource.from_session(S, "val", with_words=words, with_patches=patches).subset(5)
+            else:  # quick's sizes: 1,500 training videos x 8 captions; a 5-video validation set (not timed)
+                train = _random_source(1500, 8, a, words, patches, seed=0)
+                val = _random_source(5, 5, a, words, patches, seed=1)
             sources[(words, patches)] = (train, val)
         return sources[(words, patches)]
 
@@ -149,7 +163,7 @@ def part_train(a) -> list[dict]:
     for name in a.heads or TRAIN_HEADS:
         train, val = source(name in WORDS, name in PATCHES)
         dim = train.videos.frames.shape[-1]
-        head = build(name, dim, init_from=S.encoder.model)
+        head = build(name, dim, init_from=init_from)
         model = RetrievalModel(head)
         kw = dict(epochs=1, batch_size=a.batch, warmup=0.0, progress=False)
         fit(model, train, val, max_steps_per_epoch=1, **kw)  # warm-up
@@ -165,6 +179,7 @@ def part_train(a) -> list[dict]:
                 "params": sum(p.numel() for p in head.parameters()),
                 "trainable_params": sum(p.numel() for p in head.parameters() if p.requires_grad),
                 "dim": dim,
+                "features": a.features,
                 "batch": a.batch,
                 "s_per_step": sps,
                 "steps_per_epoch": steps,
@@ -175,7 +190,7 @@ def part_train(a) -> list[dict]:
                 "threads": torch.get_num_threads(),
                 "load_average": round(os.getloadavg()[0], 2),
                 "machine": _machine(),
-                "commit": _commit(),
+                "commit": commit(),
                 "when": time.strftime("%Y-%m-%d %H:%M"),
             }
         )
@@ -373,7 +388,7 @@ def part_scale(a) -> list[dict]:
             words=a.words,
             load_average=round(os.getloadavg()[0], 2),
             machine=_machine(),
-            commit=_commit(),
+            commit=commit(),
             when=time.strftime("%Y-%m-%d %H:%M"),
         )
     return rows
@@ -385,6 +400,13 @@ def main() -> None:
     ap.add_argument("--heads", nargs="*", default=None, help="registered head names (default: the part's list)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument(
+        "--features",
+        choices=["random", "quick"],
+        default="random",
+        help="train: random features in quick's shapes, "
+        "or the quick split's cached features (needs the quick tiny CLIP)",
+    )
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--galleries", type=int, nargs="*", default=[1000, 3000, 10000, 30000, 100000])
