@@ -338,13 +338,13 @@ else:
 # %% [markdown]
 # Reading the curves: a dual encoder's query is one product with the stored gallery, so its time grows linearly and
 # stays in milliseconds at 100k; every interaction head grows linearly too (per-pair work does not shrink with a
-# larger gallery), at its per-pair cost, from tens of milliseconds (ETVA, X-Pool) to seconds (WTI) and tens of seconds
-# (global-local) per query; the two-stage system's re-ranking costs the same at every size, because it only ever
-# sees $k$ videos. Memory is the other axis: X-Pool's moment path and global-local store several times the frame
-# features per video. A whole query (caption encoding and top-10 included) stays within 3x of the matmul bound except
-# where the line above the figure names a head: those are measured and left open here (at 100k videos a block holds
-# a few captions against the whole gallery, and what the 1k-video blocks keep in cache no longer fits; not
-# investigated further this session).
+# larger gallery), at its per-pair cost: at 100k videos from tens of milliseconds (ETVA) through hundreds (X-Pool,
+# TS2-Net, WTI) to tens of seconds (global-local) per query; the two-stage system's re-ranking costs the same at every
+# size, because it only ever sees $k$ videos. Memory is the other axis: X-Pool's moment path and global-local store
+# about three times the frame features per video. A whole query (caption encoding and top-10 included) stays within
+# 3x of the matmul bound except where the line above the figure names a head: those are measured and left open here
+# (a likely cause, not verified: at 100k videos a block holds a few captions against the whole gallery, and what the
+# 1k-video blocks keep in cache no longer fits).
 
 # %% [markdown]
 # ## What we found
