@@ -99,6 +99,9 @@ bench: data
 	$(BIN)/python benchmarks/encode_throughput.py
 	$(BIN)/python benchmarks/text_conditioned_eval.py
 	$(BIN)/python benchmarks/training_speed.py
+	$(BIN)/python benchmarks/gemm_bound.py --threads 1
+	$(BIN)/python benchmarks/efficiency.py --threads 1
+	$(BIN)/python benchmarks/reranking.py
 
 clean-cache:
 	rm -rf data/cache
