@@ -355,7 +355,7 @@ else:
 
 # %% [markdown]
 # **The paper claims on both benchmarks.** Each side: our difference with its 95 % CI and the verdict, under the
-# same rules (paired bootstrap over test videos, seeds that agree, ties exact):
+# same rules as everywhere in the suite (a paired bootstrap over test videos, and the training seeds must agree):
 
 # %%
 if alt is None or claims.empty:
@@ -384,7 +384,9 @@ else:
     )
 
 # %% [markdown]
-# **Our own hypotheses on both benchmarks** (the same rule: a different verdict makes a hypothesis fragile):
+# **Our own hypotheses on both benchmarks** (the same rule: a different verdict makes a hypothesis fragile). Each
+# difference is in its hypothesis's own metric (the `metric` column): R@1 points, or a mean rank on twins (MnR, lower
+# is better, so a hypothesis that a head wins more twins is *supported* by a negative difference):
 
 # %%
 if alt is None or hypotheses.empty:
@@ -397,8 +399,8 @@ else:
 # %% [markdown]
 # **The ranking of the heads.** Within each notebook (one protocol), every pair of heads that ran on both benchmarks:
 # does the second benchmark order them as the first? Means over training seeds; a difference of at most `rank_tie`
-# R@1 points on either benchmark counts as a tie (the seed-to-seed spread on `quick` is 0.2–4 points). This describes
-# means, it is not a test.
+# R@1 points on either benchmark counts as a tie (section 1's tables show each head's spread over seeds, often larger
+# than that: a same order is weak evidence on its own). This describes means, it is not a test.
 
 # %%
 if alt is None:
@@ -601,7 +603,8 @@ if alt is not None and not claims.empty:
         print("Fragile: " + "; ".join(f"{r.paper} {r.table}, {r.claim} ({getattr(r, profile)} -> {getattr(r, second)})" for r in fragile.itertuples(index=False)) + ".")  # fmt: skip
     if not hypotheses.empty:
         sh = robust_h["status"].value_counts()
-        print(f"Hypotheses: {sh.get('stable', 0)} stable, {sh.get('fragile', 0)} fragile of {len(robust_h)}.")
+        only = ", ".join(f"{n} {s}" for s, n in sh.items() if s.startswith("only on"))
+        print(f"Hypotheses: {sh.get('stable', 0)} stable, {sh.get('fragile', 0)} fragile" + (f", {only}" if only else "") + f" (of {len(robust_h)}).")  # fmt: skip
     print(
         f"Head rankings within notebooks: {int(tot['same order'])} of {int(tot['pairs'])} pairs in the same order, "
         f"{int(tot['swapped'])} swapped, {int(tot['tied on one'])} tied within {rank_tie} R@1 points."

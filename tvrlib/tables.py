@@ -532,16 +532,18 @@ def compare_verdicts(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], d
     """The claims (``claims.csv``) or hypotheses (``hypotheses.csv``) judged on two profiles, side by side.
 
     One row per claim judged on either profile, keyed by ``paper, table, claim, notebook`` (hypotheses:
-    ``notebook, hypothesis``); for each profile ``name`` the columns ``"<name> Δ [95% CI]"`` and ``"<name>"`` (the
-    verdict), then ``status``: ``"stable"`` (the same verdict on both), ``"fragile"`` (the verdicts differ, e.g.
-    *reproduces* on one and *not significant* on the other) or ``"only on <name>"`` (not judged on the other one,
-    e.g. a notebook that has not run there). A claim is the same claim when its key matches exactly."""
+    ``notebook, hypothesis``), its ``metric`` (when the tables have one); for each profile ``name`` the columns
+    ``"<name> Δ [95% CI]"`` and ``"<name>"`` (the verdict), then ``status``: ``"stable"`` (the same verdict on
+    both), ``"fragile"`` (the verdicts differ, e.g. *reproduces* on one and *not significant* on the other) or
+    ``"only on <name>"`` (not judged on the other one, e.g. a notebook that has not run there). A claim is the same
+    claim when its key matches exactly."""
     if len(names) != 2 or names[0] == names[1]:
         raise ValueError(f"names must be two different profile names, got {names!r}")
     frames = [f for f in (a, b) if len(f)]
     kind = "hypothesis" if any("hypothesis" in f.columns for f in frames) else "claim"
     keys = ["notebook", "hypothesis"] if kind == "hypothesis" else ["paper", "table", "claim", "notebook"]
-    cols = [*keys, *(c for n in names for c in (f"{n} Δ [95% CI]", n)), "status"]
+    has_metric = any("metric" in f.columns for f in frames)
+    cols = [*keys, *(["metric"] if has_metric else []), *(c for n in names for c in (f"{n} Δ [95% CI]", n)), "status"]
     sides = []
     for frame, name in zip((a, b), names):
         if frame.empty:
@@ -555,8 +557,14 @@ def compare_verdicts(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], d
             raise ValueError(f"the {name} table has the same {kind} twice: {frame.loc[dup, keys].values.tolist()}")
         diffs = zip(frame["our_difference"], frame["ci_low"], frame["ci_high"])
         cell = [_ci_cell(v, lo, hi, digits) for v, lo, hi in diffs]
-        sides.append(frame[keys].assign(**{f"{name} Δ [95% CI]": cell, name: frame["verdict"].to_numpy()}))
+        side = frame[keys].assign(**{f"{name} Δ [95% CI]": cell, name: frame["verdict"].to_numpy()})
+        if has_metric:
+            side[f"metric {name}"] = frame["metric"].to_numpy() if "metric" in frame else np.nan
+        sides.append(side)
     out = sides[0].merge(sides[1], on=keys, how="outer", sort=False)
+    if has_metric:  # the metric a claim is judged on is fixed up front: the same on both sides where both have it
+        m0, m1 = out.pop(f"metric {names[0]}"), out.pop(f"metric {names[1]}")
+        out["metric"] = m0.where(m0.notna(), m1)
     va, vb = out[names[0]], out[names[1]]
     out["status"] = np.where(
         va.isna(),
