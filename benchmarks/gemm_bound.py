@@ -78,22 +78,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import fine_grained_eval  # noqa: E402
 from bench_io import commit, upsert_csv  # noqa: E402
 from fine_grained_eval import build_head, make_inputs  # noqa: E402
 
 CSV = ROOT / "results" / "quick" / "gemm_bound.csv"
 QUICK_CAPTIONS = ROOT / "data" / "generated" / "synthetic-quick-seed0" / "MSRVTT_JSFUSION_test.csv"
-HEAD_NAMES = (
-    "meanP",
-    "xpool",
-    "wti",
-    "wti-uniform",
-    "ts2net",
-    "global_local-global",
-    "global_local-local",
-    "global_local",
-    "etva",
-)
+HEAD_NAMES = (*fine_grained_eval.HEAD_NAMES, "etva")  # fine_grained_eval's heads, and ETVA
 PATCH_HEADS = ("ts2net", "etva")
 SETTINGS = {
     "random": {"dim": 512, "words": 32, "frames": 12, "patches": 49, "texts": 1000, "videos": 1000},
