@@ -51,7 +51,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from tvrlib.paper_tables import load_claims, load_paper_table
-from tvrlib.paths import results_dir
+from tvrlib.paths import PROJECT_ROOT, results_dir
 from tvrlib.profiles import get_profile
 from tvrlib.reporting import figure, save_figure, save_results, versions
 from tvrlib.tables import (
@@ -348,10 +348,18 @@ else:
     print(f"benchmark {prof['benchmark']!r} vs {alt_prof['benchmark']!r}, the settings that differ:")
     for k, (x, y) in differ.items():
         print(f"  {k}: {x} -> {y}")
-    alt_claims = load_claims(second, "claims")
-    alt_hyp = load_claims(second, "hypotheses")
-    alt = {"claims": alt_claims, "hypotheses": alt_hyp}
-    print(f"results/{second}/: {len(alt_claims)} paper claims, {len(alt_hyp)} hypotheses")
+    alt_dir = results_dir(second)
+    if not (alt_dir / "claims.csv").exists():  # never compare against nothing: every claim would look one-sided
+        print(
+            f"skipped: {alt_dir} has no claims.csv. Run the notebooks on the second benchmark first: "
+            f"make reproduce PROFILE={second} (over an hour on two CPU cores), or copy the committed results/{second}/ there"
+        )
+    else:
+        alt_claims = load_claims(second, "claims")
+        alt_hyp = load_claims(second, "hypotheses")
+        alt = {"claims": alt_claims, "hypotheses": alt_hyp}
+        shown = alt_dir.relative_to(PROJECT_ROOT) if alt_dir.is_relative_to(PROJECT_ROOT) else alt_dir
+        print(f"{shown}/: {len(alt_claims)} paper claims, {len(alt_hyp)} hypotheses")
 
 # %% [markdown]
 # **The paper claims on both benchmarks.** Each side: our difference with its 95 % CI and the verdict, under the

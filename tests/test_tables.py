@@ -412,6 +412,19 @@ def test_compare_verdicts_with_an_empty_side_marks_everything_one_sided():
     assert list(out["status"]) == ["only on quick"] and out.loc[0, "full"] == ""
 
 
+def test_compare_verdicts_with_a_metric_and_an_empty_side_keeps_the_metric(tmp_path, monkeypatch):
+    # the empty side as load_claims returns it for a profile with no results (what CI met on quick_alt)
+    from tvrlib.paper_tables import load_claims
+    from tvrlib.tables import compare_verdicts
+
+    monkeypatch.setenv("TVR_RESULTS_DIR", str(tmp_path))
+    empty = load_claims("nowhere", "claims")
+    a = _claim_rows({"x": "reproduces"}).assign(metric="R@1")
+    for sides, names in (((a, empty), ("quick", "alt")), ((empty, a), ("alt", "quick"))):
+        out = compare_verdicts(*sides, names)
+        assert list(out["status"]) == ["only on quick"] and list(out["metric"]) == ["R@1"]
+
+
 def test_compare_rankings_counts_same_swapped_and_tied_pairs():
     from tvrlib.tables import compare_rankings
 

@@ -546,8 +546,9 @@ def compare_verdicts(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], d
     cols = [*keys, *(["metric"] if has_metric else []), *(c for n in names for c in (f"{n} Δ [95% CI]", n)), "status"]
     sides = []
     for frame, name in zip((a, b), names):
-        if frame.empty:
-            sides.append(pd.DataFrame(columns=[*keys, f"{name} Δ [95% CI]", name]))
+        if frame.empty:  # judged nowhere on this profile: every row is "only on" the other one
+            empty = [*keys, f"{name} Δ [95% CI]", name, *([f"metric {name}"] if has_metric else [])]
+            sides.append(pd.DataFrame(columns=empty))
             continue
         missing = set(keys) - set(frame.columns)
         if missing:
