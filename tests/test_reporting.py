@@ -87,6 +87,8 @@ def test_reported_vs_reproduced_puts_ours_beside_the_paper_row():
         ((-1.0, 1.0), False, "inconclusive"),
         ((-3.0, -1.0), True, "reproduces"),
         ((1.0, 3.0), True, "opposite"),
+        ((1.5e-17, 3.0), False, "inconclusive"),  # 0 up to rounding does not exclude 0
+        ((-3.0, -1e-12), True, "inconclusive"),
     ],
 )
 def test_claim_verdict(ci, lower, expected):

@@ -55,6 +55,11 @@ CASES = [
     (diff(-5.0, -1.0, [-2.0, -3.0], "MnR"), 1, "reproduces", "supported"),
     (diff(1.0, 5.0, [2.0, 3.0], "MnR"), 1, "opposite", "contradicted"),
     (diff(1.0, 5.0, [2.0, -3.0], "MnR"), 1, "not significant", "not significant"),
+    # 0 up to float rounding is 0: a bootstrap bound of 1.5e-17 (as CrossTVR Table 1 had) does not exclude 0,
+    # and a seed whose difference is 1e-12 takes no side
+    (diff(1.5e-17, 3.0, [1.0, 2.0]), 1, "not significant", "not significant"),
+    (diff(-3.0, -1.5e-17, [-1.0, -2.0]), 1, "not significant", "not significant"),
+    (diff(0.5, 3.0, [1.0, 2.0, 1e-12]), 1, "not significant", "not significant"),
 ]
 
 

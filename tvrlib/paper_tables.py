@@ -21,6 +21,8 @@ Verdict rules (:func:`verdict`; ``direction=+1``: the paper says A is better tha
   that side;
 * ``opposite`` -- the CI excludes 0 on the other side and every seed's difference is on that other side;
 * ``not significant`` -- the CI contains 0, or the seeds disagree in sign (or a seed's difference is exactly 0);
+  "0" is anything within ``ZERO_TOL`` (1e-9 metric points) of 0, so a CI bound or a seed's difference that is 0 up
+  to float rounding (a bootstrap bound of 1.5e-17) never counts as excluding 0 or as taking a side;
 * ``not comparable`` -- our setting cannot test the claim; only with a reason (``not_comparable="..."``).
 
 Hypotheses (ours, stated before the numbers): ``supported`` / ``contradicted`` / ``not significant``, same rules.
@@ -103,16 +105,27 @@ def _lower_is_better(diff: dict) -> bool:
     return diff.get("metric") in LOWER_IS_BETTER
 
 
+#: differences and CI bounds within this many metric points of 0 are 0 (float rounding, not a side); metric
+#: resolutions are far coarser (one query of 10,000 moves R@1 by 0.01 points)
+ZERO_TOL = 1e-9
+
+
+def _snap(x: np.ndarray | float) -> np.ndarray:
+    """``x`` with every value within :data:`ZERO_TOL` of 0 set to exactly 0."""
+    x = np.asarray(x, dtype=float)
+    return np.where(np.abs(x) < ZERO_TOL, 0.0, x)
+
+
 def _per_seed(diff: dict) -> np.ndarray:
-    """The per-seed differences of ``diff``; a single comparison (no seeds) counts as one seed."""
-    return np.asarray(diff.get("per_seed_delta", [diff["delta"]]), dtype=float)
+    """The per-seed differences of ``diff`` (0 up to rounding is 0); a single comparison counts as one seed."""
+    return _snap(np.asarray(diff.get("per_seed_delta", [diff["delta"]]), dtype=float))
 
 
 def _side(diff: dict, direction: int) -> str:
     """``"claimed"``, ``"other"`` or ``"neither"``: where the paired CI and every seed put A - B."""
     if direction not in (1, -1):
         raise ValueError(f"direction must be +1 (the claim: A better than B) or -1 (A worse), got {direction!r}")
-    lo, hi = (float(x) for x in diff["ci"])
+    lo, hi = (float(x) for x in _snap(diff["ci"]))
     if math.isnan(lo) or math.isnan(hi):
         raise ValueError("the difference has no CI (NaN)")
     # the sign of the raw difference A - B when A is better: + for R@K, - for ranks (MdR, MnR)
@@ -174,7 +187,7 @@ def claim_verdict(comparison: dict, claimed_sign: int = 1, metric_lower_is_bette
     excludes 0 on the other side, ``inconclusive`` otherwise (the CI contains 0). Unlike :func:`verdict` it
     knows no seeds, and it is used on our own hypotheses too: new code uses :func:`verdict`.
     """
-    lo, hi = comparison["ci"]
+    lo, hi = (float(x) for x in _snap(comparison["ci"]))
     sign = -claimed_sign if metric_lower_is_better else claimed_sign
     if (lo > 0 and sign > 0) or (hi < 0 and sign < 0):
         return "reproduces"
