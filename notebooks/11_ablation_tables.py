@@ -58,6 +58,7 @@ from tvrlib.tables import (
     MAPPED,
     PAPERS,
     beside_reported,
+    by_comparison,
     check_row_map,
     claims_view,
     hypotheses_view,
@@ -236,6 +237,25 @@ else:
     counts = verdict_counts(claims)
     counts.loc["all papers"] = counts.sum()
     display(counts)
+
+# %% [markdown]
+# Some rows above judge **one comparison of a paper under two readings**, and so count it twice: CrossAttnGL's
+# Table 2 "Cross-modal" row is read both as the aggregation alone (notebook 05, scored by a cosine) and as the full
+# model (notebook 06), and one ETVA Table 5 row label is uncertain in the OCR. `data/paper_tables/claim_readings.csv`
+# lists them. Counted once per comparison, a comparison whose readings do not get the same verdict is counted as
+# *readings disagree*:
+
+# %%
+if claims.empty:
+    print("skipped: no claims")
+else:
+    comparisons = by_comparison(claims)
+    two = comparisons[comparisons["readings"] > 1]
+    print(f"{len(claims)} claims judge {len(comparisons)} comparisons of the papers; {len(two)} of them under two readings:")
+    display(two.set_index(["paper", "table", "comparison"]).drop(columns="readings"))
+    per_comparison = verdict_counts(comparisons, verdicts=("reproduces", "opposite", "not significant", "readings disagree"))
+    per_comparison.loc["all papers"] = per_comparison.sum()
+    display(per_comparison)
 
 # %% [markdown]
 # The claims themselves, grouped by verdict:
@@ -581,6 +601,11 @@ else:
     print(f"{len(claims)} paper claims judged: " + ", ".join(f"{n} {v}" for v, n in total.items() if n) + ".")
     for paper, r in counts.iterrows():
         print(f"  {paper}: " + ", ".join(f"{n} {v}" for v, n in r.drop("total").items() if n) + f" (of {r['total']}).")
+    pc = per_comparison.loc["all papers"].drop("total")
+    print(
+        f"Counted once per comparison of the papers ({len(comparisons)} comparisons; {len(two)} judged under two "
+        "readings): " + ", ".join(f"{n} {v}" for v, n in pc.items() if n) + "."
+    )
     for v, group in claims.groupby("verdict", sort=False):
         print(f"{v.capitalize()}: " + "; ".join(f"{p} {t}, {c}" for p, t, c in zip(group["paper"], group["table"], group["claim"])) + ".")  # fmt: skip
 if not hypotheses.empty:

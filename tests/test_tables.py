@@ -456,3 +456,47 @@ def test_compare_rankings_of_empty_results_has_its_columns():
     empty = head_means(Path("/nonexistent"))
     r = compare_rankings(empty, empty, ("a", "b"))
     assert r.empty and {"heads on both", "pairs", "same order", "swapped", "tied on one"} <= set(r.columns)
+
+
+def _readings(*rows):
+    return pd.DataFrame(
+        [{"paper": "P", "table": "Table 1", "claim": c, "comparison": k, "note": "two readings"} for c, k in rows]
+    )
+
+
+def test_by_comparison_counts_two_readings_once_and_says_when_they_disagree():
+    from tvrlib.tables import by_comparison, verdict_counts
+
+    verdicts = {"a1": "reproduces", "a2": "not significant", "b1": "opposite", "b2": "opposite", "c": "opposite"}
+    claims = _claim_rows(verdicts)
+    claims["paper_difference"] = [2.0, 2.0, 1.0, 1.0, 3.0]
+    readings = _readings(("a1", "A"), ("a2", "A"), ("b1", "B"), ("b2", "B"))
+    out = by_comparison(claims, readings).set_index("comparison")
+    assert list(out.index) == ["A", "B", "c"] and list(out["readings"]) == [2, 2, 1]
+    assert out.loc["A", "verdict"] == "readings disagree" and out.loc["A", "verdicts"] == "reproduces / not significant"
+    assert out.loc["B", "verdict"] == "opposite" and out.loc["c", "verdict"] == "opposite"
+    assert verdict_counts(out.reset_index())["total"].sum() == 3  # five claims, three comparisons
+    claims.loc[1, "paper_difference"] = 5.0  # the paper reports one number per comparison: this map is wrong
+    with pytest.raises(ValueError, match="different comparisons"):
+        by_comparison(claims, readings)
+    assert by_comparison(claims.iloc[:0], readings).empty
+
+
+def test_claim_readings_file_is_checked_and_names_claims_that_exist(tmp_path, monkeypatch):
+    from tvrlib.paper_tables import load_claims
+    from tvrlib.tables import load_claim_readings
+
+    monkeypatch.delenv("TVR_RESULTS_DIR", raising=False)  # the committed results/quick/
+
+    readings = load_claim_readings()
+    assert (readings.groupby(["paper", "table", "comparison"]).size() >= 2).all()  # a reading has a sibling
+    committed = load_claims("quick").set_index(["paper", "table", "claim"]).index
+    stale = [k for k in zip(readings["paper"], readings["table"], readings["claim"]) if k not in committed]
+    assert not stale, f"claim_readings.csv names claims that results/quick/claims.csv does not judge: {stale}"
+    bad = readings.iloc[:2].assign(note=["", "x"])
+    bad.loc[1, "claim"] = bad.loc[0, "claim"]
+    path = tmp_path / "r.csv"
+    bad.to_csv(path, index=False)
+    with pytest.raises(ValueError, match="twice") as e:
+        load_claim_readings(path)
+    assert "without a note" in str(e.value)

@@ -18,7 +18,8 @@ Pure pandas: nothing is trained or evaluated here. Every number of ours is read 
 * :func:`beside_reported` puts a reported table's t2v rows beside ours; a file that does not exist yet gives
   "not yet run" (naming the notebook that writes it), never an error.
 * :func:`claims_view` / :func:`verdict_counts` / :func:`hypotheses_view` show ``claims.csv`` and
-  ``hypotheses.csv`` (:func:`tvrlib.paper_tables.load_claims`) per table and per paper.
+  ``hypotheses.csv`` (:func:`tvrlib.paper_tables.load_claims`) per table and per paper; :func:`by_comparison`
+  counts a paper comparison judged under two readings (``data/paper_tables/claim_readings.csv``) once.
 * :func:`load_twins` / :func:`twin_matrix`: per-factor twin accuracy from every ``*_twins.csv`` (and tidy files with
   per-seed twin rows), methods x factors.
 * :func:`rank_problems` finds reported rows whose recalls and median rank cannot all be true;
@@ -62,6 +63,8 @@ MAPPED = ("ours", "stand-in")
 KINDS = ("ablation", "main")
 #: the columns of ``data/paper_tables/inconsistencies.csv``
 INCONSISTENCY_COLUMNS = ["seed_id", "paper", "table", "type", "description"]
+#: the columns of ``data/paper_tables/claim_readings.csv``
+READING_COLUMNS = ["paper", "table", "claim", "comparison", "note"]
 #: the seed papers' short names (docs/papers.md), by seed id
 PAPERS = {"000": "CrossAttnGL", "001": "TopKTemporal", "002": "ETVA", "003": "CrossTVR"}
 #: which notebook writes which results (the stem of the file starts with the key)
@@ -130,6 +133,55 @@ def load_inconsistencies(path: str | Path | None = None) -> pd.DataFrame:
     if len(empty):
         raise ValueError(f"{path}: rows without a description at lines {[i + 2 for i in empty.index]}")
     return df
+
+
+def load_claim_readings(path: str | Path | None = None) -> pd.DataFrame:
+    """``data/paper_tables/claim_readings.csv`` (or ``path``): the claims of ``claims.csv`` that judge **one**
+    comparison of a paper under two readings (a row label uncertain in the OCR; a row that two notebooks' heads can
+    stand for), each naming its ``comparison`` (columns :data:`READING_COLUMNS`); no claim twice, every row a note."""
+    path = Path(path) if path is not None else data_dir() / "paper_tables" / "claim_readings.csv"
+    df = _read_text_csv(path, READING_COLUMNS, "the list of claim readings")
+    problems = []
+    dup = df[df.duplicated(["paper", "table", "claim"], keep=False)]
+    if len(dup):
+        problems.append(f"claims listed twice: {dup['claim'].drop_duplicates().tolist()}")
+    for col in ("comparison", "note"):
+        empty = df.index[df[col] == ""]
+        if len(empty):
+            problems.append(f"rows without a {col} at lines {[i + 2 for i in empty]}")
+    if problems:
+        raise ValueError(f"{path}:\n  " + "\n  ".join(problems))
+    return df
+
+
+def by_comparison(claims: pd.DataFrame, readings: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``claims.csv`` with each comparison of a paper counted once: one row per ``paper, table, comparison`` (a
+    claim's own text when :func:`load_claim_readings` lists no other reading of it), with ``readings`` (how many
+    claims judge it here), ``notebooks`` and ``verdict``: the verdict of its readings when they all agree, else
+    ``"readings disagree"`` (``verdicts`` lists them, ``" / "``-joined, in the order of ``claims``). Readings of one
+    comparison must carry the same ``paper_difference`` (the paper reports one number): a map that groups different
+    comparisons raises."""
+    readings = load_claim_readings() if readings is None else readings
+    out_cols = ["paper", "table", "comparison", "readings", "notebooks", "verdicts", "verdict"]
+    if claims.empty:
+        return pd.DataFrame(columns=out_cols)
+    name = {(r.paper, r.table, r.claim): r.comparison for r in readings.itertuples(index=False)}
+    c = claims.assign(comparison=[name.get(k, k[2]) for k in zip(claims["paper"], claims["table"], claims["claim"])])
+    rows = []
+    for (paper, table, comparison), g in c.groupby(["paper", "table", "comparison"], sort=False):
+        diffs = pd.to_numeric(g["paper_difference"], errors="coerce").dropna().unique()
+        if len(diffs) > 1:
+            raise ValueError(
+                f"{paper} {table}: the readings of {comparison!r} ({g['claim'].tolist()}) carry different paper "
+                f"differences {sorted(diffs.tolist())}; they are different comparisons, not readings of one"
+            )
+        verdicts = list(dict.fromkeys(g["verdict"]))
+        rows.append(
+            {"paper": paper, "table": table, "comparison": comparison, "readings": len(g),
+             "notebooks": ", ".join(dict.fromkeys(g["notebook"])), "verdicts": " / ".join(g["verdict"]),
+             "verdict": verdicts[0] if len(verdicts) == 1 else "readings disagree"}
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=out_cols)
 
 
 def _matches(reported: pd.DataFrame, r) -> pd.Series:
