@@ -371,6 +371,14 @@ def test_hard_negatives_follow_the_stage_1_distribution():
     assert np.bincount(draws, minlength=4)[0] == 0 and np.allclose(freq, p, atol=0.03)
 
 
+def test_hard_negatives_at_an_infinite_temperature_are_uniform_random_negatives():
+    rng = np.random.default_rng(2)
+    sim = np.array([[0.0, 0.9, -0.9, 0.1]])  # at 0.01, video 1 would be drawn almost always
+    draws = np.array([hard_negatives(sim, [0], rng, temperature=float("inf")).video[0] for _ in range(3000)])
+    counts = np.bincount(draws, minlength=4)
+    assert counts[0] == 0 and np.allclose(counts[1:] / len(draws), 1 / 3, atol=0.03)
+
+
 # --------------------------------------------------------------------------- dual softmax
 def test_dual_softmax_is_a_hand_computation_and_transductive():
     s = torch.tensor([[0.3, 0.1, 0.2], [0.1, 0.4, 0.0], [0.2, 0.2, 0.5]], dtype=torch.float64)

@@ -340,7 +340,8 @@ def hard_negatives(
     from ``softmax(sim[:, c] / temperature)`` over the captions of other videos. So a negative never shows the
     positive's video and is never another caption of it (ALBEF zeroes same-id entries; BLIP-2 only the diagonal,
     card 5b's pitfall). ``temperature``: the stage-1 model's (CLIP's learned 0.01 for a cosine head; 1 for a head
-    that outputs logits). Exact sampling with the Gumbel-max trick on ``rng``."""
+    that outputs logits); ``float("inf")`` draws uniformly among the allowed ones (random in-batch negatives).
+    Exact sampling with the Gumbel-max trick on ``rng``."""
     s = torch.as_tensor(stage1_sim).detach().to("cpu", torch.float64).numpy()
     if s.ndim != 2:
         raise ValueError(f"stage1_sim must be [T, V], got shape {s.shape}")
