@@ -95,18 +95,18 @@ B = setup(  # the session, the training settings, the shared protocol and the th
     max_epochs=max_epochs,
     patience=patience,
 )
-S, T, P = B.session, B.settings, B.protocol  # P: the shared protocol: CLIP's own temperature, the profile's budget
-light = B.settings["light"]  # the profile's light budget (quick and its robustness twin quick_alt)
-if light:  # this notebook's quick budget (section 6 says why); a parameter that is set wins
-    P = P.replace(
-        batch_size=batch_size or 64,
-        max_steps_per_epoch=steps_per_epoch if steps_per_epoch is not None else 40,
-        max_epochs=max_epochs or 8,
-        patience=patience or 2,
-        reason="notebook 05's quick budget: interaction heads cost B^2 per step, 5 of them x the seeds in ~10 min",
-    )
-elif steps_per_epoch:
-    P = P.replace(max_steps_per_epoch=steps_per_epoch, reason="the notebook's steps_per_epoch parameter")
+S, T = B.session, B.settings
+light = B.light  # the profile's light budget (quick and its robustness twin quick_alt)
+# P: the shared protocol (CLIP's own temperature, the profile's budget) with this notebook's quick budget (section 6
+# says why); a parameter that is set wins
+P = B.budget(
+    "sentence",
+    reason="notebook 05's quick budget: interaction heads cost B^2 per step, 5 of them x the seeds in ~10 min",
+    batch_size=batch_size,
+    steps_per_epoch=steps_per_epoch,
+    max_epochs=max_epochs,
+    patience=patience,
+)
 train, val = B.train, B.val
 test_src = B.test  # what tvrlib.experiment ranks: the t2v queries vs every video
 test = S.data("test")

@@ -84,21 +84,19 @@ B = setup(  # the session, the training settings, the shared protocol, and the t
     patience=patience,
     words=True,  # the local branch compares every word with the frames
 )
-S, P = B.session, B.protocol
-light = B.settings["light"]  # the profile's light budget (quick and its robustness twin quick_alt)
-if light:  # this notebook's quick budget (section 4 says why); a parameter that is set wins
-    P = P.replace(
-        batch_size=batch_size or 32,
-        max_steps_per_epoch=steps_per_epoch if steps_per_epoch is not None else 40,
-        max_epochs=max_epochs or 10,
-        patience=patience or 3,
-        reason="notebook 06's quick budget: the full model scores B^2 pairs x (words + 1) nodes per step",
-    )
-elif steps_per_epoch:
-    P = P.replace(max_steps_per_epoch=steps_per_epoch, reason="the notebook's steps_per_epoch parameter")
-n_val = val_videos or (150 if light else None)
+S = B.session
+light = B.light  # the profile's light budget (quick and its robustness twin quick_alt)
+# this notebook's quick budget (section 4 says why); a parameter that is set wins
+P = B.budget(
+    "global_local",
+    reason="notebook 06's quick budget: the full model scores B^2 pairs x (words + 1) nodes per step",
+    batch_size=batch_size,
+    steps_per_epoch=steps_per_epoch,
+    max_epochs=max_epochs,
+    patience=patience,
+)
 train, test_src = B.train, B.test
-val = B.val.subset(n_val) if n_val and n_val < len(B.val.videos) else B.val
+val = B.validation(val_videos)
 test = S.data("test")
 texts, videos = S.texts("test", with_words=True), S.videos("test")
 D = videos.frames.shape[-1]

@@ -88,21 +88,19 @@ B = setup(  # the session, the training settings, the shared protocol, and the s
     words=True,  # WTI matches words with frames
     patches=True,  # TS2-Net selects patch tokens
 )
-S, P = B.session, B.protocol
-light = B.settings["light"]  # the profile's light budget (quick and its robustness twin quick_alt)
-if light:  # this notebook's quick budget (section 4 says why); a parameter that is set wins
-    P = P.replace(
-        batch_size=batch_size or 32,
-        max_steps_per_epoch=steps_per_epoch if steps_per_epoch is not None else 40,
-        max_epochs=max_epochs or 20,
-        patience=patience or 3,
-        reason="notebook 07's quick budget: token-level heads score B^2 pairs x words x frames per step",
-    )
-elif steps_per_epoch:
-    P = P.replace(max_steps_per_epoch=steps_per_epoch, reason="the notebook's steps_per_epoch parameter")
-n_val = val_videos or (150 if light else None)
+S = B.session
+light = B.light  # the profile's light budget (quick and its robustness twin quick_alt)
+# this notebook's quick budget (section 4 says why); a parameter that is set wins
+P = B.budget(
+    "token",
+    reason="notebook 07's quick budget: token-level heads score B^2 pairs x words x frames per step",
+    batch_size=batch_size,
+    steps_per_epoch=steps_per_epoch,
+    max_epochs=max_epochs,
+    patience=patience,
+)
 train, test_src = B.train, B.test
-val = B.val.subset(n_val) if n_val and n_val < len(B.val.videos) else B.val
+val = B.validation(val_videos)
 test = S.data("test")
 texts, videos = test_src.texts, test_src.videos  # every test caption with its word tokens; videos with patches
 K = ts2net_k if ts2net_k is not None else (1 if light else 3)

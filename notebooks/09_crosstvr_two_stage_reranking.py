@@ -102,21 +102,19 @@ B = setup(  # the session, the training settings, the shared protocol, and the s
     words=True,  # the re-ranker reads the caption's word tokens
     patches=True,  # ... and each frame's patch tokens
 )
-S, P = B.session, B.protocol
-light = B.settings["light"]  # the profile's light budget (quick and its robustness twin quick_alt)
-if light:  # notebook 07's quick budget for the token-level stage-1 heads
-    P = P.replace(
-        batch_size=batch_size or 32,
-        max_steps_per_epoch=steps_per_epoch if steps_per_epoch is not None else 40,
-        max_epochs=max_epochs or 20,
-        patience=patience or 3,
-        reason="notebook 07's quick budget for the token-level heads",
-    )
-elif steps_per_epoch:
-    P = P.replace(max_steps_per_epoch=steps_per_epoch, reason="the notebook's steps_per_epoch parameter")
-n_val = val_videos or (150 if light else None)
+S = B.session
+light = B.light  # the profile's light budget (quick and its robustness twin quick_alt)
+# notebook 07's quick budget for the token-level stage-1 heads
+P = B.budget(
+    "token",
+    reason="notebook 07's quick budget for the token-level heads",
+    batch_size=batch_size,
+    steps_per_epoch=steps_per_epoch,
+    max_epochs=max_epochs,
+    patience=patience,
+)
 train, test_src = B.train, B.test
-val = B.val.subset(n_val) if n_val and n_val < len(B.val.videos) else B.val
+val = B.validation(val_videos)
 test = S.data("test")
 texts, videos = test_src.texts, test_src.videos  # every test caption with its word tokens; videos with patches
 D, F_, n_patch = videos.frames.shape[-1], videos.frames.shape[1], videos.patches.shape[2]

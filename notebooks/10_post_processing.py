@@ -76,18 +76,17 @@ B = setup(  # the session, the training settings, the shared protocol and the th
     max_epochs=max_epochs,
     patience=patience,
 )
-S, P = B.session, B.protocol
-light = B.settings["light"]  # the profile's light budget (quick and its robustness twin quick_alt)
-if light:  # notebook 05's quick budget for sentence-level and interaction heads
-    P = P.replace(
-        batch_size=batch_size or 64,
-        max_steps_per_epoch=steps_per_epoch if steps_per_epoch is not None else 40,
-        max_epochs=max_epochs or 8,
-        patience=patience or 2,
-        reason="notebook 05's quick budget",
-    )
-elif steps_per_epoch:
-    P = P.replace(max_steps_per_epoch=steps_per_epoch, reason="the notebook's steps_per_epoch parameter")
+S = B.session
+light = B.light  # the profile's light budget (quick and its robustness twin quick_alt)
+# notebook 05's quick budget for sentence-level and interaction heads
+P = B.budget(
+    "sentence",
+    reason="notebook 05's quick budget",
+    batch_size=batch_size,
+    steps_per_epoch=steps_per_epoch,
+    max_epochs=max_epochs,
+    patience=patience,
+)
 train, val, test_src = B.train, B.val, B.test
 n_bank = min(bank_size or len(train), len(train))
 bank_idx = np.sort(np.random.default_rng(seed).choice(len(train), n_bank, replace=False))

@@ -344,6 +344,17 @@ class Protocol:
 
 
 # --------------------------------------------------------------------------- results of runs
+#: the notebooks' budgets on a light profile (``settings["light"]``: quick and quick_alt), which train every head
+#: several times on two CPU cores: captions per step, steps between validation checks, epochs at most, patience
+QUICK_BUDGETS = {
+    "sentence": {"batch_size": 64, "steps": 40, "epochs": 8, "patience": 2},  # notebook 05 (and 10, its heads)
+    "global_local": {"batch_size": 32, "steps": 40, "epochs": 10, "patience": 3},  # notebook 06
+    "token": {"batch_size": 32, "steps": 40, "epochs": 20, "patience": 3},  # notebook 07 (and 08, 09)
+}
+#: validation videos used for model selection on a light profile (every one elsewhere)
+QUICK_VAL_VIDEOS = 150
+
+
 @dataclass
 class Bench:
     """What a notebook that trains and compares heads starts from (:func:`setup`)."""
@@ -354,6 +365,48 @@ class Bench:
     train: Any  # FeatureSource of the training split (cached CLIP features)
     val: Any  # ... of the validation split (model selection)
     test: Any  # ... of the test split (what run() ranks: the t2v queries vs every test video)
+
+    @property
+    def light(self) -> bool:
+        """Whether the profile asks for the notebooks' light budget (quick and its robustness twin quick_alt)."""
+        return bool(self.settings["light"])
+
+    def budget(
+        self,
+        name: str,
+        *,
+        reason: str,
+        batch_size: int | None = None,
+        steps_per_epoch: int | None = None,
+        max_epochs: int | None = None,
+        patience: int | None = None,
+    ) -> Protocol:
+        """The protocol a notebook trains with. On a light profile: the quick budget ``QUICK_BUDGETS[name]``, where a
+        notebook parameter that is set wins, recorded with ``reason`` (why this notebook's budget). Elsewhere: the
+        profile's protocol (``batch_size`` / ``max_epochs`` / ``patience`` already went to :func:`setup`), with
+        ``steps_per_epoch`` applied when set (0 or None: a full pass)."""
+        if name not in QUICK_BUDGETS:
+            raise ValueError(f"unknown budget {name!r}; budgets: {sorted(QUICK_BUDGETS)}")
+        if self.light:
+            q = QUICK_BUDGETS[name]
+            return self.protocol.replace(
+                batch_size=batch_size or q["batch_size"],
+                max_steps_per_epoch=steps_per_epoch if steps_per_epoch is not None else q["steps"],
+                max_epochs=max_epochs or q["epochs"],
+                patience=patience or q["patience"],
+                reason=reason,
+            )
+        if steps_per_epoch:
+            return self.protocol.replace(
+                max_steps_per_epoch=steps_per_epoch, reason="the notebook's steps_per_epoch parameter"
+            )
+        return self.protocol
+
+    def validation(self, n_videos: int | None = None) -> Any:
+        """The validation source for model selection: its first ``n_videos`` videos (None: ``QUICK_VAL_VIDEOS`` on a
+        light profile, every one elsewhere)."""
+        n = n_videos or (QUICK_VAL_VIDEOS if self.light else None)
+        return self.val.subset(n) if n and n < len(self.val.videos) else self.val
 
 
 def setup(
