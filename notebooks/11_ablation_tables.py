@@ -495,7 +495,8 @@ else:
     for ax in list(axes.flat)[len(plotted) :]:
         ax.set_visible(False)
     save_figure(fig)
-    print(f"{sum(len(t) for _, t in plotted)} rows with a number of ours in {len(plotted)} tables; orange bars are stand-ins (another notebook's run).")  # fmt: skip
+    n_stand_in = sum(int((t["map_status"] == "stand-in").sum()) for _, t in plotted)
+    print(f"{sum(len(t) for _, t in plotted)} rows with a number of ours in {len(plotted)} tables; " + (f"{n_stand_in} orange bars are stand-ins (another notebook's run)." if n_stand_in else "no stand-ins: every bar is the run its verdict rests on."))  # fmt: skip
 
 # %% [markdown]
 # **The claims as directions.** Each claim "A beats B": the paper's difference A − B (x) against ours (y, with its
