@@ -410,6 +410,7 @@ else:
 # %%
 from tvrlib.paths import PROJECT_ROOT  # noqa: E402
 
+prior = -(np.log(1 / 3) / 3 + 2 / 3 * np.log(2 / 3))  # one positive and two negatives per caption: the label share
 budget_csv = PROJECT_ROOT / "results" / "quick" / "rerank_budget.csv"
 budget = pd.read_csv(budget_csv) if budget_csv.exists() and light else None
 if budget is None:
@@ -423,12 +424,48 @@ else:
     cols = ["epoch", "val_R1_reranked", "val_R1_stage1", "test_R1_stage1", "test_R1_reranked"]
     cols += [c for c in final.columns if c.startswith("twin_")]
     display(final[cols].round(1))
-    prior = -(np.log(1 / 3) / 3 + 2 / 3 * np.log(2 / 3))  # one positive and two negatives per caption: the label share
     print(
         "Last training loss: "
         + ", ".join(f"{c} {f['train_loss']:.3f}" for c, f in final.iterrows())
         + f"; a matcher that only knows the label share (1 positive in 3 pairs) scores {prior:.3f}."
     )
+
+# %% [markdown]
+# **Is it the negatives?** The paper's recipe draws each caption's negative video (and each video's negative caption)
+# from stage 1's in-batch similarities at stage 1's own temperature, 0.01. On this benchmark many videos have a near
+# twin, so at 0.01 the negatives are the hardest pairs in the batch: often a twin that differs in one detail. A second
+# run of the same benchmark (`python benchmarks/reranker_budget.py --configs light --temperatures 0.01 0.03 0.1 1 inf`,
+# about 25 minutes) trains the light re-ranker on the same stage 1 with the same 480 steps, once per sampling
+# temperature: a higher temperature gives easier negatives, and `inf` draws them uniformly from the batch. The
+# temperature is a training choice, so it is compared on **validation**; the test columns are shown for each row, not
+# used to pick one. One training seed: a diagnostic, not a verdict. The verdicts in section 5 keep the paper's recipe.
+
+# %%
+neg_csv = PROJECT_ROOT / "results" / "quick" / "rerank_negatives.csv"
+negs = pd.read_csv(neg_csv) if neg_csv.exists() and light else None
+if negs is None:
+    print(f"skipped: {neg_csv.relative_to(PROJECT_ROOT)} is missing or this is not the quick profile")
+else:
+    print(f"from {neg_csv.relative_to(PROJECT_ROOT)} (written {negs['when'].iloc[0]}, {negs['machine'].iloc[0]})")
+    negs["τ"] = negs["temperature"].map(lambda t: "inf (uniform)" if np.isinf(t) else f"{t:g}")
+    neg_curve = negs[negs["kind"] == "epoch"].pivot(index="steps", columns="τ", values="val_R1_reranked")
+    neg_curve["stage 1 alone"] = negs["val_R1_stage1"].iloc[0]
+    display(neg_curve.round(1))
+    neg_final = negs[negs["kind"] == "final"].set_index("τ")
+    cols = ["epoch", "train_loss", "val_R1_reranked", "val_R1_stage1", "test_R1_stage1", "test_R1_reranked"]
+    cols += [c for c in neg_final.columns if c.startswith("twin_")]
+    display(neg_final[cols].round(3))
+    paper_tau = neg_final[neg_final["temperature"] == 0.01].iloc[0]
+    best_tau = neg_final["val_R1_reranked"].idxmax()
+    bt = neg_final.loc[best_tau]
+    print(
+        f"Best on validation: τ = {best_tau}, re-ranked validation R@1 {bt['val_R1_reranked']:.1f} against "
+        f"{bt['val_R1_stage1']:.1f} for stage 1 alone and {paper_tau['val_R1_reranked']:.1f} at the paper's 0.01; "
+        f"its last training loss {bt['train_loss']:.3f} (0.01: {paper_tau['train_loss']:.3f}; the label share alone: "
+        f"{prior:.3f}). On test (shown, not used to choose): {bt['test_R1_reranked']:.1f} re-ranked against "
+        f"{bt['test_R1_stage1']:.1f} for stage 1"
+        + (f"; matching-score twin accuracy {bt['twin_all']:.1f} % (0.01: {paper_tau['twin_all']:.1f} %)." if "twin_all" in bt else ".")
+    )  # fmt: skip
 
 # %% [markdown]
 # ## 5. CrossTVR's ablations beside ours
@@ -627,10 +664,11 @@ if grid * grid == n_patch and "path" in dir(test.videos[vid]):
     for f, ax in enumerate(axes):
         ax.imshow(frames[f])
         cells = w_sp[f, 1:].reshape(grid, grid)
-        ax.imshow(cells, cmap="magma", alpha=0.45, vmin=0, vmax=vmax, extent=(0, 96, 96, 0))
+        im = ax.imshow(cells, cmap="magma", alpha=0.6, vmin=0, vmax=vmax, extent=(0, 96, 96, 0))
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"{f}: CLS {w_sp[f, 0]:.2f}", fontsize=7)
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label="patch weight (one scale for all frames)")
     save_figure(fig)
 else:
     print("skipped the drawing: patch tokens are not a square grid here; the weights per frame [CLS, patches]:")
@@ -793,6 +831,16 @@ if budget is not None:
             + " (the paper starts its cross attention from BLIP-2's pretrained weights). Every verdict above carries "
             "this caveat; why it does not learn more is not established here."
         )
+if negs is not None:
+    beats_val = bool(bt["val_R1_reranked"] > bt["val_R1_stage1"])
+    print(
+        f"Easier negatives (benchmark, light re-ranker, 480 steps, one training seed): the sampling temperature best on "
+        f"validation is {best_tau}, with re-ranked validation R@1 {bt['val_R1_reranked']:.1f} against "
+        f"{bt['val_R1_stage1']:.1f} for stage 1 alone (the paper's 0.01: {paper_tau['val_R1_reranked']:.1f}); "
+        + ("it beats stage 1 on validation" if beats_val else "even so no temperature beats stage 1 on validation")
+        + f"; last training loss {bt['train_loss']:.3f} (0.01: {paper_tau['train_loss']:.3f}; label share "
+        f"{prior:.3f}); test R@1 {bt['test_R1_reranked']:.1f} against {bt['test_R1_stage1']:.1f} for stage 1."
+    )
 s1_ms = max(ms[(h, "stage 1 (whole gallery)")] for h in STAGE1.values())
 print(
     f"Re-ranking 15 videos costs {ms[('TS2-Net + CrossTVR', f're-rank K = {rerank_k}')] / s1_ms:.1f}x the slowest "
