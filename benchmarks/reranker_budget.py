@@ -24,8 +24,13 @@ once per stage-1 sampling temperature of :func:`tvrlib.reranking.hard_negatives`
 stage 1's own 0.01: near-twin negatives; ``inf`` draws them uniformly from the batch), everything else as above,
 and the rows carry a ``temperature`` column (default ``--out``: ``results/quick/rerank_negatives.csv``). The
 temperature is a training choice, so it is compared on validation; the test columns are shown for every
-temperature, and a reader picks by validation, never by test. One training seed (``--seed``): a diagnostic, not a
-verdict.
+temperature, and a reader picks by validation, never by test. With one training seed it is a diagnostic, not a
+verdict. ``--seeds 0 1 2`` trains each re-ranker once per seed (stage 1 stays the one seed-0 model) and
+``--ranks-out`` keeps every test query's rank, stage 1's and each re-ranker seed's, so that notebook 09 can judge a
+paired difference over the queries and the re-ranker seeds:
+
+    python benchmarks/reranker_budget.py --configs light --temperatures 0.01 1 --seeds 0 1 2 \
+        --out results/quick/rerank_negatives_seeds.csv --ranks-out results/quick/rerank_negatives_ranks.csv
 """
 
 from __future__ import annotations
@@ -51,7 +56,11 @@ def main() -> None:
         "--temperatures", nargs="*", type=float, default=None,
         help="stage-1 sampling temperatures of the negatives, one training each ('inf': uniform); default: 0.01 only",
     )  # fmt: skip
-    ap.add_argument("--seed", type=int, default=0, help="the re-rankers' training seed (stage 1 is seed 0)")
+    ap.add_argument("--seeds", nargs="*", type=int, default=[0], help="the re-rankers' training seeds (stage 1: 0)")
+    ap.add_argument(
+        "--ranks-out", default=None,
+        help="also write every test query's rank, stage 1 and each re-ranker seed (CSV), for a paired comparison",
+    )  # fmt: skip
     ap.add_argument(
         "--out", default=None,
         help="CSV (default results/quick/rerank_budget.csv; rerank_negatives.csv with --temperatures)",
@@ -100,29 +109,40 @@ def main() -> None:
     test_stage1 = float(subset_runs(stage1, picked).runs[0].metrics["R1"])
     data = S.data("test")
 
+    rank_rows = [
+        {"variant": "stage 1", "temperature": np.nan, "seed": 0, "query": int(q), "gold": int(g), "rank": float(r)}
+        for q, g, r in zip(tq, tgold, M.ranks_t2v(t_s1, tgold))
+    ]  # fmt: skip
     rows = []
-    for name, tau in ((n, t) for n in a.configs for t in temperatures):
-        torch.manual_seed(a.seed)
+    for name, tau, seed in ((n, t, sd) for n in a.configs for t in temperatures for sd in a.seeds):
+        torch.manual_seed(seed)
         rr = HEADS.build("crosstvr", dim=int(train.videos.frames.shape[-1]), **sizes[name])
         cfg = RerankConfig(
             epochs=a.epochs, batch_size=32, lr=5e-4, k=15, patience=None, max_steps_per_epoch=a.steps,
             val_queries=150, matching="probability", temperature=tau,
         )  # fmt: skip
         t1 = time.perf_counter()
-        res = train_reranker(rr, head, train, val, cfg, seed=a.seed)
+        res = train_reranker(rr, head, train, val, cfg, seed=seed)
         seconds = time.perf_counter() - t1
         for h in res.history.itertuples():
             rows.append(
-                {"config": name, "temperature": tau, "kind": "epoch", "epoch": h.epoch, "steps": h.epoch * a.steps,
+                {"config": name, "temperature": tau, "seed": seed, "kind": "epoch", "epoch": h.epoch,
+                 "steps": h.epoch * a.steps,
                  "captions_seen": h.epoch * a.steps * 32, "train_loss": h.train_loss, "val_R1_reranked": h.val_R1,
                  "val_R1_stage1": val_stage1}
             )  # fmt: skip
         rec = rerank_top_k(t_s1, res.reranker, ttexts, test.videos, 15, matching="probability")
-        test_rr = M.summarize(M.ranks_t2v(rec.scores, tgold))["R1"]
+        rr_ranks = M.ranks_t2v(rec.scores, tgold)
+        test_rr = M.summarize(rr_ranks)["R1"]
+        rank_rows += [
+            {"variant": name, "temperature": tau, "seed": seed, "query": int(q), "gold": int(g), "rank": float(r)}
+            for q, g, r in zip(tq, tgold, rr_ranks)
+        ]
         ev = evaluate_twins(res.reranker, S.texts("test", with_words=True), test.videos, data, method=name, n_boot=200)
         twins = ev.twins.set_index("factor")["accuracy"] if ev.twins is not None else pd.Series(dtype=float)
         rows.append(
-            {"config": name, "temperature": tau, "kind": "final", "epoch": res.best_epoch, "steps": a.epochs * a.steps,
+            {"config": name, "temperature": tau, "seed": seed, "kind": "final", "epoch": res.best_epoch,
+             "steps": a.epochs * a.steps,
              "captions_seen": a.epochs * a.steps * 32, "train_loss": float(res.history["train_loss"].iloc[-1]),
              "val_R1_reranked": res.best_value, "val_R1_stage1": val_stage1, "test_R1_stage1": test_stage1,
              "test_R1_reranked": test_rr, "train_seconds": seconds,
@@ -130,7 +150,6 @@ def main() -> None:
         )  # fmt: skip
         print(pd.DataFrame(rows[-a.epochs - 1 :]).round(2).to_string(), flush=True)
     df = pd.DataFrame(rows)
-    df["seed"] = a.seed
     df["threads"] = a.threads
     df["load average at start"] = round(load0, 2)
     df["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
@@ -140,6 +159,9 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     print(out)
+    if a.ranks_out:
+        pd.DataFrame(rank_rows).to_csv(a.ranks_out, index=False)
+        print(a.ranks_out)
 
 
 if __name__ == "__main__":
