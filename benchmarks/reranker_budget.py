@@ -30,7 +30,7 @@ verdict. ``--seeds 0 1 2`` trains each re-ranker once per seed (stage 1 stays th
 paired difference over the queries and the re-ranker seeds:
 
     python benchmarks/reranker_budget.py --configs light --temperatures 0.01 1 --seeds 0 1 2 \
-        --out results/quick/rerank_negatives_seeds.csv --ranks-out results/quick/rerank_negatives_ranks.csv
+        --out results/quick/rerank_negatives_by_seed.csv --ranks-out results/quick/rerank_negatives_ranks.csv
 """
 
 from __future__ import annotations

@@ -348,7 +348,13 @@ print("CrossTVR's TS2-Net baseline, t2v R@5 by table:", dict(zip(ts2["table"], t
 #
 # A claim whose verdict differs between the two benchmarks is marked **fragile**: what our benchmark says about it
 # depends on details of the benchmark that no paper claims to be about. Notebooks 03 and 04 were not run again (their
-# hypotheses show as "only on quick").
+# hypotheses show as "only on quick"), nor were notebook 09's negatives hypotheses (read from a quick benchmark).
+# One difference of code: `quick_alt` ran before the speed-ups of the WTI, X-Pool, TS2-Net, global-local and ETVA
+# scoring (scores equal to the former code within 1e-6, tested), and `quick` was re-run after them; training turns
+# such last-digit differences into slightly different runs. On quick the re-run moved single seeds by up to 1.0 R@1
+# point (TS2-Net, the global-local full model, and the re-rankers on TS2-Net's stage 1) and changed one verdict:
+# CrossTVR Table 6 "temporal text attention improves on the stage-1 baseline", whose CI had touched 0 (upper bound
+# 0.0), now excludes it (-2.7 [-5.4, -0.4], opposite). A verdict that such a re-run can flip was on the edge.
 
 # %%
 from dataclasses import asdict
