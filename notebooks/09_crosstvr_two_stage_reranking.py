@@ -72,6 +72,7 @@ from tvrlib.experiment import (
     HeadRuns,
     SeedRun,
     judge,
+    paired_difference,
     run,
     seed_rows,
     setup,
@@ -434,14 +435,19 @@ else:
     )
 
 # %% [markdown]
-# **Is it the negatives?** The paper's recipe draws each caption's negative video (and each video's negative caption)
-# from stage 1's in-batch similarities at stage 1's own temperature, 0.01. On this benchmark many videos have a near
-# twin, so at 0.01 the negatives are the hardest pairs in the batch: often a twin that differs in one detail. A second
-# run of the same benchmark (`python benchmarks/reranker_budget.py --configs light --temperatures 0.01 0.03 0.1 1 inf`,
-# about 25 minutes) trains the light re-ranker on the same stage 1 with the same 480 steps, once per sampling
-# temperature: a higher temperature gives easier negatives, and `inf` draws them uniformly from the batch. The
-# temperature is a training choice, so it is compared on **validation**; the test columns are shown for each row, not
-# used to pick one. One training seed: a diagnostic, not a verdict. The verdicts in section 5 keep the paper's recipe.
+# **Is it the negatives?** Training the re-ranker needs negative pairs. The paper's recipe draws each caption's
+# negative video (and each video's negative caption) from the batch at random, with probability proportional to
+# $\exp(s / \tau)$, where $s$ is stage 1's similarity and $\tau$ a *sampling temperature*; it uses stage 1's own
+# $\tau = 0.01$, which puts nearly all the probability on the most similar pairs. On this benchmark many videos have
+# a twin that differs in one factor (order, direction or detail), so at 0.01 the negatives are the hardest pairs in
+# the batch. A second run of the same benchmark (`python benchmarks/reranker_budget.py --configs light --temperatures
+# 0.01 0.03 0.1 1 inf --out results/quick/rerank_negatives.csv`, about 25 minutes) trains the light re-ranker on the
+# same stage 1 with the same 480 steps, once per $\tau$: a higher $\tau$ gives easier negatives, and `inf` draws
+# them uniformly from the batch. The *label share* line is the training loss (2-way cross-entropy) of a matcher that
+# always answers 1/3, the share of positives among its pairs (one positive, two negatives per caption): a loss near
+# it means nothing was learned. $\tau$ is a training choice, so it is compared on **validation**; the test columns
+# are shown for each row, not used to pick one. One training seed: a diagnostic, not a verdict. The verdicts in
+# section 5 keep the paper's recipe.
 
 # %%
 neg_csv = PROJECT_ROOT / "results" / "quick" / "rerank_negatives.csv"
@@ -478,16 +484,19 @@ else:
     )  # fmt: skip
 
 # %% [markdown]
-# **Our hypothesis, on three seeds.** The sweep points at the negatives rather than the budget, so we state it as a
-# hypothesis of ours and test it: trained with negatives sampled at τ = 1 instead of stage 1's 0.01, the re-ranker
-# (1) improves its stage 1 and (2) beats the same re-ranker trained on the paper's negatives. τ = 1 was picked after
-# the one-seed sweep above, among the temperatures that tie on validation (0.1, 1 and uniform), with that sweep's
-# test column already printed: its seed 0 is therefore not independent evidence, seeds 1 and 2 are. The same script
-# (`--temperatures 0.01 1 --seeds 0 1 2`, about 13 minutes) trains both re-rankers on the same stage 1 (one trained
-# CLIP4Clip, seed 0) for the same 480 steps and keeps every test query's rank (`rerank_negatives_ranks.csv`). Judged
-# like every hypothesis of the suite: the paired difference over the 300 re-ranked test queries (resampled by video)
-# and the re-ranker seeds, with every seed on one side. Stage 1 is one model, the same in every pair, so its own
-# training-seed spread is not in these intervals.
+# **Our hypothesis, on three seeds (stated after the sweep).** With the longer budget, the sweep points at the
+# negatives: (1) trained with negatives sampled at $\tau = 1$ instead of stage 1's 0.01, the re-ranker improves its
+# stage 1, and (2) it beats the same re-ranker trained on the paper's negatives. These two are **post hoc**, unlike
+# the suite's other hypotheses: $\tau = 1$ was picked after the one-seed sweep above, among the values that tie on
+# validation (0.1, 1 and uniform), as the middle one; it is also the one with the best test R@1 of the three in that
+# sweep (19.0, against 18.7 and 17.7), which we had seen. So seed 0 below repeats a run that guided the choice, and
+# seeds 1 and 2 are new runs scored on the same 300 test queries; the cell also prints the verdict's numbers on seeds
+# 1 and 2 alone. The same script (`python benchmarks/reranker_budget.py --configs light --temperatures 0.01 1 --seeds
+# 0 1 2 --out results/quick/rerank_negatives_by_seed.csv --ranks-out results/quick/rerank_negatives_ranks.csv`, about
+# 13 minutes) trains both re-rankers on the same stage 1 (one trained CLIP4Clip, seed 0) for 480 steps and keeps every
+# test query's rank. Judged like every hypothesis of the suite: the paired difference over the 300 re-ranked test
+# queries (resampled by video) and the re-ranker seeds, with every seed on one side. Stage 1 is one model, the same
+# in every pair, so its own training-seed spread is not in these intervals. Validation, per seed, is shown too.
 
 # %%
 neg_ranks_csv = PROJECT_ROOT / "results" / "quick" / "rerank_negatives_ranks.csv"
@@ -517,8 +526,8 @@ else:
     )
     hyp_view = []
     for a_runs, b_runs, text in (
-        (soft, s1_fixed, "the re-ranker trained on negatives sampled at τ = 1 improves its stage 1 (CLIP4Clip)"),
-        (soft, hard, "negatives sampled at τ = 1 train a better re-ranker than the paper's τ = 0.01"),
+        (soft, s1_fixed, "post hoc: the re-ranker trained on negatives sampled at τ = 1 improves its stage 1 (CLIP4Clip)"),
+        (soft, hard, "post hoc: negatives sampled at τ = 1 train a better re-ranker than the paper's τ = 0.01"),
     ):
         row, view = judge(
             a_runs, b_runs, notebook=NB, hypothesis=text, n_boot=S.n_boot, seed=seed,
@@ -527,6 +536,26 @@ else:
         hyp_rows.append(row)
         hyp_view.append(view)
     display(pd.DataFrame(hyp_view).set_index("hypothesis").round(2))
+    by_seed_csv = PROJECT_ROOT / "results" / "quick" / "rerank_negatives_by_seed.csv"
+    if by_seed_csv.exists():
+        bs = pd.read_csv(by_seed_csv)
+        bs = bs[bs["kind"] == "final"].set_index(["temperature", "seed"])
+        print("validation (150 queries, 150 videos) and test, per re-ranker seed, at the best validation epoch:")
+        display(bs[["epoch", "train_loss", "val_R1_reranked", "val_R1_stage1", "test_R1_reranked", "test_R1_stage1"]].round(2))
+    new_seeds = [sd for sd in nr_seeds if sd != 0]  # the runs that did not guide the choice of tau
+    if len(new_seeds) >= 2:
+
+        def only(h: HeadRuns) -> HeadRuns:
+            return HeadRuns(h.head, h.label, h.protocol, [r for r in h.runs if r.seed in new_seeds])
+
+        for (a_runs, b_runs), v in zip(((soft, s1_fixed), (soft, hard)), hyp_view):
+            d_new = paired_difference(only(a_runs), only(b_runs), n_boot=S.n_boot, seed=seed)
+            lo, hi = d_new["ci"]
+            v["new seeds"] = f"{d_new['delta']:+.1f} [{lo:+.1f}, {hi:+.1f}]" + (", CI reaches 0" if lo <= 0 <= hi else "")
+            print(
+                f"Seeds {', '.join(map(str, new_seeds))} alone, {v['hypothesis']}: {d_new['delta']:+.1f} R@1 "
+                f"[{lo:+.1f}, {hi:+.1f}]" + (" (the CI reaches 0)" if lo <= 0 <= hi else "")
+            )
 
 # %% [markdown]
 # ## 5. CrossTVR's ablations beside ours
@@ -836,7 +865,8 @@ for c in claim_view:
         print(
             f"Surprise: ours goes the other way for {c['table']} '{c['claim']}'. We have not established why; the "
             "differences named in the claim's reason (a small re-ranker trained from scratch, the quick budget) are "
-            "candidate causes, and section 4's budget check is evidence for the first."
+            "candidate causes, and so are the paper's hard negatives: section 4 shows a re-ranker trained from scratch "
+            "learning once its negatives are easier and its budget longer."
         )
 for label in ["TS2-Net + CrossTVR", "CLIP4Clip + CrossTVR", "X-Pool + CrossTVR"]:
     by_k = sweep[sweep["head"] == label].groupby("K")["R1"].mean()
@@ -900,12 +930,14 @@ if negs is not None:
         f"the paper's 0.01 {paper_tau['val_R1_reranked']:.1f}); the last training loss falls to "
         f"{tied['train_loss'].min():.3f}-{tied['train_loss'].max():.3f} (0.01: {paper_tau['train_loss']:.3f}; label "
         f"share {prior:.3f}), and test R@1 is {tied['test_R1_reranked'].min():.1f}-{tied['test_R1_reranked'].max():.1f} "
-        f"against {tied['test_R1_stage1'].iloc[0]:.1f} for stage 1 (0.01: {paper_tau['test_R1_reranked']:.1f})."
+        f"against {tied['test_R1_stage1'].iloc[0]:.1f} for stage 1 (0.01: {paper_tau['test_R1_reranked']:.1f}), "
+        "shown, not used to choose" + ("; validation does not separate these temperatures from stage 1." if np.isclose(best_val, tied["val_R1_stage1"].iloc[0]) else ".")
     )  # fmt: skip
 for v in hyp_view if hyp_rows else []:
     print(
         f"Our hypothesis (benchmark ranks, {len(nr_seeds)} re-ranker seeds, one stage-1 model): {v['hypothesis']}: "
-        f"{v['ours ΔR1']:+.1f} R@1 {v['95% CI']}, {v['seeds agreeing']} seeds agreeing -> {v['verdict']}."
+        f"{v['ours ΔR1']:+.1f} R@1 {v['95% CI']}, {v['seeds agreeing']} seeds agreeing -> {v['verdict']}"
+        + (f"; on the seeds that did not guide the choice alone: {v['new seeds']}." if "new seeds" in v else ".")
     )
 s1_ms = max(ms[(h, "stage 1 (whole gallery)")] for h in STAGE1.values())
 print(

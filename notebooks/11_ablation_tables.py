@@ -271,7 +271,8 @@ else:
 # %% [markdown]
 # ### Our own hypotheses
 #
-# Stated in notebooks 03–09 before their numbers (`hypotheses.csv`); a hypothesis is *supported*, *contradicted* or
+# Stated in notebooks 03–10 before their numbers (`hypotheses.csv`), except notebook 09's two about the negatives,
+# which were stated after a one-seed sweep and say "post hoc"; a hypothesis is *supported*, *contradicted* or
 # *not significant*, never "reproduces" (there is no paper result behind it).
 
 # %%
