@@ -96,7 +96,6 @@ B = setup(  # the session, the training settings, the shared protocol and the th
     patience=patience,
 )
 S, T = B.session, B.settings
-light = B.light  # the profile's light budget (quick and its robustness twin quick_alt)
 # P: the shared protocol (CLIP's own temperature, the profile's budget) with this notebook's quick budget (section 6
 # says why); a parameter that is set wins
 P = B.budget(

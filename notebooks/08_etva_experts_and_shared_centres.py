@@ -86,7 +86,6 @@ B = setup(  # the session, the training settings, the shared protocol, and the s
     patches=True,  # the spatial-detail expert
 )
 S = B.session
-light = B.light  # the profile's light budget (quick and its robustness twin quick_alt)
 # notebook 07's quick budget (section 3)
 P = B.budget(
     "token",

@@ -77,7 +77,6 @@ B = setup(  # the session, the training settings, the shared protocol and the th
     patience=patience,
 )
 S = B.session
-light = B.light  # the profile's light budget (quick and its robustness twin quick_alt)
 # notebook 05's quick budget for sentence-level and interaction heads
 P = B.budget(
     "sentence",
